@@ -1,0 +1,127 @@
+"""The response envelope of DESIGN.md section 5, and the exception handler that uses it."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from outpost_admin.dynamo import BadCursor, Conflict, NotFound, Unavailable, iso, utcnow
+from outpost_admin.middleware import RETRY_AFTER_SECONDS
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Raised by API views for an answer that isn't a plain DRF exception."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status_code: int,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.code, self.message, self.status_code = code, message, status_code
+        self.details, self.headers = details, headers or {}
+
+
+def meta(request: Any) -> dict[str, str]:
+    return {"requestId": getattr(request, "request_id", ""), "timestamp": iso(utcnow())}
+
+
+def ok(request: Request, data: Any, *, status_code: int = 200, **kwargs: Any) -> Response:
+    body = {"success": True, "data": data, "meta": meta(request)}
+    return Response(body, status=status_code, **kwargs)
+
+
+def failure(
+    request: Any,
+    code: str,
+    message: str,
+    *,
+    status_code: int,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    error = {"code": code, "message": message, "details": details or {}}
+    body = {"success": False, "error": error, "meta": meta(request)}
+    return Response(body, status=status_code, headers=headers)
+
+
+_DRF_CODES: list[tuple[type[Exception], str, int]] = [
+    (exceptions.ParseError, "VALIDATION_ERROR", 400),
+    (exceptions.ValidationError, "VALIDATION_ERROR", 400),
+    (exceptions.NotAuthenticated, "AUTHENTICATION_ERROR", 401),
+    (exceptions.AuthenticationFailed, "AUTHENTICATION_ERROR", 401),
+    (exceptions.PermissionDenied, "AUTHORIZATION_ERROR", 403),
+    (exceptions.NotFound, "NOT_FOUND", 404),
+    (exceptions.MethodNotAllowed, "METHOD_NOT_ALLOWED", 405),
+    (exceptions.NotAcceptable, "NOT_ACCEPTABLE", 406),
+    (exceptions.UnsupportedMediaType, "VALIDATION_ERROR", 415),
+    (exceptions.Throttled, "RATE_LIMIT_EXCEEDED", 429),
+]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    request = context.get("request")
+    if isinstance(exc, ApiError):
+        return failure(
+            request,
+            exc.code,
+            exc.message,
+            status_code=exc.status_code,
+            details=exc.details,
+            headers=exc.headers,
+        )
+    if isinstance(exc, Http404 | NotFound):
+        return failure(request, "NOT_FOUND", "Not found.", status_code=404)
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, BadCursor):
+        details = {"cursor": ["The cursor is invalid."]}
+        return failure(request, "VALIDATION_ERROR", "Invalid cursor.", status_code=400, details=details)
+    if isinstance(exc, Conflict):
+        return failure(request, "CONFLICT", str(exc), status_code=409)
+    if isinstance(exc, Unavailable):
+        logger.warning("store unavailable: %s", exc)
+        return failure(
+            request,
+            "SERVICE_UNAVAILABLE",
+            "The data store is unavailable; retry shortly.",
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    for exc_type, code, status_code in _DRF_CODES:
+        if isinstance(exc, exc_type):
+            return _drf_failure(request, exc, code, status_code)
+    logger.exception("unhandled API error", exc_info=exc)
+    return failure(
+        request, "INTERNAL_ERROR", "Something went wrong.", status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+def _drf_failure(request: Any, exc: Exception, code: str, status_code: int) -> Response:
+    assert isinstance(exc, exceptions.APIException)
+    headers: dict[str, str] = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait:
+        headers["Retry-After"] = str(int(exc.wait))
+    details: Any = {}
+    message = str(exc.detail) if not isinstance(exc.detail, dict | list) else "Invalid input."
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        fields = ", ".join(details) if isinstance(details, dict) else ""
+        message = f"Invalid input: {fields}." if fields else "Invalid input."
+    if isinstance(exc, exceptions.ParseError):
+        message = f"Malformed request body: {exc.detail}"
+    response = failure(request, code, message, status_code=status_code, details=details, headers=headers)
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        response["WWW-Authenticate"] = auth_header
+    return response

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class OutpostAdminConfig(AppConfig):
+    name = "outpost_admin"

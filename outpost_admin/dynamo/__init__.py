@@ -1,0 +1,49 @@
+"""The storage adapter core. Only this package and */storage.py import boto3."""
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .client import call, client, counting_calls, reset_client
+from .codec import from_item, iso, parse_iso, to_item, utcnow, values
+from .cursors import decode_cursor, encode_cursor
+from .errors import (
+    AlreadyExists,
+    BadCursor,
+    Conflict,
+    NotFound,
+    StoreError,
+    TransactionConflict,
+    Unavailable,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursor: str | None = None
+
+
+__all__ = [
+    "AlreadyExists",
+    "BadCursor",
+    "Conflict",
+    "NotFound",
+    "Page",
+    "StoreError",
+    "TransactionConflict",
+    "Unavailable",
+    "call",
+    "client",
+    "counting_calls",
+    "decode_cursor",
+    "encode_cursor",
+    "from_item",
+    "iso",
+    "parse_iso",
+    "reset_client",
+    "to_item",
+    "utcnow",
+    "values",
+]

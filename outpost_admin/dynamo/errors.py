@@ -1,0 +1,85 @@
+"""Domain errors of the store, and the one place ClientError is translated into them."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ResourceNotFoundException",
+        "UnrecognizedClientException",
+        "AccessDeniedException",
+        "TransactionInProgressException",
+    }
+)
+
+
+class StoreError(Exception):
+    """Base of every error the storage layer raises."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    """A write's precondition failed. `item` is the current item when DynamoDB returned it."""
+
+    def __init__(self, message: str = "conflict", item: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.item = item
+
+
+class TransactionConflict(Conflict):
+    """A transaction was cancelled; `reasons` holds one code per action ("None" if it passed)."""
+
+    def __init__(self, reasons: list[dict[str, Any]]):
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        return self.reasons[index].get("Code") == "ConditionalCheckFailed"
+
+
+class Unavailable(StoreError):
+    """The store is unreachable, throttled or not set up; the caller may retry later."""
+
+
+class BadCursor(StoreError):
+    pass
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        raise _translate(exc) from exc
+    except BotoCoreError as exc:  # connection refused, timeouts, no credentials
+        raise Unavailable(str(exc)) from exc
+
+
+def _translate(exc: ClientError) -> StoreError | ClientError:
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return Conflict(error.get("Message", "condition failed"), item=exc.response.get("Item"))
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons") or []
+        if any(r.get("Code") in ("ThrottlingError", "ProvisionedThroughputExceeded") for r in reasons):
+            return Unavailable("store throttled")
+        return TransactionConflict(reasons)
+    if code in UNAVAILABLE_CODES:
+        return Unavailable(f"{code}: {error.get('Message', '')}")
+    return exc

@@ -1,0 +1,33 @@
+"""One page of a Query, with a signed cursor that resumes exactly after the last item shown."""
+
+from typing import Any
+
+from .client import call
+from .cursors import decode_cursor, encode_cursor
+
+
+def query_page(
+    params: dict[str, Any],
+    *,
+    limit: int,
+    cursor: str | None,
+    scope: str,
+    key_names: tuple[str, ...],
+    max_reads: int = 1,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Run Query until `limit` items pass the filter or `max_reads` calls are spent."""
+    start = decode_cursor(cursor, scope=scope)
+    items: list[dict[str, Any]] = []
+    for _ in range(max_reads):
+        request = {**params, "Limit": limit}
+        if start:
+            request["ExclusiveStartKey"] = start
+        response = call("query", **request)
+        items.extend(response.get("Items", []))
+        start = response.get("LastEvaluatedKey")
+        if len(items) >= limit or not start:
+            break
+    if len(items) > limit or (len(items) == limit and start):
+        items = items[:limit]
+        start = {name: items[-1][name] for name in key_names}
+    return items, encode_cursor(start, scope=scope)

@@ -1,0 +1,186 @@
+"""Every table, defined once: keys, GSIs, TTL. create_tables and the test fixtures use this."""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from .client import call
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    setting: str  # settings attribute holding the name, or a suffix after the prefix
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl: str | None = None
+    numeric: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def name(self) -> str:
+        if self.setting.startswith("DYNAMODB_"):
+            return str(getattr(settings, self.setting))
+        return f"{settings.DYNAMODB_TABLE_PREFIX}-{self.setting}"
+
+
+TENANTS = Table(
+    "DYNAMODB_TENANTS_TABLE",
+    "tenant_id",
+    "sk",
+    indexes=(
+        Index("api_key-index", "api_key_hash"),
+        # Added by this project: tenant items (sk="TENANT") sorted by lower-cased name.
+        Index("tenant-name-index", "sk", "nameLower"),
+    ),
+)
+API_KEYS = Table(
+    "DYNAMODB_API_KEYS_TABLE",
+    "apiKeyId",
+    indexes=(Index("tenant-index", "tenantId"), Index("key-hash-index", "keyHashIndex")),
+)
+AUDIT = Table(
+    "DYNAMODB_AUDIT_TABLE",
+    "tenant_id",
+    "timestamp",
+    # Added by this project: the whole log, one partition per UTC day.
+    indexes=(Index("audit-day-index", "day", "timestamp"),),
+    ttl="expires_at",
+)
+DISPATCHES = Table(
+    "dispatches",
+    "dispatch_id",
+    indexes=(
+        Index("user-dispatches-index", "user_id", "started_at"),
+        Index("status-index", "status", "started_at"),
+        # Added by this project: every tenant's dispatches, one partition per UTC day.
+        Index("dispatch-day-index", "started_day", "started_at"),
+    ),
+    ttl="expires_at",
+)
+POOL = Table("pool", "agent_type", "task_arn", ttl="ttl")
+IDEMPOTENCY = Table("dispatch-idempotency", "idempotency_key", ttl="ttl")
+DISPATCH_LOGS = Table(
+    "dispatch-logs", "dispatch_id", "seq", ttl="expires_at", numeric=frozenset({"seq"})
+)
+
+ALL_TABLES = (TENANTS, API_KEYS, AUDIT, DISPATCHES, POOL, IDEMPOTENCY, DISPATCH_LOGS)
+
+
+def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    if range_key:
+        schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    return schema
+
+
+def _attribute_definitions(table: Table) -> list[dict[str, str]]:
+    names = {table.hash_key, table.range_key}
+    for index in table.indexes:
+        names |= {index.hash_key, index.range_key}
+    return [
+        {"AttributeName": n, "AttributeType": "N" if n in table.numeric else "S"}
+        for n in sorted(n for n in names if n)
+    ]
+
+
+def _gsi(index: Index) -> dict[str, Any]:
+    return {
+        "IndexName": index.name,
+        "KeySchema": _key_schema(index.hash_key, index.range_key),
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+def create_tables(*, log: Any = print) -> None:
+    """Create what is missing (tables, GSIs, TTL); safe to run again."""
+    existing = _list_tables()
+    for table in ALL_TABLES:
+        if table.name not in existing:
+            _create(table)
+            log(f"created {table.name}")
+        else:
+            _add_missing_indexes(table, log)
+        _ensure_ttl(table)
+
+
+def _list_tables() -> set[str]:
+    names: set[str] = set()
+    params: dict[str, Any] = {}
+    while True:
+        page = call("list_tables", **params)
+        names.update(page["TableNames"])
+        if "LastEvaluatedTableName" not in page:
+            return names
+        params["ExclusiveStartTableName"] = page["LastEvaluatedTableName"]
+
+
+def _create(table: Table) -> None:
+    params: dict[str, Any] = {
+        "TableName": table.name,
+        "KeySchema": _key_schema(table.hash_key, table.range_key),
+        "AttributeDefinitions": _attribute_definitions(table),
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if table.indexes:
+        params["GlobalSecondaryIndexes"] = [_gsi(i) for i in table.indexes]
+    call("create_table", **params)
+    _wait_active(table.name)
+
+
+def _add_missing_indexes(table: Table, log: Any) -> None:
+    description = call("describe_table", TableName=table.name)["Table"]
+    present = {i["IndexName"] for i in description.get("GlobalSecondaryIndexes", [])}
+    for index in table.indexes:
+        if index.name in present:
+            continue
+        # DynamoDB adds one GSI per UpdateTable call.
+        call(
+            "update_table",
+            TableName=table.name,
+            AttributeDefinitions=_attribute_definitions(table),
+            GlobalSecondaryIndexUpdates=[{"Create": _gsi(index)}],
+        )
+        log(f"added index {index.name} to {table.name}")
+        _wait_active(table.name)
+
+
+def _ensure_ttl(table: Table) -> None:
+    if not table.ttl:
+        return
+    ttl = call("describe_time_to_live", TableName=table.name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    call(
+        "update_time_to_live",
+        TableName=table.name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl},
+    )
+
+
+def _wait_active(name: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        description = call("describe_table", TableName=name)["Table"]
+        indexes = description.get("GlobalSecondaryIndexes", [])
+        if description["TableStatus"] == "ACTIVE" and all(
+            i["IndexStatus"] == "ACTIVE" for i in indexes
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"table {name} did not become active")
+
+
+def delete_tables() -> None:
+    existing = _list_tables()
+    for table in ALL_TABLES:
+        if table.name in existing:
+            call("delete_table", TableName=table.name)

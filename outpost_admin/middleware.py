@@ -1,0 +1,50 @@
+"""Request ids on every response, and store failures turned into clear pages."""
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from outpost_admin.dynamo import BadCursor, NotFound, Unavailable
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+RETRY_AFTER_SECONDS = 5
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-ID", "")
+        request.request_id = given if _VALID_ID.match(given) else str(uuid.uuid4())  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
+        return response
+
+
+class StoreUnavailableMiddleware:
+    """Pages: a missing item is a 404, an unreachable store a 503 with a banner."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, NotFound):
+            return render(request, "404.html", status=404)
+        if isinstance(exception, BadCursor):
+            return render(request, "400.html", {"message": "The page link is invalid."}, status=400)
+        if isinstance(exception, Unavailable):
+            template = "_store_unavailable.html" if request.headers.get("HX-Request") else "503.html"
+            response = render(request, template, status=503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            if request.headers.get("HX-Request"):
+                response["HX-Retarget"] = "#banner"
+                response["HX-Reswap"] = "innerHTML"
+            return response
+        return None

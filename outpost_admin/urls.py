@@ -1,0 +1,49 @@
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import include, path, register_converter
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from outpost_admin import health
+from outpost_admin.api.envelope import meta
+from outpost_admin.converters import IdConverter
+
+register_converter(IdConverter, "id")
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("login")
+    return redirect("tenants:list")
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("health", health.overall, name="health"),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("api/v1/", include("tenants.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("tenants.urls")),
+]
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/dispatch", "/health"))
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        error = {"code": "NOT_FOUND", "message": "Not found.", "details": {}}
+        return JsonResponse({"success": False, "error": error, "meta": meta(request)}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        error = {"code": "INTERNAL_ERROR", "message": "Something went wrong.", "details": {}}
+        return JsonResponse({"success": False, "error": error, "meta": meta(request)}, status=500)
+    return render(request, "500.html", status=500)

@@ -1,0 +1,135 @@
+"""Tenants, tiers, API keys and audit events: plain values, no I/O."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Tier(StrEnum):
+    FREE = "free"
+    STARTER = "starter"
+    PRO = "pro"
+    ENTERPRISE = "enterprise"
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    PENDING = "pending"
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class Scope(StrEnum):
+    DISPATCH = "dispatch"
+    STATUS = "status"
+    LIST = "list"
+    CANCEL = "cancel"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_concurrent_jobs: int
+    max_jobs_per_day: int
+    max_job_timeout_seconds: int
+
+
+TIER_LIMITS = {
+    Tier.FREE: Limits(1, 10, 300),
+    Tier.STARTER: Limits(3, 50, 600),
+    Tier.PRO: Limits(10, 500, 1800),
+    Tier.ENTERPRISE: Limits(50, 10000, 3600),
+}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    name: str
+    email: str
+    tier: Tier
+    status: TenantStatus
+    limits: Limits
+    created_at: datetime
+    updated_at: datetime
+    concurrent_jobs: int = 0
+    jobs_today: int = 0
+    last_reset_date: str = ""
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == TenantStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    api_key_id: str
+    tenant_id: str
+    name: str
+    key_prefix: str
+    key_hash: str
+    status: KeyStatus
+    scopes: tuple[Scope, ...]
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    usage_count: int = 0
+    # Copied from the tenant so that authentication is one read (see DESIGN.md, keys).
+    tenant_status: TenantStatus | None = None
+
+    def effective_status(self, now: datetime) -> KeyStatus:
+        if self.status == KeyStatus.ACTIVE and self.expires_at and self.expires_at <= now:
+            return KeyStatus.EXPIRED
+        return self.status
+
+    def allows(self, scope: Scope) -> bool:
+        return Scope.ADMIN in self.scopes or scope in self.scopes
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key at the moment of creation: the only time the raw value exists."""
+
+    key: ApiKey
+    raw: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something, from where: every audit record carries it."""
+
+    name: str
+    request_id: str = ""
+    ip_address: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    tenant_id: str
+    timestamp: str
+    action: str
+    resource: str
+    actor: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    request_id: str = ""
+    ip_address: str = ""
+    user_agent: str = ""
+
+    @property
+    def occurred_at(self) -> str:
+        return self.timestamp.split("#", 1)[0]
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    day: date
+    dispatches: int = 0
+    by_agent: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)

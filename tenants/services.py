@@ -1,0 +1,243 @@
+"""Writes and business rules for tenants, API keys and the audit trail."""
+
+import re
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from outpost_admin.dynamo import Conflict, iso, utcnow
+
+from . import keys, selectors, storage
+from .domain import (
+    TIER_LIMITS,
+    Actor,
+    ApiKey,
+    AuditEvent,
+    IssuedKey,
+    KeyStatus,
+    Scope,
+    Tenant,
+    TenantStatus,
+    Tier,
+)
+
+MAX_ACTIVE_KEYS = 25
+DEFAULT_SCOPES = (Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL)
+_SECRET_WORDS = re.compile(r"key|secret|token|password|hash", re.IGNORECASE)
+
+
+class ServiceError(Exception):
+    """A business rule refused the request; the message is for the user."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def audit_event(
+    *, tenant_id: str, action: str, resource: str, actor: Actor, metadata: dict[str, Any]
+) -> AuditEvent:
+    return AuditEvent(
+        tenant_id=tenant_id,
+        timestamp=storage.audit_event_key(utcnow()),
+        action=action,
+        resource=resource,
+        actor=actor.name,
+        metadata=redact(metadata),
+        request_id=actor.request_id,
+        ip_address=actor.ip_address,
+        user_agent=actor.user_agent[:512],
+    )
+
+
+def redact(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Audit metadata never carries secrets, whatever a caller passes."""
+    return {
+        k: "[redacted]" if _SECRET_WORDS.search(k) and k != "keyPrefix" else v
+        for k, v in metadata.items()
+    }
+
+
+def _new_key(
+    *, tenant: Tenant, name: str, scopes: tuple[Scope, ...], expires_at: datetime | None
+) -> IssuedKey:
+    raw = keys.generate()
+    key = ApiKey(
+        api_key_id=str(uuid.uuid4()),
+        tenant_id=tenant.tenant_id,
+        name=name,
+        key_prefix=keys.display_prefix(raw),
+        key_hash=keys.hash_key(raw),
+        status=KeyStatus.ACTIVE,
+        scopes=scopes,
+        created_at=utcnow(),
+        expires_at=expires_at,
+        tenant_status=tenant.status,
+    )
+    return IssuedKey(key=key, raw=raw)
+
+
+def tenant_provision(*, name: str, email: str, tier: Tier, actor: Actor) -> tuple[Tenant, IssuedKey]:
+    """Create the tenant and its first key together; the raw key is returned once."""
+    name, email = name.strip(), email.strip().lower()
+    if storage.tenant_id_by_email(email):
+        raise ServiceError("A tenant with this email already exists.", field="email")
+    now = utcnow()
+    tenant = Tenant(
+        tenant_id=str(uuid.uuid4()),
+        name=name,
+        email=email,
+        tier=tier,
+        status=TenantStatus.ACTIVE,
+        limits=TIER_LIMITS[tier],
+        created_at=now,
+        updated_at=now,
+        last_reset_date=now.date().isoformat(),
+    )
+    issued = _new_key(tenant=tenant, name="default", scopes=DEFAULT_SCOPES, expires_at=None)
+    event = audit_event(
+        tenant_id=tenant.tenant_id,
+        action="tenant.provision",
+        resource=f"tenant/{tenant.tenant_id}",
+        actor=actor,
+        metadata={"name": name, "email": email, "tier": str(tier), "keyPrefix": issued.key.key_prefix},
+    )
+    try:
+        storage.tenant_provision(tenant, issued.key, event)
+    except storage.AlreadyExists as exc:
+        raise ServiceError("A tenant with this email already exists.", field="email") from exc
+    return tenant, issued
+
+
+def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor) -> Tenant:
+    active = [k for k in storage.keys_for_tenant(tenant.tenant_id) if k.status == KeyStatus.ACTIVE]
+    changed = replace(changed, updated_at=max(utcnow(), tenant.updated_at + timedelta(milliseconds=1)))
+    event = audit_event(
+        tenant_id=tenant.tenant_id,
+        action=action,
+        resource=f"tenant/{tenant.tenant_id}",
+        actor=actor,
+        metadata={
+            "from": {"tier": str(tenant.tier), "status": str(tenant.status)},
+            "to": {"tier": str(changed.tier), "status": str(changed.status)},
+        },
+    )
+    storage.tenant_update(changed, expected_updated_at=tenant.updated_at, keys=active, event=event)
+    forget_cached_keys(tenant_id=tenant.tenant_id)
+    return changed
+
+
+def tenant_change_tier(*, tenant_id: str, tier: Tier, actor: Actor) -> Tenant:
+    tenant = storage.tenant_get(tenant_id)
+    if tenant.tier == tier:
+        return tenant
+    changed = replace(tenant, tier=tier, limits=TIER_LIMITS[tier])
+    return _update_tenant(tenant, changed, action="tenant.tier_change", actor=actor)
+
+
+def tenant_set_status(*, tenant_id: str, status: TenantStatus, actor: Actor) -> Tenant:
+    tenant = storage.tenant_get(tenant_id)
+    if tenant.status == status:
+        raise ServiceError(f"The tenant is already {status}.", field="status")
+    action = "tenant.suspend" if status == TenantStatus.SUSPENDED else "tenant.reactivate"
+    return _update_tenant(tenant, replace(tenant, status=status), action=action, actor=actor)
+
+
+def key_create(
+    *,
+    tenant_id: str,
+    name: str,
+    scopes: tuple[Scope, ...],
+    expires_at: datetime | None,
+    actor: Actor,
+) -> IssuedKey:
+    tenant = storage.tenant_get(tenant_id)
+    now = utcnow()
+    _check_key_room(tenant_id, now)
+    if expires_at and expires_at <= now:
+        raise ServiceError("The expiry must be in the future.", field="expires_at")
+    issued = _new_key(tenant=tenant, name=name.strip(), scopes=scopes, expires_at=expires_at)
+    event = audit_event(
+        tenant_id=tenant_id,
+        action="key.create",
+        resource=f"key/{issued.key.api_key_id}",
+        actor=actor,
+        metadata={
+            "name": issued.key.name,
+            "keyPrefix": issued.key.key_prefix,
+            "scopes": [str(s) for s in scopes],
+            "expiresAt": iso(expires_at) if expires_at else None,
+        },
+    )
+    storage.key_create(issued.key, tenant, event)
+    return issued
+
+
+def _check_key_room(tenant_id: str, now: datetime) -> None:
+    active = [
+        k
+        for k in storage.keys_for_tenant(tenant_id)
+        if k.effective_status(now) == KeyStatus.ACTIVE
+    ]
+    if len(active) >= MAX_ACTIVE_KEYS:
+        raise ServiceError(f"A tenant can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first.")
+
+
+def key_revoke(*, tenant_id: str, api_key_id: str, actor: Actor) -> ApiKey:
+    key = selectors.key_get(tenant_id=tenant_id, api_key_id=api_key_id)
+    if key.status != KeyStatus.ACTIVE:
+        raise ServiceError(f"The key is already {key.status}.")
+    event = audit_event(
+        tenant_id=tenant_id,
+        action="key.revoke",
+        resource=f"key/{api_key_id}",
+        actor=actor,
+        metadata={"keyPrefix": key.key_prefix, "name": key.name},
+    )
+    try:
+        storage.key_revoke(key, event)
+    except Conflict as exc:
+        raise ServiceError("The key is no longer active.") from exc
+    forget_cached_keys(key_hash=key.key_hash)
+    return replace(key, status=KeyStatus.REVOKED)
+
+
+def key_rotate(
+    *, tenant_id: str, api_key_id: str, grace: timedelta, actor: Actor
+) -> tuple[ApiKey, IssuedKey]:
+    """Issue a replacement with the same name and scopes; the old key stops after `grace`."""
+    old = selectors.key_get(tenant_id=tenant_id, api_key_id=api_key_id)
+    now = utcnow()
+    if old.effective_status(now) != KeyStatus.ACTIVE:
+        raise ServiceError("Only an active key can be rotated.")
+    tenant = storage.tenant_get(tenant_id)
+    old_expires = now + grace
+    if old.expires_at and old.expires_at < old_expires:
+        old_expires = old.expires_at
+    issued = _new_key(tenant=tenant, name=old.name, scopes=old.scopes, expires_at=old.expires_at)
+    event = audit_event(
+        tenant_id=tenant_id,
+        action="key.rotate",
+        resource=f"key/{api_key_id}",
+        actor=actor,
+        metadata={
+            "keyPrefix": old.key_prefix,
+            "newKeyId": issued.key.api_key_id,
+            "newKeyPrefix": issued.key.key_prefix,
+            "graceSeconds": int(grace.total_seconds()),
+        },
+    )
+    try:
+        storage.key_rotate(old, issued.key, tenant, old_expires_at=old_expires, event=event)
+    except Conflict as exc:
+        raise ServiceError("The key is no longer active.") from exc
+    forget_cached_keys(key_hash=old.key_hash)
+    return replace(old, expires_at=old_expires), issued
+
+
+def forget_cached_keys(*, key_hash: str | None = None, tenant_id: str | None = None) -> None:
+    # Imported here: authentication depends on services, not the other way round.
+    from .authentication import forget
+
+    forget(key_hash=key_hash, tenant_id=tenant_id)

@@ -1,0 +1,534 @@
+"""Tenants, API keys, audit records and daily usage items: one function per access pattern."""
+
+import secrets
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+
+from outpost_admin.dynamo import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    Page,
+    TransactionConflict,
+    call,
+    from_item,
+    iso,
+    parse_iso,
+    to_item,
+    values,
+)
+from outpost_admin.dynamo.paging import query_page
+from outpost_admin.dynamo.tables import API_KEYS, AUDIT, TENANTS
+
+from .domain import (
+    ApiKey,
+    AuditEvent,
+    DailyUsage,
+    KeyStatus,
+    Limits,
+    Scope,
+    Tenant,
+    TenantStatus,
+    Tier,
+)
+
+TENANT_SK = "TENANT"
+EMAIL_SK = "EMAIL"
+
+
+# --- tenants ---------------------------------------------------------------
+
+
+def _tenant_to_item(tenant: Tenant) -> dict[str, Any]:
+    return to_item(
+        {
+            "tenant_id": tenant.tenant_id,
+            "sk": TENANT_SK,
+            "tenantId": tenant.tenant_id,
+            "name": tenant.name,
+            "nameLower": tenant.name.lower(),
+            "email": tenant.email,
+            "tier": str(tenant.tier),
+            "status": str(tenant.status),
+            "createdAt": iso(tenant.created_at),
+            "updatedAt": iso(tenant.updated_at),
+            "usageLimits": _limits_map(tenant.limits),
+            "currentUsage": {
+                "concurrentJobs": tenant.concurrent_jobs,
+                "jobsToday": tenant.jobs_today,
+                "lastResetDate": tenant.last_reset_date,
+            },
+        }
+    )
+
+
+def _limits_map(limits: Limits) -> dict[str, int]:
+    return {
+        "maxConcurrentJobs": limits.max_concurrent_jobs,
+        "maxJobsPerDay": limits.max_jobs_per_day,
+        "maxJobTimeoutSeconds": limits.max_job_timeout_seconds,
+    }
+
+
+def _tenant_from_item(item: dict[str, Any]) -> Tenant:
+    data = from_item(item)
+    limits = data.get("usageLimits", {})
+    usage = data.get("currentUsage", {})
+    return Tenant(
+        tenant_id=data["tenant_id"],
+        name=data.get("name", ""),
+        email=data.get("email", ""),
+        tier=Tier(data.get("tier", Tier.FREE)),
+        status=TenantStatus(data.get("status", TenantStatus.ACTIVE)),
+        limits=Limits(
+            int(limits.get("maxConcurrentJobs", 0)),
+            int(limits.get("maxJobsPerDay", 0)),
+            int(limits.get("maxJobTimeoutSeconds", 0)),
+        ),
+        created_at=parse_iso(data.get("createdAt")) or datetime.min,
+        updated_at=parse_iso(data.get("updatedAt")) or datetime.min,
+        concurrent_jobs=int(usage.get("concurrentJobs", 0)),
+        jobs_today=int(usage.get("jobsToday", 0)),
+        last_reset_date=usage.get("lastResetDate", ""),
+    )
+
+
+def tenant_key(tenant_id: str) -> dict[str, Any]:
+    return to_item({"tenant_id": tenant_id, "sk": TENANT_SK})
+
+
+def tenant_get(tenant_id: str) -> Tenant:
+    response = call(
+        "get_item", TableName=TENANTS.name, Key=tenant_key(tenant_id), ConsistentRead=True
+    )
+    if "Item" not in response:
+        raise NotFound(f"tenant {tenant_id}")
+    return _tenant_from_item(response["Item"])
+
+
+def tenant_id_by_email(email: str) -> str | None:
+    response = call(
+        "get_item", TableName=TENANTS.name, Key=_email_key(email), ConsistentRead=True
+    )
+    return from_item(response["Item"])["tenantId"] if "Item" in response else None
+
+
+def _email_key(email: str) -> dict[str, Any]:
+    return to_item({"tenant_id": f"EMAIL#{email.lower()}", "sk": EMAIL_SK})
+
+
+def tenant_by_legacy_hash(key_hash: str) -> Tenant | None:
+    """The control plane's older path: one key per tenant, hashed on the tenant item."""
+    response = call(
+        "query",
+        TableName=TENANTS.name,
+        IndexName="api_key-index",
+        KeyConditionExpression="api_key_hash = :h",
+        ExpressionAttributeValues=values({":h": key_hash}),
+        Limit=1,
+    )
+    items = response.get("Items", [])
+    return _tenant_from_item(items[0]) if items else None
+
+
+def tenant_list(
+    *,
+    search: str = "",
+    status: str = "",
+    tier: str = "",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Tenant]:
+    search = search.lower()
+    condition = "sk = :sk"
+    names: dict[str, str] = {}
+    vals: dict[str, Any] = {":sk": TENANT_SK}
+    if search:
+        condition += " AND begins_with(nameLower, :q)"
+        vals[":q"] = search
+    filters = []
+    for attr, value in (("status", status), ("tier", tier)):
+        if value:
+            filters.append(f"#{attr} = :{attr}")
+            names[f"#{attr}"] = attr
+            vals[f":{attr}"] = value
+    params: dict[str, Any] = {
+        "TableName": TENANTS.name,
+        "IndexName": "tenant-name-index",
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values(vals),
+    }
+    if filters:
+        params["FilterExpression"] = " AND ".join(filters)
+        params["ExpressionAttributeNames"] = names
+    items, next_cursor = query_page(
+        params,
+        limit=limit,
+        cursor=cursor,
+        scope=f"tenants:{search}:{status}:{tier}",
+        key_names=("tenant_id", "sk", "nameLower"),
+        max_reads=5,
+    )
+    return Page([_tenant_from_item(i) for i in items], next_cursor)
+
+
+def tenant_provision(tenant: Tenant, key: ApiKey, event: AuditEvent) -> None:
+    """Tenant, its e-mail claim, its first key and the audit record: all or nothing."""
+    actions = [
+        {
+            "Put": {
+                "TableName": TENANTS.name,
+                "Item": _tenant_to_item(tenant),
+                "ConditionExpression": "attribute_not_exists(tenant_id)",
+            }
+        },
+        {
+            "Put": {
+                "TableName": TENANTS.name,
+                "Item": {
+                    **_email_key(tenant.email),
+                    **to_item({"tenantId": tenant.tenant_id, "email": tenant.email}),
+                },
+                "ConditionExpression": "attribute_not_exists(tenant_id)",
+            }
+        },
+        _key_put(key),
+        audit_put(event),
+    ]
+    try:
+        call("transact_write_items", TransactItems=actions)
+    except TransactionConflict as exc:
+        if exc.failed(1):
+            raise AlreadyExists("a tenant with this email already exists") from exc
+        raise
+
+
+def tenant_update(
+    tenant: Tenant, *, expected_updated_at: datetime, keys: list[ApiKey], event: AuditEvent
+) -> None:
+    """Write tier, limits and status, copy them onto the tenant's active keys, audit: at once."""
+    update = {
+        "Update": {
+            "TableName": TENANTS.name,
+            "Key": tenant_key(tenant.tenant_id),
+            "UpdateExpression": "SET tier = :tier, #status = :status, usageLimits = :limits, "
+            "updatedAt = :now",
+            "ConditionExpression": "updatedAt = :seen",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values(
+                {
+                    ":tier": str(tenant.tier),
+                    ":status": str(tenant.status),
+                    ":limits": _limits_map(tenant.limits),
+                    ":now": iso(tenant.updated_at),
+                    ":seen": iso(expected_updated_at),
+                }
+            ),
+        }
+    }
+    actions = [update, *(_key_snapshot_update(k, tenant) for k in keys), audit_put(event)]
+    try:
+        call("transact_write_items", TransactItems=actions)
+    except TransactionConflict as exc:
+        raise Conflict("the tenant changed meanwhile; reload and try again") from exc
+
+
+def _key_snapshot_update(key: ApiKey, tenant: Tenant) -> dict[str, Any]:
+    return {
+        "Update": {
+            "TableName": API_KEYS.name,
+            "Key": to_item({"apiKeyId": key.api_key_id}),
+            "UpdateExpression": "SET tenantStatus = :s, tenantTier = :t, tenantName = :n",
+            "ConditionExpression": "attribute_exists(apiKeyId)",
+            "ExpressionAttributeValues": values(
+                {":s": str(tenant.status), ":t": str(tenant.tier), ":n": tenant.name}
+            ),
+        }
+    }
+
+
+# --- API keys ---------------------------------------------------------------
+
+
+def _key_to_item(key: ApiKey, tenant: Tenant | None = None) -> dict[str, Any]:
+    return to_item(
+        {
+            "apiKeyId": key.api_key_id,
+            "tenantId": key.tenant_id,
+            "name": key.name,
+            "keyHash": key.key_hash,
+            "keyHashIndex": key.key_hash,
+            "keyPrefix": key.key_prefix,
+            "status": str(key.status),
+            "scopes": [str(s) for s in key.scopes],
+            "createdAt": iso(key.created_at),
+            "expiresAt": iso(key.expires_at) if key.expires_at else None,
+            "lastUsedAt": iso(key.last_used_at) if key.last_used_at else None,
+            "usageCount": key.usage_count,
+            "tenantStatus": str(key.tenant_status) if key.tenant_status else None,
+            "tenantTier": str(tenant.tier) if tenant else None,
+            "tenantName": tenant.name if tenant else None,
+        }
+    )
+
+
+def _key_from_item(item: dict[str, Any]) -> tuple[ApiKey, dict[str, Any]]:
+    """The key, and the tenant snapshot stored beside it (empty for keys made elsewhere)."""
+    data = from_item(item)
+    key = ApiKey(
+        api_key_id=data["apiKeyId"],
+        tenant_id=data["tenantId"],
+        name=data.get("name", ""),
+        key_prefix=data.get("keyPrefix", ""),
+        key_hash=data.get("keyHash", ""),
+        status=KeyStatus(data.get("status", KeyStatus.ACTIVE)),
+        scopes=tuple(Scope(s) for s in data.get("scopes", []) if s in Scope._value2member_map_),
+        created_at=parse_iso(data.get("createdAt")) or datetime.min,
+        expires_at=parse_iso(data.get("expiresAt")),
+        last_used_at=parse_iso(data.get("lastUsedAt")),
+        usage_count=int(data.get("usageCount", 0)),
+        tenant_status=TenantStatus(data["tenantStatus"]) if "tenantStatus" in data else None,
+    )
+    snapshot = {k: data[k] for k in ("tenantStatus", "tenantTier", "tenantName") if k in data}
+    return key, snapshot
+
+
+def _key_put(key: ApiKey, tenant: Tenant | None = None) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": API_KEYS.name,
+            "Item": _key_to_item(key, tenant),
+            "ConditionExpression": "attribute_not_exists(apiKeyId)",
+        }
+    }
+
+
+def key_get(api_key_id: str) -> ApiKey:
+    response = call(
+        "get_item",
+        TableName=API_KEYS.name,
+        Key=to_item({"apiKeyId": api_key_id}),
+        ConsistentRead=True,
+    )
+    if "Item" not in response:
+        raise NotFound(f"key {api_key_id}")
+    return _key_from_item(response["Item"])[0]
+
+
+def key_by_hash(key_hash: str) -> tuple[ApiKey, dict[str, Any]] | None:
+    response = call(
+        "query",
+        TableName=API_KEYS.name,
+        IndexName="key-hash-index",
+        KeyConditionExpression="keyHashIndex = :h",
+        ExpressionAttributeValues=values({":h": key_hash}),
+    )
+    items = response.get("Items", [])
+    return _key_from_item(items[0]) if items else None
+
+
+def keys_for_tenant(tenant_id: str) -> list[ApiKey]:
+    params: dict[str, Any] = {
+        "TableName": API_KEYS.name,
+        "IndexName": "tenant-index",
+        "KeyConditionExpression": "tenantId = :t",
+        "ExpressionAttributeValues": values({":t": tenant_id}),
+    }
+    keys: list[ApiKey] = []
+    while True:
+        response = call("query", **params)
+        keys.extend(_key_from_item(i)[0] for i in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return sorted(keys, key=lambda k: k.created_at, reverse=True)
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def key_create(key: ApiKey, tenant: Tenant, event: AuditEvent) -> None:
+    """The key carries the tenant's status; the check makes sure it is still the current one."""
+    check = {
+        "ConditionCheck": {
+            "TableName": TENANTS.name,
+            "Key": tenant_key(tenant.tenant_id),
+            "ConditionExpression": "updatedAt = :seen",
+            "ExpressionAttributeValues": values({":seen": iso(tenant.updated_at)}),
+        }
+    }
+    try:
+        call(
+            "transact_write_items",
+            TransactItems=[check, _key_put(key, tenant), audit_put(event)],
+        )
+    except TransactionConflict as exc:
+        raise Conflict("the tenant changed meanwhile; reload and try again") from exc
+
+
+def key_revoke(key: ApiKey, event: AuditEvent) -> None:
+    update = {
+        "Update": {
+            "TableName": API_KEYS.name,
+            "Key": to_item({"apiKeyId": key.api_key_id}),
+            "UpdateExpression": "SET #status = :revoked",
+            "ConditionExpression": "#status = :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values(
+                {":revoked": str(KeyStatus.REVOKED), ":active": str(KeyStatus.ACTIVE)}
+            ),
+        }
+    }
+    try:
+        call("transact_write_items", TransactItems=[update, audit_put(event)])
+    except TransactionConflict as exc:
+        raise Conflict("the key is no longer active") from exc
+
+
+def key_rotate(
+    old: ApiKey, new: ApiKey, tenant: Tenant, *, old_expires_at: datetime, event: AuditEvent
+) -> None:
+    """Issue `new` and let `old` expire at old_expires_at (never later than it already would)."""
+    update = {
+        "Update": {
+            "TableName": API_KEYS.name,
+            "Key": to_item({"apiKeyId": old.api_key_id}),
+            "UpdateExpression": "SET expiresAt = :exp",
+            "ConditionExpression": "#status = :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values(
+                {":exp": iso(old_expires_at), ":active": str(KeyStatus.ACTIVE)}
+            ),
+        }
+    }
+    try:
+        call(
+            "transact_write_items",
+            TransactItems=[update, _key_put(new, tenant), audit_put(event)],
+        )
+    except TransactionConflict as exc:
+        raise Conflict("the key is no longer active") from exc
+
+
+def key_record_usage(api_key_id: str, *, count: int, last_used_at: datetime) -> None:
+    call(
+        "update_item",
+        TableName=API_KEYS.name,
+        Key=to_item({"apiKeyId": api_key_id}),
+        UpdateExpression="ADD usageCount :n SET lastUsedAt = :at",
+        ConditionExpression="attribute_exists(apiKeyId)",
+        ExpressionAttributeValues=values({":n": count, ":at": iso(last_used_at)}),
+    )
+
+
+# --- audit ------------------------------------------------------------------
+
+
+def audit_event_key(occurred_at: datetime) -> str:
+    """Sort key: the time, then a random suffix so two events never overwrite each other."""
+    return f"{iso(occurred_at)}#{secrets.token_hex(4)}"
+
+
+def audit_put(event: AuditEvent) -> dict[str, Any]:
+    occurred = parse_iso(event.occurred_at)
+    assert occurred is not None
+    expires = occurred + timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    item = to_item(
+        {
+            "tenant_id": event.tenant_id,
+            "timestamp": event.timestamp,
+            "day": event.occurred_at[:10],
+            "action": event.action,
+            "resource": event.resource,
+            "actor": event.actor,
+            "metadata": event.metadata or None,
+            "request_id": event.request_id or None,
+            "ip_address": event.ip_address or None,
+            "user_agent": event.user_agent or None,
+            "expires_at": int(expires.timestamp()),
+        }
+    )
+    return {
+        "Put": {
+            "TableName": AUDIT.name,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(tenant_id)",
+        }
+    }
+
+
+def audit_write(event: AuditEvent) -> None:
+    put = audit_put(event)["Put"]
+    call("put_item", **put)
+
+
+def _audit_from_item(item: dict[str, Any]) -> AuditEvent:
+    data = from_item(item)
+    return AuditEvent(
+        tenant_id=data["tenant_id"],
+        timestamp=data["timestamp"],
+        action=data.get("action", ""),
+        resource=data.get("resource", ""),
+        actor=data.get("actor", ""),
+        metadata=data.get("metadata", {}),
+        request_id=data.get("request_id", ""),
+        ip_address=data.get("ip_address", ""),
+        user_agent=data.get("user_agent", ""),
+    )
+
+
+def audit_list(
+    *,
+    tenant_id: str = "",
+    day: date | None = None,
+    action: str = "",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[AuditEvent]:
+    """Newest first: one tenant's records, or everybody's on one UTC day."""
+    if tenant_id:
+        params: dict[str, Any] = {"KeyConditionExpression": "tenant_id = :p"}
+        vals: dict[str, Any] = {":p": tenant_id}
+        key_names: tuple[str, ...] = ("tenant_id", "timestamp")
+    else:
+        params = {"IndexName": "audit-day-index", "KeyConditionExpression": "#day = :p"}
+        params["ExpressionAttributeNames"] = {"#day": "day"}
+        vals = {":p": (day or date.today()).isoformat()}
+        key_names = ("tenant_id", "timestamp", "day")
+    if action:
+        params["FilterExpression"] = "#action = :action"
+        params["ExpressionAttributeNames"] = {**params.get("ExpressionAttributeNames", {})}
+        params["ExpressionAttributeNames"]["#action"] = "action"
+        vals[":action"] = action
+    params.update(
+        TableName=AUDIT.name, ScanIndexForward=False, ExpressionAttributeValues=values(vals)
+    )
+    items, next_cursor = query_page(
+        params,
+        limit=limit,
+        cursor=cursor,
+        scope=f"audit:{tenant_id}:{day}:{action}",
+        key_names=key_names,
+        max_reads=5,
+    )
+    return Page([_audit_from_item(i) for i in items], next_cursor)
+
+
+# --- daily usage roll-ups ---------------------------------------------------------
+
+
+def usage_sk(day: date) -> str:
+    return f"USAGE#{day.isoformat()}"
+
+
+def usage_get(tenant_id: str, day: date) -> DailyUsage:
+    response = call(
+        "get_item",
+        TableName=TENANTS.name,
+        Key=to_item({"tenant_id": tenant_id, "sk": usage_sk(day)}),
+    )
+    data = from_item(response.get("Item", {}))
+    return DailyUsage(
+        day=day,
+        dispatches=int(data.get("dispatches", 0)),
+        by_agent=data.get("byAgent", {}),
+        by_status=data.get("byStatus", {}),
+    )

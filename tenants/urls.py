@@ -1,0 +1,28 @@
+from django.urls import path
+
+from . import views
+
+app_name = "tenants"
+
+urlpatterns = [
+    path("tenants/", views.tenant_list, name="list"),
+    path("tenants/new/", views.tenant_provision, name="provision"),
+    path("tenants/<id:tenant_id>/", views.tenant_detail, name="detail"),
+    path("tenants/<id:tenant_id>/tier/", views.tenant_tier, name="tier"),
+    path(
+        "tenants/<id:tenant_id>/suspend/",
+        views.tenant_status,
+        {"action": "suspend"},
+        name="suspend",
+    ),
+    path(
+        "tenants/<id:tenant_id>/reactivate/",
+        views.tenant_status,
+        {"action": "reactivate"},
+        name="reactivate",
+    ),
+    path("tenants/<id:tenant_id>/keys/new/", views.key_create, name="key-create"),
+    path("tenants/<id:tenant_id>/keys/<id:key_id>/revoke/", views.key_revoke, name="key-revoke"),
+    path("tenants/<id:tenant_id>/keys/<id:key_id>/rotate/", views.key_rotate, name="key-rotate"),
+    path("audit/", views.audit_log, name="audit"),
+]

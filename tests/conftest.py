@@ -1,0 +1,71 @@
+"""The suite talks to a real DynamoDB Local, started once per session in memory on a free port."""
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from outpost_admin.dynamo import local, reset_client
+from outpost_admin.dynamo.tables import create_tables
+from tenants import authentication, services
+from tenants.domain import Actor, Tier
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API beside live_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dynamodb_local() -> Iterator[str]:
+    port = local.free_port()
+    process = local.start(port=port)
+    endpoint = f"http://127.0.0.1:{port}"
+    settings.DYNAMODB_ENDPOINT_URL = endpoint
+    reset_client()
+    create_tables(log=lambda _: None)
+    yield endpoint
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache() -> Iterator[None]:
+    authentication.forget_all()
+    authentication.usage.reset()
+    yield
+    authentication.usage.wait()
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor(name="tester", request_id="req-test", ip_address="127.0.0.1", user_agent="pytest")
+
+
+def unique_email(label: str = "t") -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@pytest.fixture
+def make_tenant(actor: Actor):
+    """Provision a tenant for real; returns (tenant, issued key)."""
+
+    def make(name: str | None = None, tier: Tier = Tier.PRO, email: str | None = None):
+        return services.tenant_provision(
+            name=name or f"Tenant {uuid.uuid4().hex[:8]}",
+            email=email or unique_email(),
+            tier=tier,
+            actor=actor,
+        )
+
+    return make
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("staff", "staff@example.com", "pw-staff-1", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
