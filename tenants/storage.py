@@ -194,7 +194,7 @@ def tenant_provision(tenant: Tenant, key: ApiKey, event: AuditEvent) -> None:
                 "ConditionExpression": "attribute_not_exists(tenant_id)",
             }
         },
-        _key_put(key),
+        _key_put(key, tenant),
         audit_put(event),
     ]
     try:
