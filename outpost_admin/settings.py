@@ -158,3 +158,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
+
+# Dispatch execution. OUTPOST_AGENT_COMMANDS: JSON object, agent name -> argv list whose
+# items may contain {task}, {repo}, {branch}, {model}. Agents without one are refused.
+OUTPOST_EXECUTOR = env("OUTPOST_EXECUTOR", "local")
+OUTPOST_AGENT_COMMANDS = env("OUTPOST_AGENT_COMMANDS", "{}")
+OUTPOST_LOG_MAX_BYTES = env_int("OUTPOST_LOG_MAX_BYTES", 1_000_000)
+OUTPOST_WORKER_HEARTBEAT_SECONDS = env_int("OUTPOST_WORKER_HEARTBEAT_SECONDS", 5)
+OUTPOST_WORKER_DEAD_AFTER_SECONDS = env_int("OUTPOST_WORKER_DEAD_AFTER_SECONDS", 60)

@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from dispatches import apis as dispatch_apis
 from outpost_admin import health
 from outpost_admin.api.envelope import meta
 from outpost_admin.converters import IdConverter
@@ -25,6 +26,9 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("api/v1/", include("tenants.api_urls")),
+    path("api/v1/", include("dispatches.api_urls")),
+    path("dispatch", dispatch_apis.DispatchCreateApi.as_view(), name="legacy-dispatch-create"),
+    path("dispatch/<str:dispatch_id>", dispatch_apis.LegacyDispatchApi.as_view(), name="legacy-dispatch"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
     path("", include("tenants.urls")),

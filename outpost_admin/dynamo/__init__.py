@@ -6,6 +6,7 @@ from typing import Generic, TypeVar
 from .client import call, client, counting_calls, reset_client
 from .codec import from_item, iso, parse_iso, to_item, utcnow, values
 from .cursors import decode_cursor, encode_cursor
+from .transactions import transact_write
 from .errors import (
     AlreadyExists,
     BadCursor,
@@ -44,6 +45,7 @@ __all__ = [
     "parse_iso",
     "reset_client",
     "to_item",
+    "transact_write",
     "utcnow",
     "values",
 ]

@@ -1,0 +1,148 @@
+"""Creating, cancelling and finishing dispatches: the rules around the storage transactions."""
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from ulid import ULID
+
+from outpost_admin.dynamo import utcnow
+from tenants.domain import Actor, Limits
+from tenants.services import audit_event
+
+from . import storage
+from .domain import (
+    RETENTION_DAYS,
+    Dispatch,
+    DispatchStatus,
+    InvalidTransition,
+)
+from .storage import Replay
+
+__all__ = ["DispatchInput", "Replay", "dispatch_cancel", "dispatch_create", "dispatch_finish"]
+
+
+class DispatchInput:
+    """A validated create request (the API's serializer has checked types and ranges)."""
+
+    def __init__(self, **fields: Any):
+        self.agent: str = fields["agent"]
+        self.task: str = fields["task"]
+        self.model_id: str = fields["model_id"]
+        self.repo: str = fields.get("repo", "")
+        self.branch: str = fields.get("branch", "")
+        self.timeout_seconds: int = fields["timeout_seconds"]
+        self.tags: tuple[str, ...] = tuple(fields.get("tags", ()))
+        self.idempotency_key: str = fields.get("idempotency_key", "")
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    """A stable fingerprint of the request body, for idempotency (key order doesn't matter)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def new_dispatch_id() -> str:
+    return str(ULID())
+
+
+def dispatch_create(
+    *,
+    tenant_id: str,
+    api_key_id: str,
+    limits: Limits,
+    data: DispatchInput,
+    body_hash: str,
+    render: Any,
+    actor: Actor,
+) -> Dispatch:
+    """Create a PENDING dispatch, counting it against the tenant's quotas in one transaction.
+
+    `render(dispatch)` gives the API response that an idempotent replay will return.
+    Raises QuotaExceeded, TenantNotActive, Replay, IdempotencyMismatch, IdempotencyInFlight.
+    """
+    now = utcnow()
+    dispatch = Dispatch(
+        dispatch_id=new_dispatch_id(),
+        tenant_id=tenant_id,
+        agent=data.agent,
+        model_id=data.model_id,
+        task=data.task,
+        status=DispatchStatus.PENDING,
+        started_at=now,
+        repo=data.repo,
+        branch=data.branch,
+        timeout_seconds=data.timeout_seconds,
+        api_key_id=api_key_id,
+        idempotency_key=data.idempotency_key,
+        tags=data.tags,
+        expires_at=int((now + timedelta(days=RETENTION_DAYS)).timestamp()),
+    )
+    event = audit_event(
+        tenant_id=tenant_id,
+        action="dispatch.create",
+        resource=f"dispatch/{dispatch.dispatch_id}",
+        actor=actor,
+        metadata={"agent": data.agent, "model": data.model_id, "repo": data.repo},
+    )
+    storage.dispatch_create(
+        dispatch,
+        max_per_day=limits.max_jobs_per_day,
+        event=event,
+        request_hash=body_hash,
+        response=render(dispatch) if data.idempotency_key else None,
+    )
+    return dispatch
+
+
+def dispatch_get(*, tenant_id: str | None, dispatch_id: str) -> Dispatch:
+    """A dispatch of this tenant (any tenant when None, for staff); otherwise NotFound."""
+    dispatch = storage.dispatch_get(dispatch_id)
+    if tenant_id is not None and dispatch.tenant_id != tenant_id:
+        raise storage.NotFound(f"dispatch {dispatch_id}")
+    return dispatch
+
+
+def dispatch_cancel(*, tenant_id: str | None, dispatch_id: str, actor: Actor) -> Dispatch:
+    """PENDING or RUNNING -> CANCELLED; the worker running it stops the process."""
+    dispatch = dispatch_get(tenant_id=tenant_id, dispatch_id=dispatch_id)
+    if dispatch.status.is_terminal:
+        raise InvalidTransition(dispatch.status)
+    reason = f"cancelled by {actor.name}"
+    now = utcnow()
+    event = audit_event(
+        tenant_id=dispatch.tenant_id,
+        action="dispatch.cancel",
+        resource=f"dispatch/{dispatch_id}",
+        actor=actor,
+        metadata={"previousStatus": dispatch.status.value},
+    )
+    storage.dispatch_finish(
+        dispatch, status=DispatchStatus.CANCELLED, now=now, status_reason=reason, event=event
+    )
+    return replace(dispatch, status=DispatchStatus.CANCELLED, ended_at=now, status_reason=reason)
+
+
+def dispatch_finish(
+    dispatch: Dispatch,
+    *,
+    status: DispatchStatus,
+    exit_code: int | None = None,
+    error_message: str = "",
+    status_reason: str = "",
+) -> bool:
+    """The worker's terminal write. False when the dispatch was already terminal (e.g. cancelled)."""
+    try:
+        storage.dispatch_finish(
+            dispatch,
+            status=status,
+            now=utcnow(),
+            exit_code=exit_code,
+            error_message=error_message[:2000],
+            status_reason=status_reason,
+        )
+    except InvalidTransition:
+        return False
+    return True

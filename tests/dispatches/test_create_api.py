@@ -1,0 +1,62 @@
+import threading
+
+from django.test import Client
+
+from dispatches import storage
+from dispatches.domain import DispatchStatus
+from outpost_admin.dynamo import counting_calls
+from tenants import storage as tenant_storage
+from tenants.domain import Tier
+
+from .conftest import BODY
+
+
+def test_it_creates_a_pending_dispatch_with_the_stored_shape(api, tenant_key):
+    tenant, key = tenant_key()
+    response = api(key).post("/api/v1/dispatches", {**BODY, "tags": ["nightly"]})
+    assert response.status_code == 201, response.json()
+    data = response.json()["data"]
+    assert data["status"] == "pending" and data["agent"] == "claude"
+    assert data["modelId"] == "claude-opus-4-5-20251101"
+    stored = storage.dispatch_get(data["dispatchId"])
+    assert stored.status == DispatchStatus.PENDING and stored.tenant_id == tenant.tenant_id
+    assert stored.version == 1 and stored.repo == "acme/widgets" and stored.tags == ("nightly",)
+    assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 1
+
+
+def test_twenty_concurrent_creates_on_a_free_tier_give_one_201(tenant_key):
+    tenant, key = tenant_key(Tier.FREE)
+    statuses = []
+    barrier = threading.Barrier(20)
+
+    def create():
+        barrier.wait()
+        response = Client().post("/dispatch", BODY | {"timeoutSeconds": 60}, content_type="application/json",
+                                 HTTP_X_API_KEY=key)
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] + [429] * 19
+    assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 1
+
+
+def test_a_happy_create_makes_at_most_two_calls_with_a_warm_cache(api, tenant_key):
+    _, key = tenant_key()
+    api(key).get("/api/v1/me")
+    with counting_calls() as log:
+        response = api(key).post("/api/v1/dispatches", BODY, HTTP_IDEMPOTENCY_KEY="abc-1")
+    assert response.status_code == 201
+    assert log.operations == ["TransactWriteItems"]
+
+
+def test_cancel_releases_the_slot_once(api, tenant_key):
+    tenant, key = tenant_key()
+    dispatch_id = api(key).post("/api/v1/dispatches", BODY).json()["data"]["dispatchId"]
+    assert api(key).post(f"/api/v1/dispatches/{dispatch_id}/cancel").status_code == 200
+    second = api(key).delete(f"/dispatch/{dispatch_id}")
+    assert second.status_code == 409 and second.json()["error"]["details"]["status"] == "cancelled"
+    assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 0
