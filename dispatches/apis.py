@@ -4,7 +4,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ApiError, ok
+from outpost_admin.api.schema import ERROR, responses
 from outpost_admin.dynamo import NotFound, iso
 from tenants.authentication import Principal
 from tenants.domain import Scope
@@ -72,6 +73,46 @@ def created_data(d: Dispatch) -> dict[str, Any]:
             "createdAt": iso(d.started_at)}
 
 
+_CREATED = inline_serializer(
+    "DispatchCreated",
+    {
+        "dispatchId": serializers.CharField(),
+        "status": serializers.ChoiceField(API_STATUSES),
+        "agent": serializers.CharField(),
+        "modelId": serializers.CharField(),
+        "createdAt": serializers.DateTimeField(),
+    },
+)
+_SUMMARY_FIELDS = {
+    "dispatchId": serializers.CharField(),
+    "status": serializers.ChoiceField(API_STATUSES),
+    "agent": serializers.CharField(),
+    "modelId": serializers.CharField(),
+    "repo": serializers.CharField(allow_null=True),
+    "branch": serializers.CharField(allow_null=True),
+    "tags": serializers.ListField(child=serializers.CharField()),
+    "createdAt": serializers.DateTimeField(),
+    "endedAt": serializers.DateTimeField(allow_null=True),
+}
+_SUMMARY = inline_serializer("DispatchSummary", _SUMMARY_FIELDS)
+_DETAIL = inline_serializer(
+    "DispatchDetail",
+    {
+        **_SUMMARY_FIELDS,
+        "task": serializers.CharField(),
+        "timeoutSeconds": serializers.IntegerField(),
+        "startedAt": serializers.DateTimeField(allow_null=True),
+        "exitCode": serializers.IntegerField(allow_null=True),
+        "errorMessage": serializers.CharField(allow_null=True),
+        "statusReason": serializers.CharField(allow_null=True),
+        "logs": serializers.CharField(help_text="The tail of the captured output."),
+    },
+)
+_PAGE = inline_serializer(
+    "DispatchPage", {"items": serializers.ListField(child=_SUMMARY), "cursor": serializers.CharField(allow_null=True)}
+)
+
+
 def _principal(request: Request) -> Principal:
     principal = principal_of(request)
     assert principal is not None  # the scope permission has checked it
@@ -121,9 +162,11 @@ class DispatchCreateApi(APIView):
     permission_classes = [scope_permission(Scope.DISPATCH)]
 
     @extend_schema(
+        operation_id="dispatch_create",
         summary="Create a dispatch",
         request=DispatchInputSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        responses={**responses(201, "DispatchCreated", _CREATED), 409: ERROR, 422: ERROR, 429: ERROR},
     )
     def post(self, request: Request) -> Response:
         principal = _principal(request)
@@ -211,7 +254,12 @@ class DispatchListApi(APIView):
         cursor = serializers.CharField(required=False, max_length=4000)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
 
-    @extend_schema(summary="List your dispatches, newest first", parameters=[FilterSerializer])
+    @extend_schema(
+        operation_id="dispatch_list",
+        summary="List your dispatches, newest first",
+        parameters=[FilterSerializer],
+        responses=responses(200, "DispatchPage", _PAGE),
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -239,7 +287,11 @@ class DispatchCollectionApi(DispatchListApi, DispatchCreateApi):
 class DispatchDetailApi(APIView):
     permission_classes = [scope_permission(Scope.STATUS)]
 
-    @extend_schema(summary="A dispatch's status, timings and log tail")
+    @extend_schema(
+        operation_id="dispatch_get",
+        summary="A dispatch's status, timings and log tail",
+        responses=responses(200, "DispatchDetail", _DETAIL),
+    )
     def get(self, request: Request, dispatch_id: str) -> Response:
         dispatch = _owned(request, dispatch_id)
         return ok(request, detail_data(dispatch, selectors.log_tail_text(dispatch_id=dispatch.dispatch_id)))
@@ -248,7 +300,12 @@ class DispatchDetailApi(APIView):
 class DispatchCancelApi(APIView):
     permission_classes = [scope_permission(Scope.CANCEL)]
 
-    @extend_schema(summary="Cancel a pending or running dispatch", request=None)
+    @extend_schema(
+        operation_id="dispatch_cancel",
+        summary="Cancel a pending or running dispatch",
+        request=None,
+        responses={**responses(200, "DispatchCancelled", _SUMMARY), 409: ERROR},
+    )
     def post(self, request: Request, dispatch_id: str) -> Response:
         dispatch = _owned(request, dispatch_id)
         try:
@@ -261,13 +318,28 @@ class DispatchCancelApi(APIView):
         return ok(request, summary_data(cancelled))
 
 
-class LegacyDispatchApi(DispatchDetailApi, DispatchCancelApi):
+class LegacyCreateApi(DispatchCreateApi):
+    """The control plane's POST /dispatch."""
+
+    @extend_schema(operation_id="legacy_dispatch_create", deprecated=True, request=DispatchInputSerializer,
+                   responses={**responses(201, "DispatchCreated", _CREATED), 409: ERROR, 422: ERROR, 429: ERROR})
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class LegacyDispatchApi(APIView):
     """The control plane's GET and DELETE /dispatch/<id>."""
 
     def get_permissions(self) -> list[Any]:
         scope = Scope.STATUS if self.request.method == "GET" else Scope.CANCEL
         return [scope_permission(scope)()]
 
-    @extend_schema(summary="Cancel a dispatch (control plane route)")
+    @extend_schema(operation_id="legacy_dispatch_get", deprecated=True,
+                   responses=responses(200, "DispatchDetail", _DETAIL))
+    def get(self, request: Request, dispatch_id: str) -> Response:
+        return DispatchDetailApi.get(self, request, dispatch_id)  # type: ignore[arg-type]
+
+    @extend_schema(operation_id="legacy_dispatch_cancel", deprecated=True,
+                   responses={**responses(200, "DispatchCancelled", _SUMMARY), 409: ERROR})
     def delete(self, request: Request, dispatch_id: str) -> Response:
-        return DispatchCancelApi.post(self, request, dispatch_id)
+        return DispatchCancelApi.post(self, request, dispatch_id)  # type: ignore[arg-type]

@@ -235,9 +235,9 @@ def idempotency_outcome(tenant_id: str, key: str, request_hash: str) -> Exceptio
         Key=to_item({"idempotency_key": _idempotency_key(tenant_id, key)}),
         ConsistentRead=True,
     )
-    if "Item" not in response:
+    record = from_item(response.get("Item", {}))
+    if "response" not in record:  # its transaction has not committed yet
         return IdempotencyInFlight("A request with this idempotency key is still in progress.")
-    record = from_item(response["Item"])
     if record.get("request_hash") != request_hash:
         return IdempotencyMismatch("This idempotency key was used with a different request body.")
     return Replay(json.loads(record.get("response", "{}")))

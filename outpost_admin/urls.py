@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import include, path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dispatches import apis as dispatch_apis
 from outpost_admin import health
@@ -27,10 +27,10 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("dispatches.api_urls")),
-    path("dispatch", dispatch_apis.DispatchCreateApi.as_view(), name="legacy-dispatch-create"),
+    path("dispatch", dispatch_apis.LegacyCreateApi.as_view(), name="legacy-dispatch-create"),
     path("dispatch/<str:dispatch_id>", dispatch_apis.LegacyDispatchApi.as_view(), name="legacy-dispatch"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("tenants.urls")),
 ]
 

@@ -526,9 +526,10 @@ def usage_get(tenant_id: str, day: date) -> DailyUsage:
         Key=to_item({"tenant_id": tenant_id, "sk": usage_sk(day)}),
     )
     data = from_item(response.get("Item", {}))
+    # Counters are flat attributes (agent_<name>, status_<status>) so one ADD can create them.
     return DailyUsage(
         day=day,
         dispatches=int(data.get("dispatches", 0)),
-        by_agent=data.get("byAgent", {}),
-        by_status=data.get("byStatus", {}),
+        by_agent={k[6:]: int(v) for k, v in data.items() if k.startswith("agent_")},
+        by_status={k[7:]: int(v) for k, v in data.items() if k.startswith("status_")},
     )
