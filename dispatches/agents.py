@@ -25,7 +25,9 @@ def _parse(raw: str) -> dict[str, tuple[str, ...]]:
         if agent not in AGENTS:
             raise ConfigError(f"OUTPOST_AGENT_COMMANDS names an unknown agent: {agent}")
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise ConfigError(f"OUTPOST_AGENT_COMMANDS[{agent}] must be a non-empty list of strings")
+            raise ConfigError(
+                f"OUTPOST_AGENT_COMMANDS[{agent}] must be a non-empty list of strings"
+            )
         commands[agent] = tuple(argv)
     return commands
 

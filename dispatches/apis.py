@@ -69,8 +69,13 @@ def detail_data(d: Dispatch, log_tail: str) -> dict[str, Any]:
 
 
 def created_data(d: Dispatch) -> dict[str, Any]:
-    return {"dispatchId": d.dispatch_id, "status": d.api_status, "agent": d.agent, "modelId": d.model_id,
-            "createdAt": iso(d.started_at)}
+    return {
+        "dispatchId": d.dispatch_id,
+        "status": d.api_status,
+        "agent": d.agent,
+        "modelId": d.model_id,
+        "createdAt": iso(d.started_at),
+    }
 
 
 _CREATED = inline_serializer(
@@ -83,7 +88,7 @@ _CREATED = inline_serializer(
         "createdAt": serializers.DateTimeField(),
     },
 )
-_SUMMARY_FIELDS = {
+_SUMMARY_FIELDS: dict[str, Any] = {
     "dispatchId": serializers.CharField(),
     "status": serializers.ChoiceField(API_STATUSES),
     "agent": serializers.CharField(),
@@ -109,7 +114,11 @@ _DETAIL = inline_serializer(
     },
 )
 _PAGE = inline_serializer(
-    "DispatchPage", {"items": serializers.ListField(child=_SUMMARY), "cursor": serializers.CharField(allow_null=True)}
+    "DispatchPage",
+    {
+        "items": serializers.ListField(child=_SUMMARY),
+        "cursor": serializers.CharField(allow_null=True),
+    },
 )
 
 
@@ -129,22 +138,26 @@ def _owned(request: Request, dispatch_id: str) -> Dispatch:
 class DispatchInputSerializer(serializers.Serializer):
     agent = serializers.ChoiceField(
         choices=list(AGENTS),
-        error_messages={"invalid_choice": f'"{{input}}" is not an agent. Allowed: {", ".join(AGENTS)}.'},
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not an agent. Allowed: {", ".join(AGENTS)}.'
+        },
     )
     task = serializers.CharField(min_length=TASK_MIN, max_length=TASK_MAX, trim_whitespace=False)
-    modelId = serializers.CharField(required=False, max_length=200)  # noqa: N815
+    modelId = serializers.CharField(required=False, max_length=200)
     repo = serializers.RegexField(
         r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
         required=False,
         error_messages={"invalid": "Must be owner/name."},
     )
     branch = serializers.RegexField(
-        r"^[A-Za-z0-9._/-]{1,255}$", required=False, error_messages={"invalid": "Not a valid branch name."}
+        r"^[A-Za-z0-9._/-]{1,255}$",
+        required=False,
+        error_messages={"invalid": "Not a valid branch name."},
     )
-    timeoutSeconds = serializers.IntegerField(  # noqa: N815
+    timeoutSeconds = serializers.IntegerField(
         min_value=TIMEOUT_MIN, max_value=TIMEOUT_MAX, default=TIMEOUT_DEFAULT
     )
-    idempotencyKey = serializers.CharField(required=False, min_length=1, max_length=255)  # noqa: N815
+    idempotencyKey = serializers.CharField(required=False, min_length=1, max_length=255)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, max_length=20, default=list
     )
@@ -154,7 +167,9 @@ class DispatchInputSerializer(serializers.Serializer):
         model = attrs.setdefault("modelId", agent.default_model)
         if model not in agent.models:
             allowed = ", ".join(agent.models)
-            raise serializers.ValidationError({"modelId": [f'"{model}" is not a {agent.name} model. Allowed: {allowed}.']})
+            raise serializers.ValidationError(
+                {"modelId": [f'"{model}" is not a {agent.name} model. Allowed: {allowed}.']}
+            )
         return attrs
 
 
@@ -165,8 +180,15 @@ class DispatchCreateApi(APIView):
         operation_id="dispatch_create",
         summary="Create a dispatch",
         request=DispatchInputSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-        responses={**responses(201, "DispatchCreated", _CREATED), 409: ERROR, 422: ERROR, 429: ERROR},
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
+        ],
+        responses={
+            **responses(201, "DispatchCreated", _CREATED),
+            409: ERROR,
+            422: ERROR,
+            429: ERROR,
+        },
     )
     def post(self, request: Request) -> Response:
         principal = _principal(request)
@@ -183,7 +205,9 @@ class DispatchCreateApi(APIView):
                 actor=actor_from(request),
             )
         except services.Replay as replay:
-            return ok(request, replay.response, status_code=201, headers={"Idempotent-Replayed": "true"})
+            return ok(
+                request, replay.response, status_code=201, headers={"Idempotent-Replayed": "true"}
+            )
         except QuotaExceeded as exc:
             raise _rate_limited(exc) from exc
         except TenantNotActive as exc:
@@ -201,9 +225,13 @@ class DispatchCreateApi(APIView):
         errors: dict[str, list[str]] = {}
         cap = principal.limits.max_job_timeout_seconds
         if values["timeoutSeconds"] > cap:
-            errors["timeoutSeconds"] = [f"Must be at most {cap} seconds on the {principal.tier} tier."]
+            errors["timeoutSeconds"] = [
+                f"Must be at most {cap} seconds on the {principal.tier} tier."
+            ]
         if not is_available(values["agent"]):
-            errors["agent"] = [f'The agent "{values["agent"]}" is not available on this deployment.']
+            errors["agent"] = [
+                f'The agent "{values["agent"]}" is not available on this deployment.'
+            ]
         header_key = request.headers.get("Idempotency-Key", "")
         key = values.get("idempotencyKey") or header_key
         if header_key and values.get("idempotencyKey") and header_key != values["idempotencyKey"]:
@@ -239,8 +267,13 @@ def _rate_limited(exc: QuotaExceeded) -> ApiError:
         if exc.limit == "daily"
         else f"Concurrency limit of {exc.maximum} running dispatches reached."
     )
-    return ApiError("RATE_LIMIT_EXCEEDED", message, status_code=429, details=details,
-                    headers={"Retry-After": str(retry)})
+    return ApiError(
+        "RATE_LIMIT_EXCEEDED",
+        message,
+        status_code=429,
+        details=details,
+        headers={"Retry-After": str(retry)},
+    )
 
 
 class DispatchListApi(APIView):
@@ -294,7 +327,10 @@ class DispatchDetailApi(APIView):
     )
     def get(self, request: Request, dispatch_id: str) -> Response:
         dispatch = _owned(request, dispatch_id)
-        return ok(request, detail_data(dispatch, selectors.log_tail_text(dispatch_id=dispatch.dispatch_id)))
+        return ok(
+            request,
+            detail_data(dispatch, selectors.log_tail_text(dispatch_id=dispatch.dispatch_id)),
+        )
 
 
 class DispatchCancelApi(APIView):
@@ -310,7 +346,9 @@ class DispatchCancelApi(APIView):
         dispatch = _owned(request, dispatch_id)
         try:
             cancelled = services.dispatch_cancel(
-                tenant_id=dispatch.tenant_id, dispatch_id=dispatch.dispatch_id, actor=actor_from(request)
+                tenant_id=dispatch.tenant_id,
+                dispatch_id=dispatch.dispatch_id,
+                actor=actor_from(request),
             )
         except InvalidTransition as exc:
             details = {"status": exc.status.api_value}
@@ -321,8 +359,17 @@ class DispatchCancelApi(APIView):
 class LegacyCreateApi(DispatchCreateApi):
     """The control plane's POST /dispatch."""
 
-    @extend_schema(operation_id="legacy_dispatch_create", deprecated=True, request=DispatchInputSerializer,
-                   responses={**responses(201, "DispatchCreated", _CREATED), 409: ERROR, 422: ERROR, 429: ERROR})
+    @extend_schema(
+        operation_id="legacy_dispatch_create",
+        deprecated=True,
+        request=DispatchInputSerializer,
+        responses={
+            **responses(201, "DispatchCreated", _CREATED),
+            409: ERROR,
+            422: ERROR,
+            429: ERROR,
+        },
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -334,12 +381,18 @@ class LegacyDispatchApi(APIView):
         scope = Scope.STATUS if self.request.method == "GET" else Scope.CANCEL
         return [scope_permission(scope)()]
 
-    @extend_schema(operation_id="legacy_dispatch_get", deprecated=True,
-                   responses=responses(200, "DispatchDetail", _DETAIL))
+    @extend_schema(
+        operation_id="legacy_dispatch_get",
+        deprecated=True,
+        responses=responses(200, "DispatchDetail", _DETAIL),
+    )
     def get(self, request: Request, dispatch_id: str) -> Response:
         return DispatchDetailApi.get(self, request, dispatch_id)  # type: ignore[arg-type]
 
-    @extend_schema(operation_id="legacy_dispatch_cancel", deprecated=True,
-                   responses={**responses(200, "DispatchCancelled", _SUMMARY), 409: ERROR})
+    @extend_schema(
+        operation_id="legacy_dispatch_cancel",
+        deprecated=True,
+        responses={**responses(200, "DispatchCancelled", _SUMMARY), 409: ERROR},
+    )
     def delete(self, request: Request, dispatch_id: str) -> Response:
         return DispatchCancelApi.post(self, request, dispatch_id)  # type: ignore[arg-type]

@@ -45,10 +45,24 @@ AGENTS = {
             "claude-opus-4-5-20251101",
             ("claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"),
         ),
-        Agent("codex", "gpt-5.1-codex-max", ("gpt-5.1-codex-max", "gpt-5.1-codex", "gpt-5.1-codex-mini")),
-        Agent("gemini", "gemini-3-flash-preview", ("gemini-3-flash-preview", "gemini-3-pro-preview")),
-        Agent("aider", "deepseek/deepseek-coder", ("deepseek/deepseek-coder", "deepseek/deepseek-chat")),
-        Agent("grok", "grok-4-1-fast-reasoning", ("grok-4-1-fast-reasoning", "grok-4-1-fast-non-reasoning")),
+        Agent(
+            "codex",
+            "gpt-5.1-codex-max",
+            ("gpt-5.1-codex-max", "gpt-5.1-codex", "gpt-5.1-codex-mini"),
+        ),
+        Agent(
+            "gemini", "gemini-3-flash-preview", ("gemini-3-flash-preview", "gemini-3-pro-preview")
+        ),
+        Agent(
+            "aider",
+            "deepseek/deepseek-coder",
+            ("deepseek/deepseek-coder", "deepseek/deepseek-chat"),
+        ),
+        Agent(
+            "grok",
+            "grok-4-1-fast-reasoning",
+            ("grok-4-1-fast-reasoning", "grok-4-1-fast-non-reasoning"),
+        ),
     )
 }
 

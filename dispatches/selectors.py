@@ -20,16 +20,29 @@ def dispatch_list(
     limit: int = 25,
 ) -> Page[Dispatch]:
     return storage.dispatch_list(
-        tenant_id=tenant_id, status=status, agent=agent, repo=repo, since=since, until=until,
-        cursor=cursor, limit=limit,
+        tenant_id=tenant_id,
+        status=status,
+        agent=agent,
+        repo=repo,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
     )
 
 
 def dispatch_list_day(
-    *, day: date, status: DispatchStatus | None = None, agent: str = "", repo: str = "",
-    cursor: str | None = None, limit: int = 25,
+    *,
+    day: date,
+    status: DispatchStatus | None = None,
+    agent: str = "",
+    repo: str = "",
+    cursor: str | None = None,
+    limit: int = 25,
 ) -> Page[Dispatch]:
-    return storage.dispatch_list_day(day=day, status=status, agent=agent, repo=repo, cursor=cursor, limit=limit)
+    return storage.dispatch_list_day(
+        day=day, status=status, agent=agent, repo=repo, cursor=cursor, limit=limit
+    )
 
 
 def log_tail(*, dispatch_id: str, chunks: int = 20) -> list[LogChunk]:

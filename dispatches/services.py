@@ -38,7 +38,7 @@ class DispatchInput:
         self.idempotency_key: str = fields.get("idempotency_key", "")
 
 
-def request_hash(body: dict[str, Any]) -> str:
+def request_hash(body: Any) -> str:
     """A stable fingerprint of the request body, for idempotency (key order doesn't matter)."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,6 +1,7 @@
 """Dispatches, their logs, idempotency records and the quota counters they move."""
 
 import json
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from outpost_admin.dynamo.paging import query_page
 from outpost_admin.dynamo.tables import DISPATCH_LOGS, DISPATCHES, IDEMPOTENCY, TENANTS
 from tenants.domain import AuditEvent
 from tenants.storage import NotFound as NotFound
-from tenants.storage import audit_put, audit_write, tenant_key, usage_sk
+from tenants.storage import audit_put, tenant_key, usage_sk
 
 from .domain import (
     Dispatch,
@@ -99,7 +100,9 @@ def _key(dispatch_id: str) -> dict[str, Any]:
 
 
 def dispatch_get(dispatch_id: str) -> Dispatch:
-    response = call("get_item", TableName=DISPATCHES.name, Key=_key(dispatch_id), ConsistentRead=True)
+    response = call(
+        "get_item", TableName=DISPATCHES.name, Key=_key(dispatch_id), ConsistentRead=True
+    )
     if "Item" not in response:
         raise NotFound(f"dispatch {dispatch_id}")
     return _from_item(response["Item"])
@@ -168,14 +171,18 @@ def dispatch_create(
         raise
 
 
-def _idempotency_put(dispatch: Dispatch, request_hash: str, response: dict[str, Any]) -> dict[str, Any]:
+def _idempotency_put(
+    dispatch: Dispatch, request_hash: str, response: dict[str, Any]
+) -> dict[str, Any]:
     expires = dispatch.started_at + IDEMPOTENCY_TTL
     return {
         "Put": {
             "TableName": IDEMPOTENCY.name,
             "Item": to_item(
                 {
-                    "idempotency_key": _idempotency_key(dispatch.tenant_id, dispatch.idempotency_key),
+                    "idempotency_key": _idempotency_key(
+                        dispatch.tenant_id, dispatch.idempotency_key
+                    ),
                     "dispatch_id": dispatch.dispatch_id,
                     "created_at": iso(dispatch.started_at),
                     "ttl": int(expires.timestamp()),
@@ -195,7 +202,10 @@ def _explain_create_failure(
     exc: TransactionConflict, dispatch: Dispatch, max_per_day: int, request_hash: str
 ) -> None:
     reasons = exc.reasons
-    if len(reasons) > 4 and reasons[4].get("Code") in ("ConditionalCheckFailed", "TransactionConflict"):
+    if len(reasons) > 4 and reasons[4].get("Code") in (
+        "ConditionalCheckFailed",
+        "TransactionConflict",
+    ):
         raise idempotency_outcome(dispatch.tenant_id, dispatch.idempotency_key, request_hash)
     if exc.failed(1):
         tenant = from_item(reasons[1].get("Item", {}))
@@ -210,7 +220,9 @@ def _explain_create_failure(
         )
     if exc.failed(2):
         current = int(from_item(reasons[2].get("Item", {})).get("dispatches", 0))
-        midnight = datetime.combine(dispatch.started_at.date() + timedelta(days=1), datetime.min.time())
+        midnight = datetime.combine(
+            dispatch.started_at.date() + timedelta(days=1), datetime.min.time()
+        )
         raise QuotaExceeded(
             limit="daily",
             maximum=max_per_day,
@@ -315,7 +327,11 @@ def dispatch_finish(
     """
     sets = {":status": str(status), ":ended": iso(now), ":one": 1}
     expression = "SET #status = :status, ended_at = :ended, version = version + :one"
-    for attr, value in (("exit_code", exit_code), ("error_message", error_message), ("status_reason", status_reason)):
+    for attr, value in (
+        ("exit_code", exit_code),
+        ("error_message", error_message),
+        ("status_reason", status_reason),
+    ):
         if value not in (None, ""):
             expression += f", {attr} = :{attr}"
             sets[f":{attr}"] = value
@@ -327,7 +343,11 @@ def dispatch_finish(
             "ConditionExpression": "#status IN (:pending, :running)",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": values(
-                {**sets, ":pending": str(DispatchStatus.PENDING), ":running": str(DispatchStatus.RUNNING)}
+                {
+                    **sets,
+                    ":pending": str(DispatchStatus.PENDING),
+                    ":running": str(DispatchStatus.RUNNING),
+                }
             ),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -335,7 +355,9 @@ def dispatch_finish(
     count = {
         "Update": {
             "TableName": TENANTS.name,
-            "Key": to_item({"tenant_id": dispatch.tenant_id, "sk": usage_sk(dispatch.started_at.date())}),
+            "Key": to_item(
+                {"tenant_id": dispatch.tenant_id, "sk": usage_sk(dispatch.started_at.date())}
+            ),
             "UpdateExpression": "ADD #status :one",
             "ExpressionAttributeNames": {"#status": f"status_{status.value.lower()}"},
             "ExpressionAttributeValues": values({":one": 1}),
@@ -448,7 +470,33 @@ def dispatch_list_by_status(status: DispatchStatus, *, limit: int = 25) -> list[
     return [_from_item(i) for i in response.get("Items", [])]
 
 
-def _range_query(attr: str, value: str, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+def dispatch_iter_by_status(
+    status: DispatchStatus, *, tenant_id: str | None = None, page_size: int = 25
+) -> Iterator[Dispatch]:
+    """Oldest first, page after page as the caller reads on (optionally one tenant's only)."""
+    params: dict[str, Any] = {
+        "TableName": DISPATCHES.name,
+        "IndexName": "status-index",
+        "KeyConditionExpression": "#status = :status",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values({":status": str(status)}),
+        "ScanIndexForward": True,
+        "Limit": page_size,
+    }
+    if tenant_id:
+        params["FilterExpression"] = "user_id = :tenant"
+        params["ExpressionAttributeValues"].update(values({":tenant": tenant_id}))
+    while True:
+        response = call("query", **params)
+        yield from (_from_item(i) for i in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _range_query(
+    attr: str, value: str, since: datetime | None, until: datetime | None
+) -> dict[str, Any]:
     condition = f"{attr} = :p"
     vals: dict[str, Any] = {":p": value}
     if since or until:
@@ -463,10 +511,16 @@ def _range_query(attr: str, value: str, since: datetime | None, until: datetime 
     }
 
 
-def _add_filters(params: dict[str, Any], *, status: DispatchStatus | None, agent: str, repo: str) -> None:
+def _add_filters(
+    params: dict[str, Any], *, status: DispatchStatus | None, agent: str, repo: str
+) -> None:
     filters, names = [], {}
     vals = params["ExpressionAttributeValues"]
-    for attr, value in (("status", str(status) if status else ""), ("agent", agent), ("repo", repo)):
+    for attr, value in (
+        ("status", str(status) if status else ""),
+        ("agent", agent),
+        ("repo", repo),
+    ):
         if value:
             filters.append(f"#{attr} = :{attr}")
             names[f"#{attr}"] = attr
@@ -509,5 +563,11 @@ def log_tail(dispatch_id: str, *, chunks: int = 20) -> list[LogChunk]:
     result = []
     for item in reversed(response.get("Items", [])):
         data = from_item(item)
-        result.append(LogChunk(int(data["seq"]), data.get("text", ""), parse_iso(data.get("created_at")) or utcnow()))
+        result.append(
+            LogChunk(
+                int(data["seq"]),
+                data.get("text", ""),
+                parse_iso(data.get("created_at")) or utcnow(),
+            )
+        )
     return result

@@ -40,7 +40,9 @@ def is_well_formed(raw: str) -> bool:
     if _LEGACY.match(raw):
         return True
     match = _NEW.match(raw)
-    return bool(match) and secrets.compare_digest(checksum(match.group(1)), match.group(2))
+    if match is None:
+        return False
+    return secrets.compare_digest(checksum(match.group(1)), match.group(2))
 
 
 def is_legacy(raw: str) -> bool:

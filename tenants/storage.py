@@ -170,6 +170,7 @@ def tenant_list(
         scope=f"tenants:{search}:{status}:{tier}",
         key_names=("tenant_id", "sk", "nameLower"),
         max_reads=5,
+        read_size=500 if filters else 0,
     )
     return Page([_tenant_from_item(i) for i in items], next_cursor)
 
@@ -291,7 +292,9 @@ def _key_from_item(item: dict[str, Any]) -> tuple[ApiKey, dict[str, Any]]:
         usage_count=int(data.get("usageCount", 0)),
         tenant_status=TenantStatus(data["tenantStatus"]) if "tenantStatus" in data else None,
     )
-    snapshot = {k: data[k] for k in ("tenantStatus", "tenantTier", "tenantName") if k in data}
+    snapshot: dict[str, Any] = {
+        k: data[k] for k in ("tenantStatus", "tenantTier", "tenantName") if k in data
+    }
     return key, snapshot
 
 

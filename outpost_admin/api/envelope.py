@@ -110,8 +110,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 def _drf_failure(request: Any, exc: Exception, code: str, status_code: int) -> Response:
     assert isinstance(exc, exceptions.APIException)
     headers: dict[str, str] = {}
-    if isinstance(exc, exceptions.Throttled) and exc.wait:
-        headers["Retry-After"] = str(int(exc.wait))
+    wait = getattr(exc, "wait", None)
+    if isinstance(exc, exceptions.Throttled) and wait:
+        headers["Retry-After"] = str(int(wait))
     details: Any = {}
     message = str(exc.detail) if not isinstance(exc.detail, dict | list) else "Invalid input."
     if isinstance(exc, exceptions.ValidationError):

@@ -12,8 +12,12 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                "description": "Or `Authorization: Bearer <key>`."}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-API-Key",
+            "description": "Or `Authorization: Bearer <key>`.",
+        }
 
 
 class StaffSessionScheme(OpenApiAuthenticationExtension):
@@ -21,18 +25,28 @@ class StaffSessionScheme(OpenApiAuthenticationExtension):
     name = "StaffSession"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "apiKey", "in": "cookie", "name": "sessionid",
-                "description": "A staff login; writes need the X-CSRFToken header."}
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "A staff login; writes need the X-CSRFToken header.",
+        }
 
 
-_Meta = inline_serializer("Meta", {"requestId": serializers.CharField(), "timestamp": serializers.DateTimeField()})
+_Meta = inline_serializer(
+    "Meta", {"requestId": serializers.CharField(), "timestamp": serializers.DateTimeField()}
+)
 ERROR = inline_serializer(
     "ErrorEnvelope",
     {
         "success": serializers.BooleanField(default=False),
         "error": inline_serializer(
             "Error",
-            {"code": serializers.CharField(), "message": serializers.CharField(), "details": serializers.DictField()},
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "details": serializers.DictField(),
+            },
         ),
         "meta": _Meta,
     },
@@ -53,4 +67,11 @@ def envelope(name: str, data: Any) -> Any:
 
 
 def responses(status: int, name: str, data: Any) -> dict[int, Any]:
-    return {status: envelope(name, data), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 503: ERROR}
+    return {
+        status: envelope(name, data),
+        400: ERROR,
+        401: ERROR,
+        403: ERROR,
+        404: ERROR,
+        503: ERROR,
+    }

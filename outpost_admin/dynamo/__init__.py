@@ -6,7 +6,6 @@ from typing import Generic, TypeVar
 from .client import call, client, counting_calls, reset_client
 from .codec import from_item, iso, parse_iso, to_item, utcnow, values
 from .cursors import decode_cursor, encode_cursor
-from .transactions import transact_write
 from .errors import (
     AlreadyExists,
     BadCursor,
@@ -16,6 +15,7 @@ from .errors import (
     TransactionConflict,
     Unavailable,
 )
+from .transactions import transact_write
 
 T = TypeVar("T")
 

@@ -33,11 +33,13 @@ def _plain(value: Any) -> Any:
 
 
 def serialize(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_prepare(value))
+    result: Any = _serializer.serialize(_prepare(value))
+    return dict(result)
 
 
 def deserialize(value: dict[str, Any]) -> Any:
-    return _plain(_deserializer.deserialize(value))
+    typed: Any = value
+    return _plain(_deserializer.deserialize(typed))
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:

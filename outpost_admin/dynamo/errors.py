@@ -71,13 +71,16 @@ def translated() -> Iterator[None]:
 
 
 def _translate(exc: ClientError) -> StoreError | ClientError:
-    error = exc.response.get("Error", {})
+    response: dict[str, Any] = dict(exc.response)
+    error = response.get("Error", {})
     code = error.get("Code", "")
     if code == "ConditionalCheckFailedException":
-        return Conflict(error.get("Message", "condition failed"), item=exc.response.get("Item"))
+        return Conflict(error.get("Message", "condition failed"), item=response.get("Item"))
     if code == "TransactionCanceledException":
-        reasons = exc.response.get("CancellationReasons") or []
-        if any(r.get("Code") in ("ThrottlingError", "ProvisionedThroughputExceeded") for r in reasons):
+        reasons: list[dict[str, Any]] = list(response.get("CancellationReasons") or [])
+        if any(
+            r.get("Code") in ("ThrottlingError", "ProvisionedThroughputExceeded") for r in reasons
+        ):
             return Unavailable("store throttled")
         return TransactionConflict(reasons)
     if code in UNAVAILABLE_CODES:

@@ -14,12 +14,16 @@ def query_page(
     scope: str,
     key_names: tuple[str, ...],
     max_reads: int = 1,
+    read_size: int = 0,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Run Query until `limit` items pass the filter or `max_reads` calls are spent."""
+    """Run Query until `limit` items pass the filter or `max_reads` calls are spent.
+
+    `read_size` lets a filtered query examine more items per call than it shows.
+    """
     start = decode_cursor(cursor, scope=scope)
     items: list[dict[str, Any]] = []
     for _ in range(max_reads):
-        request = {**params, "Limit": limit}
+        request = {**params, "Limit": max(limit, read_size)}
         if start:
             request["ExclusiveStartKey"] = start
         response = call("query", **request)

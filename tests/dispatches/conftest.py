@@ -10,7 +10,9 @@ ECHO = [sys.executable, "-c", "import os; print('ran', os.environ['DISPATCH_ID']
 
 @pytest.fixture(autouse=True)
 def agent_commands(settings):
-    settings.OUTPOST_AGENT_COMMANDS = json.dumps({a: ECHO for a in ("claude", "codex", "gemini", "aider")})
+    settings.OUTPOST_AGENT_COMMANDS = json.dumps(
+        {a: ECHO for a in ("claude", "codex", "gemini", "aider")}
+    )
 
 
 @pytest.fixture
@@ -22,7 +24,13 @@ def api(client):
             self.headers = {"HTTP_X_API_KEY": raw_key}
 
         def post(self, path, body=None, **headers):
-            return client.post(path, json.dumps(body or {}), content_type="application/json", **self.headers, **headers)
+            return client.post(
+                path,
+                json.dumps(body or {}),
+                content_type="application/json",
+                **self.headers,
+                **headers,
+            )
 
         def get(self, path, **headers):
             return client.get(path, **self.headers, **headers)
@@ -42,4 +50,9 @@ def tenant_key(make_tenant):
     return make
 
 
-BODY = {"agent": "claude", "task": "Fix the failing test in utils.py", "repo": "acme/widgets", "branch": "main"}
+BODY = {
+    "agent": "claude",
+    "task": "Fix the failing test in utils.py",
+    "repo": "acme/widgets",
+    "branch": "main",
+}

@@ -31,8 +31,12 @@ def test_twenty_concurrent_creates_on_a_free_tier_give_one_201(tenant_key):
 
     def create():
         barrier.wait()
-        response = Client().post("/dispatch", BODY | {"timeoutSeconds": 60}, content_type="application/json",
-                                 HTTP_X_API_KEY=key)
+        response = Client().post(
+            "/dispatch",
+            BODY | {"timeoutSeconds": 60},
+            content_type="application/json",
+            HTTP_X_API_KEY=key,
+        )
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=create) for _ in range(20)]

@@ -32,8 +32,13 @@ def concurrently(count, fn):
 
 
 def post(key, body, **headers):
-    return Client().post("/api/v1/dispatches", json.dumps(body), content_type="application/json",
-                         HTTP_X_API_KEY=key, **headers)
+    return Client().post(
+        "/api/v1/dispatches",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_X_API_KEY=key,
+        **headers,
+    )
 
 
 # --- quotas -------------------------------------------------------------------------
@@ -41,17 +46,33 @@ def post(key, body, **headers):
 
 def test_a_tenant_at_nine_of_ten_daily_gets_exactly_one_more(tenant_key):
     tenant, key = tenant_key(Tier.FREE)
-    call("update_item", TableName=TENANTS.name, Key=tenant_storage.tenant_key(tenant.tenant_id),
-         UpdateExpression="SET usageLimits.maxConcurrentJobs = :n", ExpressionAttributeValues=values({":n": 50}))
-    call("put_item", TableName=TENANTS.name, Item=to_item(
-        {"tenant_id": tenant.tenant_id, "sk": tenant_storage.usage_sk(utcnow().date()), "dispatches": 9}))
+    call(
+        "update_item",
+        TableName=TENANTS.name,
+        Key=tenant_storage.tenant_key(tenant.tenant_id),
+        UpdateExpression="SET usageLimits.maxConcurrentJobs = :n",
+        ExpressionAttributeValues=values({":n": 50}),
+    )
+    call(
+        "put_item",
+        TableName=TENANTS.name,
+        Item=to_item(
+            {
+                "tenant_id": tenant.tenant_id,
+                "sk": tenant_storage.usage_sk(utcnow().date()),
+                "dispatches": 9,
+            }
+        ),
+    )
     responses = concurrently(10, lambda: post(key, BODY | {"timeoutSeconds": 60}))
     assert sorted(r.status_code for r in responses) == [201] + [429] * 9
     refused = next(r for r in responses if r.status_code == 429)
     error = refused.json()["error"]
     assert error["code"] == "RATE_LIMIT_EXCEEDED"
     assert error["details"]["limit"] == "daily" and error["details"]["max"] == 10
-    assert error["details"]["current"] == 10 and error["details"]["resetsAt"].endswith("T00:00:00.000Z")
+    assert error["details"]["current"] == 10 and error["details"]["resetsAt"].endswith(
+        "T00:00:00.000Z"
+    )
     assert int(refused["Retry-After"]) > 0
     assert tenant_storage.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 10
 
@@ -61,13 +82,20 @@ def test_the_concurrency_refusal_names_the_limit_and_retry(api, tenant_key):
     assert api(key).post("/dispatch", BODY | {"timeoutSeconds": 60}).status_code == 201
     refused = api(key).post("/dispatch", BODY | {"timeoutSeconds": 60})
     assert refused.status_code == 429 and refused["Retry-After"]
-    assert refused.json()["error"]["details"] == {"limit": "concurrency", "max": 1, "current": 1, "resetsAt": None}
+    assert refused.json()["error"]["details"] == {
+        "limit": "concurrency",
+        "max": 1,
+        "current": 1,
+        "resetsAt": None,
+    }
 
 
 def test_after_a_dispatch_finishes_the_slot_is_free_again(api, tenant_key):
     tenant, key = tenant_key(Tier.FREE)
     first = api(key).post("/dispatch", BODY | {"timeoutSeconds": 60}).json()["data"]["dispatchId"]
-    assert services.dispatch_finish(storage.dispatch_get(first), status=DispatchStatus.COMPLETED, exit_code=0)
+    assert services.dispatch_finish(
+        storage.dispatch_get(first), status=DispatchStatus.COMPLETED, exit_code=0
+    )
     assert api(key).post("/dispatch", BODY | {"timeoutSeconds": 60}).status_code == 201
     assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 1
 
@@ -75,7 +103,9 @@ def test_after_a_dispatch_finishes_the_slot_is_free_again(api, tenant_key):
 def test_duplicate_terminal_writes_release_the_slot_once(api, tenant_key):
     tenant, key = tenant_key()
     dispatch = storage.dispatch_get(api(key).post("/dispatch", BODY).json()["data"]["dispatchId"])
-    outcomes = concurrently(6, lambda: services.dispatch_finish(dispatch, status=DispatchStatus.FAILED, exit_code=3))
+    outcomes = concurrently(
+        6, lambda: services.dispatch_finish(dispatch, status=DispatchStatus.FAILED, exit_code=3)
+    )
     assert sorted(outcomes) == [False] * 5 + [True]
     assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 0
     assert tenant_storage.usage_get(tenant.tenant_id, utcnow().date()).by_status == {"failed": 1}
@@ -86,7 +116,9 @@ def test_a_suspended_tenant_cannot_dispatch(api, tenant_key):
     from tenants.domain import TenantStatus
     from tenants.services import tenant_set_status
 
-    tenant_set_status(tenant_id=tenant.tenant_id, status=TenantStatus.SUSPENDED, actor=Actor(name="t"))
+    tenant_set_status(
+        tenant_id=tenant.tenant_id, status=TenantStatus.SUSPENDED, actor=Actor(name="t")
+    )
     response = api(key).post("/dispatch", BODY)
     assert response.status_code == 401 and "suspended" in response.json()["error"]["message"]
 
@@ -116,7 +148,11 @@ def test_the_key_in_the_body_works_like_the_header(api, tenant_key):
 def test_the_same_key_with_another_body_is_a_422(api, tenant_key):
     _, key = tenant_key()
     api(key).post("/api/v1/dispatches", BODY, HTTP_IDEMPOTENCY_KEY="order-2")
-    other = api(key).post("/api/v1/dispatches", BODY | {"task": "Something else entirely"}, HTTP_IDEMPOTENCY_KEY="order-2")
+    other = api(key).post(
+        "/api/v1/dispatches",
+        BODY | {"task": "Something else entirely"},
+        HTTP_IDEMPOTENCY_KEY="order-2",
+    )
     assert other.status_code == 422 and other.json()["error"]["code"] == "IDEMPOTENCY_MISMATCH"
 
 
@@ -132,11 +168,14 @@ def test_idempotency_keys_are_scoped_to_the_tenant(api, tenant_key):
 def test_concurrent_requests_with_one_key_make_one_dispatch(tenant_key):
     tenant, key = tenant_key()
     responses = concurrently(5, lambda: post(key, BODY, HTTP_IDEMPOTENCY_KEY="race"))
-    created = [r for r in responses if r.status_code == 201 and not r.has_header("Idempotent-Replayed")]
+    created = [
+        r for r in responses if r.status_code == 201 and not r.has_header("Idempotent-Replayed")
+    ]
     assert len(created) == 1
     assert all(r.status_code in (201, 409) for r in responses)
     assert {r.json()["data"]["dispatchId"] for r in responses if r.status_code == 201} == {
-        created[0].json()["data"]["dispatchId"]}
+        created[0].json()["data"]["dispatchId"]
+    }
     assert tenant_storage.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
 
 
@@ -146,8 +185,13 @@ def test_a_record_still_in_flight_is_a_409(api, tenant_key):
 
     # A first request whose transaction is under way: its record is not readable yet, but the
     # condition on it fails. Simulate by holding the key with a record that has no response.
-    call("put_item", TableName=IDEMPOTENCY.name, Item=to_item(
-        {"idempotency_key": f"{tenant.tenant_id}#busy", "ttl": int(utcnow().timestamp()) + 3600}))
+    call(
+        "put_item",
+        TableName=IDEMPOTENCY.name,
+        Item=to_item(
+            {"idempotency_key": f"{tenant.tenant_id}#busy", "ttl": int(utcnow().timestamp()) + 3600}
+        ),
+    )
     response = api(key).post("/api/v1/dispatches", BODY, HTTP_IDEMPOTENCY_KEY="busy")
     assert response.status_code == 409 and response.json()["error"]["code"] == "CONFLICT"
 
@@ -157,8 +201,12 @@ def test_a_record_still_in_flight_is_a_409(api, tenant_key):
 
 @pytest.mark.parametrize(
     "method,path",
-    [("get", "/dispatch/{id}"), ("get", "/api/v1/dispatches/{id}"), ("delete", "/dispatch/{id}"),
-     ("post", "/api/v1/dispatches/{id}/cancel")],
+    [
+        ("get", "/dispatch/{id}"),
+        ("get", "/api/v1/dispatches/{id}"),
+        ("delete", "/dispatch/{id}"),
+        ("post", "/api/v1/dispatches/{id}/cancel"),
+    ],
 )
 def test_another_tenants_dispatch_is_a_404_like_a_missing_one(api, tenant_key, method, path):
     _, owner = tenant_key()
@@ -174,7 +222,9 @@ def test_another_tenants_dispatch_is_a_404_like_a_missing_one(api, tenant_key, m
 def test_get_shows_lowercase_status_timing_and_the_log_tail(api, tenant_key):
     _, key = tenant_key()
     dispatch_id = api(key).post("/dispatch", BODY).json()["data"]["dispatchId"]
-    dispatch = storage.dispatch_claim(storage.dispatch_get(dispatch_id), worker_id="w1", now=utcnow())
+    dispatch = storage.dispatch_claim(
+        storage.dispatch_get(dispatch_id), worker_id="w1", now=utcnow()
+    )
     storage.log_append(dispatch, seq=1, text="hello\n", now=utcnow())
     storage.log_append(dispatch, seq=2, text="world\n", now=utcnow())
     services.dispatch_finish(dispatch, status=DispatchStatus.COMPLETED, exit_code=0)
@@ -186,8 +236,10 @@ def test_get_shows_lowercase_status_timing_and_the_log_tail(api, tenant_key):
 
 def test_the_list_is_newest_first_with_one_query_per_page(api, tenant_key):
     _, key = tenant_key()
-    ids = [api(key).post("/dispatch", BODY | {"agent": agent}).json()["data"]["dispatchId"]
-           for agent in ("claude", "codex", "claude")]
+    ids = [
+        api(key).post("/dispatch", BODY | {"agent": agent}).json()["data"]["dispatchId"]
+        for agent in ("claude", "codex", "claude")
+    ]
     api(key).get("/api/v1/me")
     with counting_calls() as log:
         page = api(key).get("/api/v1/dispatches?limit=2").json()["data"]
@@ -197,7 +249,9 @@ def test_the_list_is_newest_first_with_one_query_per_page(api, tenant_key):
     assert [d["dispatchId"] for d in rest["items"]] == ids[:1] and rest["cursor"] is None
     codex = api(key).get("/api/v1/dispatches?agent=codex").json()["data"]["items"]
     assert [d["dispatchId"] for d in codex] == [ids[1]]
-    pending = api(key).get("/api/v1/dispatches?status=pending&since=2000-01-01T00:00:00Z").json()["data"]
+    pending = (
+        api(key).get("/api/v1/dispatches?status=pending&since=2000-01-01T00:00:00Z").json()["data"]
+    )
     assert len(pending["items"]) == 3
     assert api(key).get("/api/v1/dispatches?status=success").json()["data"]["items"] == []
 
@@ -219,8 +273,10 @@ def test_a_tampered_or_foreign_cursor_is_a_400(api, tenant_key):
 
 def test_every_bad_field_is_listed(api, tenant_key):
     _, key = tenant_key()
-    response = api(key).post("/dispatch", {"agent": "hal", "task": "short", "repo": "nope",
-                                           "timeoutSeconds": 5, "tags": "x"})
+    response = api(key).post(
+        "/dispatch",
+        {"agent": "hal", "task": "short", "repo": "nope", "timeoutSeconds": 5, "tags": "x"},
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
@@ -238,13 +294,19 @@ def test_a_model_of_another_agent_is_refused_naming_the_allowed_ones(api, tenant
 def test_a_timeout_above_the_tier_cap_names_the_cap(api, tenant_key):
     _, key = tenant_key(Tier.STARTER)
     response = api(key).post("/dispatch", BODY | {"timeoutSeconds": 601})
-    assert response.status_code == 400 and "600" in response.json()["error"]["details"]["timeoutSeconds"][0]
+    assert (
+        response.status_code == 400
+        and "600" in response.json()["error"]["details"]["timeoutSeconds"][0]
+    )
 
 
 def test_an_agent_without_a_command_is_not_available(api, tenant_key):
     _, key = tenant_key()
     response = api(key).post("/dispatch", BODY | {"agent": "grok"})
-    assert response.status_code == 400 and "not available" in response.json()["error"]["details"]["agent"][0]
+    assert (
+        response.status_code == 400
+        and "not available" in response.json()["error"]["details"]["agent"][0]
+    )
 
 
 @pytest.mark.parametrize("raw", ['{"agent": "claude",', "[1, 2]", "null"])
@@ -269,15 +331,23 @@ def test_each_route_needs_its_scope(api, make_tenant, actor):
 def services_key(tenant_id, scopes, actor):
     from tenants.services import key_create
 
-    return key_create(tenant_id=tenant_id, name="k", scopes=scopes, expires_at=None, actor=actor).raw
+    return key_create(
+        tenant_id=tenant_id, name="k", scopes=scopes, expires_at=None, actor=actor
+    ).raw
 
 
 def test_the_schema_and_docs_are_served(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert {"/api/v1/dispatches", "/api/v1/dispatches/{dispatch_id}", "/api/v1/dispatches/{dispatch_id}/cancel",
-            "/dispatch", "/api/v1/me", "/api/v1/admin/tenants"} <= set(paths)
+    assert {
+        "/api/v1/dispatches",
+        "/api/v1/dispatches/{dispatch_id}",
+        "/api/v1/dispatches/{dispatch_id}/cancel",
+        "/dispatch",
+        "/api/v1/me",
+        "/api/v1/admin/tenants",
+    } <= set(paths)
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content.lower()
     assert b"cdn" not in docs.content.lower()
