@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from dispatches.demo import demo_agent_commands
 from outpost_admin.dynamo import local, reset_client
 
 
@@ -19,6 +21,9 @@ class Command(BaseCommand):
     help = "Run the whole app locally on 127.0.0.1:$PORT with DynamoDB Local on $DYNAMODB_LOCAL_PORT."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Ctrl-C (SIGINT) and SIGTERM both stop everything, even when started in the background.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         port = settings.DYNAMODB_LOCAL_PORT
         endpoint = f"http://127.0.0.1:{port}"
         os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
@@ -37,10 +42,10 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("stopping")
         finally:
+            # The store goes last, so the worker can hand its slots back on the way out.
             for child in reversed(children):
                 child.terminate()
-            for child in children:
-                child.wait(timeout=20)
+                child.wait(timeout=30)
 
     def _prepare(self) -> None:
         call_command("create_tables")
@@ -64,9 +69,10 @@ class Command(BaseCommand):
             self.stdout.write("updated the password of admin from OUTPOST_ADMIN_PASSWORD")
 
     def _serve(self) -> list[subprocess.Popen[bytes]]:
-        env = {**os.environ}
-        env.setdefault("OUTPOST_AGENT_COMMANDS", DEMO_AGENT_COMMANDS)
         python = sys.executable
+        env = {**os.environ}
+        # A stand-in for each agent so a dispatch on a fresh machine runs to success.
+        env.setdefault("OUTPOST_AGENT_COMMANDS", demo_agent_commands(python))
         children = []
         if (Path(settings.BASE_DIR) / "dispatches" / "management" / "commands" / "run_worker.py").exists():
             children.append(subprocess.Popen([python, "manage.py", "run_worker"], env=env))
@@ -74,10 +80,3 @@ class Command(BaseCommand):
         gunicorn = [python, "-m", "gunicorn", "outpost_admin.wsgi", "--bind", bind, "--workers", "2"]
         children.append(subprocess.Popen(gunicorn, env=env))
         return children
-
-
-# A stand-in for each agent so a dispatch on a fresh machine runs to success.
-DEMO_AGENT_COMMANDS = (
-    '{"claude": ["python3", "-c", "import os,time; print(\'claude working on\', os.environ[\'TASK\'][:80]); '
-    "time.sleep(2); print('done')\"]}"
-)
