@@ -17,6 +17,7 @@ from outpost_admin.dynamo import (
     iso,
     parse_iso,
     to_item,
+    utcnow,
     values,
 )
 from outpost_admin.dynamo.paging import query_page
@@ -491,10 +492,14 @@ def audit_list(
         params: dict[str, Any] = {"KeyConditionExpression": "tenant_id = :p"}
         vals: dict[str, Any] = {":p": tenant_id}
         key_names: tuple[str, ...] = ("tenant_id", "timestamp")
+        if day:
+            params["KeyConditionExpression"] += " AND begins_with(#ts, :day)"
+            params["ExpressionAttributeNames"] = {"#ts": "timestamp"}
+            vals[":day"] = day.isoformat()
     else:
         params = {"IndexName": "audit-day-index", "KeyConditionExpression": "#day = :p"}
         params["ExpressionAttributeNames"] = {"#day": "day"}
-        vals = {":p": (day or date.today()).isoformat()}
+        vals = {":p": (day or utcnow().date()).isoformat()}
         key_names = ("tenant_id", "timestamp", "day")
     if action:
         params["FilterExpression"] = "#action = :action"
