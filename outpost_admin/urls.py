@@ -8,13 +8,17 @@ from dispatches import apis as dispatch_apis
 from outpost_admin import health
 from outpost_admin.api.envelope import meta
 from outpost_admin.converters import IdConverter
+from tenants.memberships import member_tenant_id
 
 register_converter(IdConverter, "id")
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """Staff start at the tenants list; a tenant user at their tenant's home."""
     if not request.user.is_authenticated:
         return redirect("login")
+    if not request.user.is_staff and member_tenant_id(request.user):
+        return redirect("dispatches:home")
     return redirect("tenants:list")
 
 
@@ -32,11 +36,14 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("tenants.urls")),
+    path("", include("dispatches.urls")),
 ]
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/dispatch", "/health"))
+    # "/dispatch" and "/dispatch/<id>" are API routes; "/dispatches/..." are pages.
+    url = request.path
+    return url.startswith(("/api/", "/dispatch/", "/health")) or url == "/dispatch"
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import invites, views
 
 app_name = "tenants"
 
@@ -25,4 +25,6 @@ urlpatterns = [
     path("tenants/<id:tenant_id>/keys/<id:key_id>/revoke/", views.key_revoke, name="key-revoke"),
     path("tenants/<id:tenant_id>/keys/<id:key_id>/rotate/", views.key_rotate, name="key-rotate"),
     path("audit/", views.audit_log, name="audit"),
+    path("tenants/<id:tenant_id>/users/invite/", invites.invite_create, name="invite"),
+    path("accounts/invite/<str:uidb64>/<str:token>/", invites.invite_accept, name="invite-accept"),
 ]

@@ -1,0 +1,65 @@
+"""Invite pages: staff invite a tenant user; the user redeems the one-time link."""
+
+from django.contrib.auth import login
+from django.contrib.auth.forms import SetPasswordForm
+from django.core.mail import send_mail
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_http_methods
+
+from outpost_admin.actors import actor_from
+from outpost_admin.pages import no_store, render_page, staff_required
+
+from . import memberships, selectors
+from .invite_forms import InviteForm
+from .services import ServiceError
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def invite_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
+    tenant = selectors.tenant_get(tenant_id=tenant_id)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invite = memberships.tenant_user_invite(
+                tenant_id=tenant_id, email=form.cleaned_data["email"], actor=actor_from(request)
+            )
+        except ServiceError as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            link = request.build_absolute_uri(invite.path)
+            _send_invite(email=invite.email, tenant_name=tenant.name, link=link)
+            context = {"tenant": tenant, "email": invite.email, "link": link}
+            return no_store(render_page(request, "tenants/invite_sent.html", context))
+    context = {
+        "tenant": tenant,
+        "form": form,
+        "members": memberships.member_list(tenant_id=tenant_id),
+    }
+    status = 400 if form.errors else 200
+    return render_page(request, "tenants/invite_create.html", context, status=status)
+
+
+def _send_invite(*, email: str, tenant_name: str, link: str) -> None:
+    message = (
+        f"You have been invited to see the dispatches of {tenant_name} on Outpost.\n\n"
+        f"Set your password here (the link works once):\n{link}\n"
+    )
+    send_mail(f"Your Outpost account for {tenant_name}", message, None, [email])
+
+
+@require_http_methods(["GET", "POST"])
+def invite_accept(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    user = memberships.invite_user(uidb64=uidb64, token=token)
+    if user is None:
+        return no_store(
+            render_page(request, "tenants/invite_accept.html", {"form": None}, status=400)
+        )
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        login(request, form.save())
+        return redirect("home")
+    status = 400 if form.errors else 200
+    context = {"form": form, "invited": user}
+    return no_store(render_page(request, "tenants/invite_accept.html", context, status=status))

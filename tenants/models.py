@@ -1,0 +1,17 @@
+"""Django's own database holds only accounts: a tenant user is a user with a membership row."""
+
+from django.conf import settings
+from django.db import models
+
+
+class TenantMembership(models.Model):
+    """Names the tenant a (non-staff) user belongs to; the tenant itself lives in DynamoDB."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_membership"
+    )
+    tenant_id = models.CharField(max_length=36, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant_id}"

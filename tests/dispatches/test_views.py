@@ -1,0 +1,441 @@
+"""The dispatch pages: a tenant user sees their own tenant, staff see every tenant, outsiders 404."""
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+
+from dispatches import services, storage
+from dispatches.domain import DispatchStatus
+from outpost_admin.dynamo import utcnow
+from tenants import selectors as tenant_selectors
+from tenants.models import TenantMembership
+from tests.conftest import unique_email
+
+from .conftest import BODY
+
+pytestmark = pytest.mark.django_db
+
+
+# --- personas and helpers ---------------------------------------------------------------
+
+
+@pytest.fixture
+def login_member(django_user_model):
+    """A signed-in client for a new user of this tenant."""
+
+    def make(tenant_id):
+        user = django_user_model.objects.create_user(unique_email("user"), password="pw-user-1")
+        TenantMembership.objects.create(user=user, tenant_id=tenant_id)
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner(tenant_key, login_member):
+    """Tenant A with its key and a signed-in user of A."""
+    tenant, key = tenant_key()
+    return tenant, key, login_member(tenant.tenant_id)
+
+
+@pytest.fixture
+def outsider(tenant_key, login_member):
+    """A user of another tenant B, and B's key."""
+    tenant, key = tenant_key()
+    return tenant, key, login_member(tenant.tenant_id)
+
+
+def create(key, **fields):
+    response = Client().post(
+        "/api/v1/dispatches",
+        json.dumps({**BODY, **fields}),
+        content_type="application/json",
+        HTTP_X_API_KEY=key,
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["data"]["dispatchId"]
+
+
+def run(dispatch_id, *, output="hello from the agent\n", status=DispatchStatus.COMPLETED, **result):
+    """What a worker does: claim, write output, finish."""
+    dispatch = storage.dispatch_claim(
+        storage.dispatch_get(dispatch_id), worker_id="test-worker", now=utcnow()
+    )
+    assert dispatch is not None
+    storage.log_append(dispatch, seq=1, text=output, now=utcnow())
+    assert services.dispatch_finish(dispatch, status=status, **result)
+
+
+def htmx(client, url):
+    return client.get(url, HTTP_HX_REQUEST="true")
+
+
+def without_csrf(response):
+    """The page with its (per-response masked) CSRF token blanked out."""
+    html = re.sub(r'"X-CSRFToken": "[^"]+"', "", response.content.decode())
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+
+def row_ids(html):
+    return re.findall(r'<tr id="dispatch-([0-9A-Z]+)"', html)
+
+
+# --- tenant home --------------------------------------------------------------------------
+
+
+def test_a_tenant_user_lands_on_their_home_with_usage_against_limits(owner):
+    tenant, key, client = owner
+    first, second = create(key), create(key)
+    run(first)
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == "/home/"
+    html = response.content.decode()
+    assert tenant.name in html
+    assert re.search(r"<strong>2</strong> of 500", html)  # today's dispatches, pro tier
+    assert re.search(r"<strong>1</strong> of 10 concurrent slots", html)
+    assert "success 1" in html
+    assert second in html and first in html
+    assert 'href="/dispatches/"' in html  # the tenant user's nav
+    assert "/tenants/" not in html
+
+
+def test_staff_land_on_the_tenants_list(staff_client):
+    assert staff_client.get("/")["Location"] == "/tenants/"
+    assert staff_client.get("/home/")["Location"] == "/tenants/"
+
+
+def test_anonymous_users_are_sent_to_log_in():
+    for url in ("/", "/home/", "/dispatches/", "/dispatches/01ABC/", "/dispatches/01ABC/cancel/"):
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_a_user_without_a_tenant_gets_404(django_user_model):
+    client = Client()
+    client.force_login(django_user_model.objects.create_user("nobody", password="pw-nobody-1"))
+    assert client.get("/home/").status_code == 404
+    assert client.get("/dispatches/").status_code == 404
+
+
+def test_a_tenant_user_gets_404_on_staff_pages(owner):
+    tenant, _, client = owner
+    assert client.get("/tenants/").status_code == 404
+    assert client.get(f"/tenants/{tenant.tenant_id}/").status_code == 404
+    assert (
+        client.get(f"/tenants/{tenant.tenant_id}/dispatches/", HTTP_HX_REQUEST="true").status_code
+        == 404
+    )
+
+
+def test_home_over_htmx_is_a_fragment(owner):
+    _, _, client = owner
+    response = htmx(client, "/home/")
+    assert response.status_code == 200
+    assert "<html" not in response.content.decode() and "usage-today" in response.content.decode()
+    assert "HX-Request" in response["Vary"]
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+def test_history_shows_own_dispatches_newest_first(owner, outsider):
+    _, key, client = owner
+    older, newer = create(key), create(key)
+    theirs = create(outsider[1])
+    html = client.get("/dispatches/").content.decode()
+    ids = row_ids(html)
+    assert ids.index(newer) < ids.index(older)
+    assert theirs not in html
+
+
+def test_a_tenant_user_cannot_widen_the_history_to_another_tenant(owner, outsider):
+    _, key, client = owner
+    mine, theirs = create(key), create(outsider[1])
+    html = client.get(f"/dispatches/?tenant={outsider[0].tenant_id}").content.decode()
+    assert mine in html and theirs not in html
+
+
+def test_history_filters_by_status_agent_repo_and_time(owner):
+    _, key, client = owner
+    done = create(key, repo="acme/done")
+    waiting = create(key, agent="codex", repo="acme/waiting")
+    run(done)
+    by_status = client.get("/dispatches/?status=success").content.decode()
+    assert done in by_status and waiting not in by_status
+    assert ">success<" in by_status
+    by_agent = client.get("/dispatches/?agent=codex").content.decode()
+    assert waiting in by_agent and done not in by_agent
+    by_repo = client.get("/dispatches/?repo=acme/done").content.decode()
+    assert done in by_repo and waiting not in by_repo
+    later = (utcnow() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    assert row_ids(client.get(f"/dispatches/?since={later}").content.decode()) == []
+    earlier = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    in_range = client.get(f"/dispatches/?since={earlier}&until={later}").content.decode()
+    assert done in in_range and waiting in in_range
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=finished",
+        "agent=clippy",
+        "repo=not%20a%20repo",
+        "since=yesterday",
+        "since=2026-01-02T00:00&until=2026-01-01T00:00",
+        "status=<script>",
+    ],
+)
+def test_bad_filters_are_form_errors_not_500s(owner, query):
+    _, _, client = owner
+    response = client.get(f"/dispatches/?{query}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="error"' in html and "<script>" not in html
+
+
+def test_a_tampered_cursor_is_a_400(owner):
+    _, key, client = owner
+    create(key)
+    assert client.get("/dispatches/?cursor=not-a-cursor").status_code == 400
+    assert htmx(client, "/dispatches/?cursor=eyJhIjoxfQ:1abc:def").status_code == 400
+
+
+def test_load_more_over_htmx_returns_only_the_next_rows(owner, monkeypatch):
+    monkeypatch.setattr("dispatches.views.PAGE_SIZE", 2)
+    _, key, client = owner
+    oldest, middle, newest = create(key), create(key), create(key)
+    html = client.get("/dispatches/").content.decode()
+    assert row_ids(html) == [newest, middle]
+    more = re.search(r'hx-get="(\?cursor=[^"]+)"', html)
+    assert more, "a Load more link"
+    fragment = htmx(client, "/dispatches/" + more.group(1).replace("&amp;", "&")).content.decode()
+    assert row_ids(fragment) == [oldest]
+    assert "<html" not in fragment and "<table" not in fragment and "Load more" not in fragment
+
+
+def test_a_cursor_only_fits_the_filters_it_was_made_for(owner, monkeypatch):
+    monkeypatch.setattr("dispatches.views.PAGE_SIZE", 1)
+    _, key, client = owner
+    create(key), create(key)
+    html = client.get("/dispatches/").content.decode()
+    cursor = re.search(r'\?cursor=([^"&]+)"', html).group(1)
+    assert client.get(f"/dispatches/?agent=codex&cursor={cursor}").status_code == 400
+
+
+def test_history_over_htmx_is_a_fragment(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    response = htmx(client, "/dispatches/?status=pending")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html and dispatch_id in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_rows_of_active_dispatches_poll_until_they_end(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    row = re.search(
+        rf'<tr id="dispatch-{dispatch_id}"[^>]*>', client.get("/dispatches/").content.decode()
+    )
+    assert f'hx-get="/dispatches/{dispatch_id}/row/"' in row.group(0)
+    assert 'hx-trigger="every 2s"' in row.group(0) and 'hx-swap="outerHTML"' in row.group(0)
+    polled = htmx(client, f"/dispatches/{dispatch_id}/row/").content.decode()
+    assert polled.lstrip().startswith("<tr") and "hx-trigger" in polled and ">pending<" in polled
+    run(dispatch_id)
+    polled = htmx(client, f"/dispatches/{dispatch_id}/row/").content.decode()
+    assert ">success<" in polled and "hx-trigger" not in polled
+
+
+def test_a_row_of_another_tenant_is_404(owner, outsider):
+    _, _, client = owner
+    theirs = create(outsider[1])
+    assert htmx(client, f"/dispatches/{theirs}/row/").status_code == 404
+
+
+def test_output_is_escaped(owner):
+    _, key, client = owner
+    dispatch_id = create(key, task="<script>alert('owned')</script> please")
+    run(dispatch_id, output="<img src=x onerror=alert(1)>\n")
+    for url in ("/dispatches/", f"/dispatches/{dispatch_id}/", "/home/"):
+        html = client.get(url).content.decode()
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;" in html
+
+
+# --- staff --------------------------------------------------------------------------------
+
+
+def test_staff_see_every_tenants_dispatches_of_the_day(staff_client, owner, outsider):
+    mine, theirs = create(owner[1]), create(outsider[1])
+    html = staff_client.get("/dispatches/").content.decode()
+    assert mine in html and theirs in html
+    assert f"?tenant={owner[0].tenant_id}" in html  # the tenant column links to its history
+    yesterday = (utcnow() - timedelta(days=1)).date().isoformat()
+    assert mine not in staff_client.get(f"/dispatches/?day={yesterday}").content.decode()
+
+
+def test_staff_filter_the_history_by_tenant(staff_client, owner, outsider):
+    mine, theirs = create(owner[1]), create(outsider[1])
+    html = staff_client.get(f"/dispatches/?tenant={owner[0].tenant_id}").content.decode()
+    assert mine in html and theirs not in html
+
+
+def test_staff_need_a_tenant_for_a_time_range(staff_client):
+    response = staff_client.get("/dispatches/?since=2026-01-01T00:00")
+    assert response.status_code == 200 and "needs a tenant id" in response.content.decode()
+    assert "Enter a valid UUID." in staff_client.get("/dispatches/?tenant=nope").content.decode()
+
+
+def test_staff_open_and_cancel_any_tenants_dispatch(staff_client, owner):
+    dispatch_id = create(owner[1])
+    assert staff_client.get(f"/dispatches/{dispatch_id}/").status_code == 200
+    response = staff_client.post(f"/dispatches/{dispatch_id}/cancel/")
+    assert response.status_code == 302
+    assert storage.dispatch_get(dispatch_id).status == DispatchStatus.CANCELLED
+
+
+def test_a_tenants_staff_page_loads_its_dispatches(staff_client, owner):
+    tenant, key, _ = owner
+    dispatch_id = create(key)
+    page = staff_client.get(f"/tenants/{tenant.tenant_id}/").content.decode()
+    assert f'hx-get="/tenants/{tenant.tenant_id}/dispatches/"' in page
+    assert f"/dispatches/?tenant={tenant.tenant_id}" in page
+    fragment = htmx(staff_client, f"/tenants/{tenant.tenant_id}/dispatches/").content.decode()
+    assert dispatch_id in fragment and "<html" not in fragment
+    polled = htmx(staff_client, f"/dispatches/{dispatch_id}/row/").content.decode()
+    assert fragment.count("<th>") == 8 and polled.count("<td>") == 8  # same columns
+    plain = staff_client.get(f"/tenants/{tenant.tenant_id}/dispatches/")
+    assert plain["Location"] == f"/dispatches/?tenant={tenant.tenant_id}"
+
+
+# --- the dispatch page ----------------------------------------------------------------------
+
+
+def test_the_dispatch_page_shows_the_request_and_polls_while_pending(owner):
+    _, key, client = owner
+    dispatch_id = create(key, branch="feature/x")
+    response = client.get(f"/dispatches/{dispatch_id}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    for text in (BODY["task"], "acme/widgets", "feature/x", "claude", "claude-opus-4-5-20251101"):
+        assert text in html
+    assert 'id="dispatch-status">pending<' in html
+    assert f'hx-get="/dispatches/{dispatch_id}/live/"' in html and 'hx-trigger="every 2s"' in html
+    assert f'href="/dispatches/{dispatch_id}/cancel/"' in html
+
+
+def test_a_finished_dispatch_shows_its_output_timeline_and_exit_code(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    run(dispatch_id, output="line one\nline two\n", exit_code=0)
+    html = client.get(f"/dispatches/{dispatch_id}/").content.decode()
+    assert 'id="dispatch-status">success<' in html
+    assert "line one\nline two" in html
+    assert '<code id="exit-code">0</code>' in html
+    assert "queued " in html and "ran " in html
+    assert "hx-trigger" not in html and "/cancel/" not in html
+
+
+def test_a_failed_dispatch_shows_reason_and_error(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    run(
+        dispatch_id,
+        status=DispatchStatus.FAILED,
+        exit_code=3,
+        error_message="tests still fail",
+        status_reason="Exited with code 3.",
+    )
+    html = client.get(f"/dispatches/{dispatch_id}/").content.decode()
+    assert ">failed<" in html and "Exited with code 3." in html and "tests still fail" in html
+    assert '<code id="exit-code">3</code>' in html
+
+
+def test_the_live_fragment_is_only_the_status_section(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    html = htmx(client, f"/dispatches/{dispatch_id}/live/").content.decode()
+    assert html.lstrip().startswith('<section id="dispatch-live"') and "<html" not in html
+    assert "hx-trigger" in html
+    run(dispatch_id, output="all done\n")
+    html = htmx(client, f"/dispatches/{dispatch_id}/live/").content.decode()
+    assert "all done" in html and "hx-trigger" not in html
+
+
+def test_another_tenants_dispatch_is_404_like_a_missing_one(owner, outsider):
+    _, _, client = owner
+    theirs = create(outsider[1])
+    missing = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    for suffix in ("", "live/", "row/", "cancel/"):
+        other = client.get(f"/dispatches/{theirs}/{suffix}")
+        absent = client.get(f"/dispatches/{missing}/{suffix}")
+        assert other.status_code == absent.status_code == 404
+        assert without_csrf(other) == without_csrf(absent)
+    assert client.post(f"/dispatches/{theirs}/cancel/").status_code == 404
+    assert storage.dispatch_get(theirs).status == DispatchStatus.PENDING
+
+
+def test_the_dispatch_page_over_htmx_is_a_fragment(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    response = htmx(client, f"/dispatches/{dispatch_id}/")
+    html = response.content.decode()
+    assert "<html" not in html and BODY["task"] in html and "HX-Request" in response["Vary"]
+
+
+# --- cancelling ------------------------------------------------------------------------------
+
+
+def test_cancel_asks_first_then_cancels_and_audits(owner):
+    tenant, key, client = owner
+    dispatch_id = create(key)
+    confirm = client.get(f"/dispatches/{dispatch_id}/cancel/")
+    assert confirm.status_code == 200
+    assert "csrfmiddlewaretoken" in confirm.content.decode()
+    assert storage.dispatch_get(dispatch_id).status == DispatchStatus.PENDING
+    response = client.post(f"/dispatches/{dispatch_id}/cancel/")
+    assert response.status_code == 302 and response["Location"] == f"/dispatches/{dispatch_id}/"
+    dispatch = storage.dispatch_get(dispatch_id)
+    assert dispatch.status == DispatchStatus.CANCELLED
+    assert tenant_selectors.tenant_get(tenant_id=tenant.tenant_id).concurrent_jobs == 0
+    events = tenant_selectors.audit_list(tenant_id=tenant.tenant_id, action="dispatch.cancel").items
+    assert [e.resource for e in events] == [f"dispatch/{dispatch_id}"]
+    assert events[0].actor.startswith("user-")
+    html = client.get(f"/dispatches/{dispatch_id}/").content.decode()
+    assert ">cancelled<" in html and "cancelled by user-" in html
+
+
+def test_cancelling_a_finished_dispatch_is_a_409_with_a_clear_message(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    run(dispatch_id)
+    for response in (
+        client.get(f"/dispatches/{dispatch_id}/cancel/"),
+        client.post(f"/dispatches/{dispatch_id}/cancel/"),
+    ):
+        assert response.status_code == 409
+        assert "already success" in response.content.decode()
+    assert storage.dispatch_get(dispatch_id).status == DispatchStatus.COMPLETED
+
+
+def test_cancel_needs_the_csrf_token(owner, django_user_model):
+    tenant, key, _ = owner
+    dispatch_id = create(key)
+    user = django_user_model.objects.create_user(unique_email("csrf"), password="pw-user-2")
+    TenantMembership.objects.create(user=user, tenant_id=tenant.tenant_id)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post(f"/dispatches/{dispatch_id}/cancel/").status_code == 403
+    assert storage.dispatch_get(dispatch_id).status == DispatchStatus.PENDING
+
+
+def test_anonymous_cancel_is_sent_to_log_in(owner):
+    dispatch_id = create(owner[1])
+    response = Client().post(f"/dispatches/{dispatch_id}/cancel/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert storage.dispatch_get(dispatch_id).status == DispatchStatus.PENDING
