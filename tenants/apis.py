@@ -57,8 +57,9 @@ def issued_data(issued: IssuedKey) -> dict[str, Any]:
     return {**key_data(issued.key), "key": issued.raw}
 
 
-def _raise_service_error(exc: services.ServiceError) -> None:
-    field = exc.field or "non_field_errors"
+def _raise_service_error(exc: services.ServiceError, renamed: dict[str, str] | None = None) -> None:
+    """A refused rule as a 400 naming the field as the API spells it (`renamed` maps them)."""
+    field = (renamed or {}).get(exc.field or "", exc.field) or "non_field_errors"
     raise ApiError("VALIDATION_ERROR", str(exc), status_code=400, details={field: [str(exc)]})
 
 
@@ -97,7 +98,9 @@ class TenantCreateApi(AdminApi):
         email = serializers.EmailField(max_length=254)
         tier = serializers.ChoiceField(choices=[t.value for t in Tier], default=Tier.PRO.value)
 
-    @extend_schema(summary="Provision a tenant and its first key (shown once)", request=InputSerializer)
+    @extend_schema(
+        summary="Provision a tenant and its first key (shown once)", request=InputSerializer
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -152,8 +155,10 @@ class TenantDetailApi(AdminApi):
 class KeyCollectionApi(AdminApi):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
-        scopes = serializers.MultipleChoiceField(choices=[s.value for s in Scope], allow_empty=False)
-        expiresAt = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
+        scopes = serializers.MultipleChoiceField(
+            choices=[s.value for s in Scope], allow_empty=False
+        )
+        expiresAt = serializers.DateTimeField(required=False, allow_null=True)
 
     @extend_schema(summary="List a tenant's keys")
     def get(self, request: Request, tenant_id: str) -> Response:
@@ -174,7 +179,7 @@ class KeyCollectionApi(AdminApi):
                 actor=actor_from(request),
             )
         except services.ServiceError as exc:
-            _raise_service_error(exc)
+            _raise_service_error(exc, renamed={"expires_at": "expiresAt"})
         return ok(request, issued_data(issued), status_code=201, headers=NO_STORE)
 
 
@@ -182,7 +187,9 @@ class KeyRevokeApi(AdminApi):
     @extend_schema(summary="Revoke a key", request=None)
     def post(self, request: Request, tenant_id: str, key_id: str) -> Response:
         try:
-            key = services.key_revoke(tenant_id=tenant_id, api_key_id=key_id, actor=actor_from(request))
+            key = services.key_revoke(
+                tenant_id=tenant_id, api_key_id=key_id, actor=actor_from(request)
+            )
         except services.ServiceError as exc:
             raise ApiError("CONFLICT", str(exc), status_code=409) from exc
         return ok(request, key_data(key))
@@ -190,9 +197,12 @@ class KeyRevokeApi(AdminApi):
 
 class KeyRotateApi(AdminApi):
     class InputSerializer(serializers.Serializer):
-        graceHours = serializers.IntegerField(min_value=0, max_value=720, default=24)  # noqa: N815
+        graceHours = serializers.IntegerField(min_value=0, max_value=720, default=24)
 
-    @extend_schema(summary="Rotate a key: a new key now, the old one until the grace ends", request=InputSerializer)
+    @extend_schema(
+        summary="Rotate a key: a new key now, the old one until the grace ends",
+        request=InputSerializer,
+    )
     def post(self, request: Request, tenant_id: str, key_id: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from outpost_admin.dynamo import StoreError, utcnow
+from outpost_admin.dynamo import NotFound, StoreError, utcnow
 
 from . import keys, storage
 from .domain import TIER_LIMITS, ApiKey, KeyStatus, Limits, Scope, TenantStatus, Tier
@@ -100,7 +100,10 @@ def _load(raw: str, key_hash: str) -> Principal:
     if not secrets.compare_digest(key.key_hash, key_hash):
         raise KeyRefused("The API key is not recognised.")
     if "tenantStatus" not in snapshot:  # made by the control plane: no copy of the tenant
-        tenant = storage.tenant_get(key.tenant_id)
+        try:
+            tenant = storage.tenant_get(key.tenant_id)
+        except NotFound as exc:  # a key left behind by a deleted tenant
+            raise KeyRefused("The API key is not recognised.") from exc
         return Principal(key, tenant.name, tenant.tier, tenant.status)
     return Principal(
         key,

@@ -78,7 +78,9 @@ def _new_key(
     return IssuedKey(key=key, raw=raw)
 
 
-def tenant_provision(*, name: str, email: str, tier: Tier, actor: Actor) -> tuple[Tenant, IssuedKey]:
+def tenant_provision(
+    *, name: str, email: str, tier: Tier, actor: Actor
+) -> tuple[Tenant, IssuedKey]:
     """Create the tenant and its first key together; the raw key is returned once."""
     name, email = name.strip(), email.strip().lower()
     if storage.tenant_id_by_email(email):
@@ -101,7 +103,12 @@ def tenant_provision(*, name: str, email: str, tier: Tier, actor: Actor) -> tupl
         action="tenant.provision",
         resource=f"tenant/{tenant.tenant_id}",
         actor=actor,
-        metadata={"name": name, "email": email, "tier": str(tier), "keyPrefix": issued.key.key_prefix},
+        metadata={
+            "name": name,
+            "email": email,
+            "tier": str(tier),
+            "keyPrefix": issued.key.key_prefix,
+        },
     )
     try:
         storage.tenant_provision(tenant, issued.key, event)
@@ -111,8 +118,15 @@ def tenant_provision(*, name: str, email: str, tier: Tier, actor: Actor) -> tupl
 
 
 def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor) -> Tenant:
-    active = [k for k in storage.keys_for_tenant(tenant.tenant_id) if k.status == KeyStatus.ACTIVE]
-    changed = replace(changed, updated_at=max(utcnow(), tenant.updated_at + timedelta(milliseconds=1)))
+    # Expired keys are refused whatever their copy says; leaving them out keeps the
+    # transaction within DynamoDB's 100 actions however many rotations a tenant has made.
+    now = utcnow()
+    active = [
+        k
+        for k in storage.keys_for_tenant(tenant.tenant_id)
+        if k.effective_status(now) == KeyStatus.ACTIVE
+    ]
+    changed = replace(changed, updated_at=max(now, tenant.updated_at + timedelta(milliseconds=1)))
     event = audit_event(
         tenant_id=tenant.tenant_id,
         action=action,
@@ -176,12 +190,12 @@ def key_create(
 
 def _check_key_room(tenant_id: str, now: datetime) -> None:
     active = [
-        k
-        for k in storage.keys_for_tenant(tenant_id)
-        if k.effective_status(now) == KeyStatus.ACTIVE
+        k for k in storage.keys_for_tenant(tenant_id) if k.effective_status(now) == KeyStatus.ACTIVE
     ]
     if len(active) >= MAX_ACTIVE_KEYS:
-        raise ServiceError(f"A tenant can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first.")
+        raise ServiceError(
+            f"A tenant can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first."
+        )
 
 
 def key_revoke(*, tenant_id: str, api_key_id: str, actor: Actor) -> ApiKey:

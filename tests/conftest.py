@@ -12,7 +12,8 @@ from outpost_admin.dynamo.tables import create_tables
 from tenants import authentication, services
 from tenants.domain import Actor, Tier
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API beside live_server
+# Playwright's sync API runs an event loop beside live_server's synchronous ORM calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,6 +35,12 @@ def _fresh_key_cache() -> Iterator[None]:
     authentication.usage.reset()
     yield
     authentication.usage.wait()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # The default hasher takes most of a second per user; tests need no protection from brute force.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -62,7 +69,9 @@ def make_tenant(actor: Actor):
 
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user("staff", "staff@example.com", "pw-staff-1", is_staff=True)
+    return django_user_model.objects.create_user(
+        "staff", "staff@example.com", "pw-staff-1", is_staff=True
+    )
 
 
 @pytest.fixture

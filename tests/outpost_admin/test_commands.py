@@ -1,0 +1,48 @@
+"""Operator commands: create_tables is safe to run twice."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from outpost_admin.dynamo import call
+from outpost_admin.dynamo.tables import ALL_TABLES, delete_tables
+
+
+@pytest.fixture
+def separate_tables(settings):
+    """Table names nobody else uses, dropped afterwards."""
+    settings.DYNAMODB_TABLE_PREFIX = "cmdtest"
+    settings.DYNAMODB_TENANTS_TABLE = "cmdtest-tenants"
+    settings.DYNAMODB_API_KEYS_TABLE = "cmdtest-api-keys"
+    settings.DYNAMODB_AUDIT_TABLE = "cmdtest-audit"
+    yield [table.name for table in ALL_TABLES]
+    delete_tables()
+
+
+def run(command):
+    out = StringIO()
+    call_command(command, stdout=out)
+    return out.getvalue().splitlines()
+
+
+def test_create_tables_creates_every_table_then_is_safe_to_run_again(separate_tables):
+    first = run("create_tables")
+    assert sorted(first[:-1]) == sorted(f"created {name}" for name in separate_tables)
+    assert first[-1] == "tables ready"
+    assert run("create_tables") == ["tables ready"]
+    existing = set(call("list_tables")["TableNames"])
+    assert set(separate_tables) <= existing
+
+
+def test_create_tables_enables_ttl_and_the_indexes(separate_tables):
+    run("create_tables")
+    audit = call("describe_table", TableName="cmdtest-audit")["Table"]
+    assert [i["IndexName"] for i in audit["GlobalSecondaryIndexes"]] == ["audit-day-index"]
+    ttl = call("describe_time_to_live", TableName="cmdtest-audit")["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
+    keys = call("describe_table", TableName="cmdtest-api-keys")["Table"]
+    assert {i["IndexName"] for i in keys["GlobalSecondaryIndexes"]} == {
+        "tenant-index",
+        "key-hash-index",
+    }
