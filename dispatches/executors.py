@@ -1,0 +1,255 @@
+"""Executors run one dispatch each. The local one: a subprocess per dispatch, output to DynamoDB.
+
+The worker owns the dispatch lifecycle; an executor only runs the command and reports how it
+ended. While it runs it calls `check()` about once a second, and stops the process when that
+answers with a reason (the dispatch was cancelled, or the worker is shutting down).
+"""
+
+import codecs
+import contextlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import IO, Protocol
+
+from django.conf import settings
+
+from outpost_admin.dynamo import Conflict, StoreError, utcnow
+
+from . import storage
+from .agents import agent_commands
+from .domain import Dispatch
+
+logger = logging.getLogger(__name__)
+
+TRUNCATED_MARKER = "\n[output truncated]\n"
+_PLACEHOLDER = re.compile(r"\{(task|repo|branch|model)\}")
+# The worker's own configuration and credentials are not the agent's business.
+_PRIVATE_ENV = ("AWS_", "DYNAMODB_", "DJANGO_", "OUTPOST_", "DATABASE_URL", "SECRET_KEY")
+
+
+class StopReason(StrEnum):
+    CANCELLED = "cancelled"  # it became terminal under us: whoever did that wrote the status
+    LOST = "lost"  # it is no longer ours (re-queued by reconcile): leave it to its new owner
+    SHUTDOWN = "shutdown"  # the worker is stopping: hand it back
+
+
+Check = Callable[[], StopReason | None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int | None = None
+    timed_out: bool = False
+    stopped: StopReason | None = None
+    error: str = ""  # the command could not be started at all
+    output_tail: str = ""
+
+
+class Executor(Protocol):
+    def run(self, dispatch: Dispatch, *, check: Check) -> Outcome: ...
+
+
+def command_for(dispatch: Dispatch, template: tuple[str, ...]) -> list[str]:
+    """Fill the placeholders of each argv item; values are never re-scanned, nor shell-parsed."""
+    fields = {
+        "task": dispatch.task,
+        "repo": dispatch.repo,
+        "branch": dispatch.branch,
+        "model": dispatch.model_id,
+    }
+    return [_PLACEHOLDER.sub(lambda m: fields[m.group(1)], item) for item in template]
+
+
+def child_env(dispatch: Dispatch) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV)}
+    env.update(
+        DISPATCH_ID=dispatch.dispatch_id,
+        AGENT_TYPE=dispatch.agent,
+        MODEL_ID=dispatch.model_id,
+        TASK=dispatch.task,
+        REPO_URL=f"https://github.com/{dispatch.repo}" if dispatch.repo else "",
+        TIMEOUT_SECONDS=str(dispatch.timeout_seconds),
+    )
+    return env
+
+
+# --- output capture -----------------------------------------------------------------
+
+
+class OutputBuffer:
+    """Bytes the reader thread collected and the runner has not stored yet, bounded in total."""
+
+    def __init__(self, max_bytes: int):
+        self._max = max_bytes
+        self._lock = threading.Lock()
+        self._pending = bytearray()
+        self._taken = 0
+        self.truncated = False
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            room = max(self._max - self._taken, 0)
+            self._pending += data[:room]
+            self._taken += min(len(data), room)
+            if len(data) > room and not self.truncated:
+                self.truncated = True
+                self._pending += TRUNCATED_MARKER.encode()
+
+    def size(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def take(self) -> bytes:
+        with self._lock:
+            data, self._pending = bytes(self._pending), bytearray()
+            return data
+
+
+class LogWriter:
+    """Stores captured output as numbered chunks: every ~1 s, or sooner when a chunk fills."""
+
+    def __init__(self, dispatch: Dispatch, *, max_bytes: int, chunk_bytes: int, every: float):
+        self.dispatch = dispatch
+        self.buffer = OutputBuffer(max_bytes)
+        self.chunk_bytes, self.every = chunk_bytes, every
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._last_flush = time.monotonic()
+        self._seq = _next_seq(dispatch.dispatch_id)
+        self.tail = ""
+
+    def flush_if_due(self) -> None:
+        size = self.buffer.size()
+        if size >= self.chunk_bytes or (size and time.monotonic() - self._last_flush >= self.every):
+            self.flush()
+
+    def flush(self, *, final: bool = False) -> None:
+        self._last_flush = time.monotonic()
+        text = self._decoder.decode(self.buffer.take(), final=final)
+        self.tail = (self.tail + text)[-500:]
+        for start in range(0, len(text), self.chunk_bytes):
+            self._append(text[start : start + self.chunk_bytes])
+
+    def _append(self, text: str) -> None:
+        for _ in range(3):
+            try:
+                storage.log_append(self.dispatch, seq=self._seq, text=text, now=utcnow())
+                self._seq += 1
+                return
+            except Conflict:  # an earlier run of this (re-queued) dispatch wrote this seq
+                self._seq += 1
+            except StoreError as exc:
+                logger.warning(
+                    "dispatch %s: dropped a log chunk: %s", self.dispatch.dispatch_id, exc
+                )
+                return
+
+
+def _next_seq(dispatch_id: str) -> int:
+    last = storage.log_tail(dispatch_id, chunks=1)
+    return last[-1].seq + 1 if last else 0
+
+
+def _pump(stream: IO[bytes], buffer: OutputBuffer) -> None:
+    """The reader thread: read until EOF so the child never blocks on a full pipe."""
+    while data := os.read(stream.fileno(), 65536):
+        buffer.feed(data)
+    stream.close()
+
+
+# --- the local executor ---------------------------------------------------------------
+
+
+class LocalExecutor:
+    def __init__(
+        self,
+        *,
+        commands: dict[str, tuple[str, ...]] | None = None,
+        log_max_bytes: int | None = None,
+        chunk_bytes: int = 8192,
+        flush_seconds: float = 1.0,
+        check_seconds: float = 1.0,
+        grace_seconds: float = 3.0,
+    ):
+        self.commands = commands
+        self.log_max_bytes = log_max_bytes or settings.OUTPOST_LOG_MAX_BYTES
+        self.chunk_bytes, self.flush_seconds = chunk_bytes, flush_seconds
+        self.check_seconds, self.grace_seconds = check_seconds, grace_seconds
+
+    def run(self, dispatch: Dispatch, *, check: Check) -> Outcome:
+        template = (self.commands or agent_commands()).get(dispatch.agent)
+        if not template:
+            return Outcome(error=f"The agent {dispatch.agent} is not available on this worker.")
+        log = LogWriter(
+            dispatch,
+            max_bytes=self.log_max_bytes,
+            chunk_bytes=self.chunk_bytes,
+            every=self.flush_seconds,
+        )
+        try:
+            process = self._start(dispatch, template)
+        except OSError as exc:
+            return Outcome(error=f"Could not start {template[0]}: {exc}")
+        assert process.stdout is not None
+        reader = threading.Thread(target=_pump, args=(process.stdout, log.buffer), daemon=True)
+        reader.start()
+        outcome = self._supervise(process, dispatch, check, log)
+        _signal_group(process, signal.SIGKILL)  # leftovers that still hold the pipe open
+        reader.join(timeout=5)
+        log.flush(final=True)
+        return replace(outcome, output_tail=log.tail)
+
+    def _start(self, dispatch: Dispatch, template: tuple[str, ...]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            command_for(dispatch, template),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=child_env(dispatch),
+            start_new_session=True,  # its own process group, so a stop reaches its children
+        )
+
+    def _supervise(
+        self, process: subprocess.Popen[bytes], dispatch: Dispatch, check: Check, log: LogWriter
+    ) -> Outcome:
+        deadline = time.monotonic() + dispatch.timeout_seconds
+        next_check = time.monotonic() + self.check_seconds
+        while not _exited(process, 0.1):
+            log.flush_if_due()
+            now = time.monotonic()
+            if now >= deadline:
+                self._stop(process)
+                return Outcome(timed_out=True)
+            if now >= next_check:
+                next_check = now + self.check_seconds
+                if reason := check():
+                    self._stop(process)
+                    return Outcome(stopped=reason)
+        return Outcome(exit_code=process.returncode)
+
+    def _stop(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM to the whole group, SIGKILL after a short grace."""
+        _signal_group(process, signal.SIGTERM)
+        if not _exited(process, self.grace_seconds):
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _exited(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)

@@ -1,0 +1,277 @@
+"""The worker: claims PENDING dispatches oldest first and runs each in a thread via an executor.
+
+Claiming is a conditional PENDING -> RUNNING update, so two workers never run the same
+dispatch. The terminal write releases the tenant's concurrency slot in the same transaction.
+The worker's own slots live in the pool table and are heart-beaten while it runs.
+"""
+
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from fleet import services as pool
+from fleet.domain import Slot
+from outpost_admin.dynamo import NotFound, StoreError, Unavailable, utcnow
+
+from . import services, storage
+from .domain import Dispatch, DispatchStatus
+from .executors import Executor, LocalExecutor, Outcome, StopReason
+
+logger = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{socket.gethostname()}-{os.getpid()}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: DispatchStatus
+    exit_code: int | None = None
+    error_message: str = ""
+    status_reason: str = ""
+
+
+def verdict(outcome: Outcome, *, timeout_seconds: int) -> Verdict:
+    """How a finished run is recorded."""
+    if outcome.error:
+        return Verdict(
+            DispatchStatus.FAILED, error_message=outcome.error, status_reason=outcome.error
+        )
+    if outcome.timed_out:
+        return Verdict(DispatchStatus.TIMEOUT, status_reason=f"Killed after {timeout_seconds} s.")
+    code = outcome.exit_code
+    if code == 0:
+        return Verdict(DispatchStatus.COMPLETED, exit_code=0)
+    if code is not None and code < 0:
+        reason = f"Killed by signal {signal.Signals(-code).name}."
+        return Verdict(DispatchStatus.FAILED, 128 - code, outcome.output_tail or reason, reason)
+    reason = f"Exited with code {code}."
+    return Verdict(DispatchStatus.FAILED, code, outcome.output_tail or reason, reason)
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        worker_id: str | None = None,
+        concurrency: int = 1,
+        executor: Executor | None = None,
+        tenant_id: str | None = None,
+        poll_seconds: float = 1.0,
+        drain_seconds: float = 30.0,
+    ):
+        self.worker_id = worker_id or default_worker_id()
+        self.concurrency = concurrency
+        self.executor = executor or LocalExecutor()
+        self.tenant_id = tenant_id  # a worker dedicated to one tenant (and tests)
+        self.poll_seconds, self.drain_seconds = poll_seconds, drain_seconds
+        self.processed = 0
+        self._slots: dict[str, Slot] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()  # claim nothing more
+        self._aborting = threading.Event()  # hand running dispatches back
+        self._done = threading.Event()
+
+    def stop(self) -> None:
+        """The first call stops claiming; the second also hands running dispatches back."""
+        if self._stopping.is_set():
+            self._aborting.set()
+        self._stopping.set()
+        self._wake.set()
+
+    def run(self, *, once: bool = False) -> int:
+        """Work until stop() (or, with once, until nothing is pending); returns dispatches run."""
+        for slot in pool.slots_register(worker_id=self.worker_id, count=self.concurrency):
+            self._slots[slot.task_arn] = slot
+        heart = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        heart.start()
+        try:
+            self._loop(once)
+        finally:
+            self._stopping.set()
+            self._drain()
+            self._done.set()
+            heart.join(timeout=5)
+            self._retire()
+        return self.processed
+
+    def _loop(self, once: bool) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                claimed = self._claim()
+            except Unavailable as exc:
+                logger.warning("worker %s: store unavailable: %s", self.worker_id, exc)
+                claimed = 0
+            if once and not claimed and not self._busy():
+                return
+            if not claimed:
+                self._wake.wait(self.poll_seconds)
+
+    # --- claiming ---------------------------------------------------------------------
+
+    def _free_slots(self) -> list[Slot]:
+        with self._lock:
+            return [s for arn, s in self._slots.items() if arn not in self._threads]
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return bool(self._threads)
+
+    def _claim(self) -> int:
+        free = self._free_slots()
+        claimed = 0
+        if not free:
+            return 0
+        pending = storage.dispatch_iter_by_status(DispatchStatus.PENDING, tenant_id=self.tenant_id)
+        for candidate in pending:
+            if self._stopping.is_set():
+                break
+            dispatch = storage.dispatch_claim(candidate, worker_id=self.worker_id, now=utcnow())
+            if dispatch is None:
+                continue  # another worker got it first
+            self._start(free.pop(0), dispatch)
+            claimed += 1
+            if not free:
+                break
+        return claimed
+
+    def _start(self, slot: Slot, dispatch: Dispatch) -> None:
+        logger.info(
+            "worker %s: running %s (%s)", self.worker_id, dispatch.dispatch_id, dispatch.agent
+        )
+        thread = threading.Thread(
+            target=self._run_one, args=(slot, dispatch), name=f"dispatch-{dispatch.dispatch_id}"
+        )
+        with self._lock:
+            self._threads[slot.task_arn] = thread
+            try:
+                self._slots[slot.task_arn] = pool.slot_take(slot, dispatch_id=dispatch.dispatch_id)
+            except StoreError as exc:  # the slot item is for operators; the run goes on
+                logger.warning(
+                    "worker %s: could not mark %s: %s", self.worker_id, slot.task_arn, exc
+                )
+        thread.start()
+
+    # --- running one dispatch ----------------------------------------------------------
+
+    def _run_one(self, slot: Slot, dispatch: Dispatch) -> None:
+        try:
+            outcome = self.executor.run(dispatch, check=lambda: self._check(dispatch))
+        except Exception as exc:
+            logger.exception("worker %s: %s crashed", self.worker_id, dispatch.dispatch_id)
+            outcome = Outcome(error=f"The worker failed to run it: {exc}")
+        try:
+            self._settle(dispatch, outcome)
+        except Exception:
+            logger.exception("worker %s: could not record %s", self.worker_id, dispatch.dispatch_id)
+        finally:
+            self._free(slot)
+
+    def _check(self, dispatch: Dispatch) -> StopReason | None:
+        """Polled about once a second while the dispatch runs."""
+        if self._aborting.is_set():
+            return StopReason.SHUTDOWN
+        try:
+            current = storage.dispatch_get(dispatch.dispatch_id)
+        except NotFound:
+            return StopReason.CANCELLED
+        except StoreError:
+            return None  # keep running; ask again next time
+        if current.status.is_terminal:
+            return StopReason.CANCELLED
+        if current.status != DispatchStatus.RUNNING or current.worker_id != self.worker_id:
+            return StopReason.LOST
+        return None
+
+    def _settle(self, dispatch: Dispatch, outcome: Outcome) -> None:
+        if outcome.stopped == StopReason.SHUTDOWN:
+            reason = f"Worker {self.worker_id} stopped before it finished; queued again."
+            storage.dispatch_requeue(dispatch, reason=reason)
+            return
+        if outcome.stopped:
+            return  # cancelled or taken over: whoever did that wrote the status
+        result = verdict(outcome, timeout_seconds=dispatch.timeout_seconds)
+        self._finish(dispatch, result)
+        with self._lock:
+            self.processed += 1
+
+    def _finish(self, dispatch: Dispatch, result: Verdict, attempts: int = 5) -> None:
+        for attempt in range(attempts):
+            try:
+                services.dispatch_finish(
+                    dispatch,
+                    status=result.status,
+                    exit_code=result.exit_code,
+                    error_message=result.error_message,
+                    status_reason=result.status_reason,
+                )
+                return
+            except Unavailable:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(2**attempt)
+
+    def _free(self, slot: Slot) -> None:
+        with self._lock:
+            current = self._slots[slot.task_arn]
+            try:
+                self._slots[slot.task_arn] = pool.slot_release(
+                    current, retiring=self._stopping.is_set()
+                )
+            except StoreError as exc:
+                logger.warning(
+                    "worker %s: could not release %s: %s", self.worker_id, slot.task_arn, exc
+                )
+            self._threads.pop(slot.task_arn, None)
+        self._wake.set()
+
+    # --- heartbeat and shutdown ----------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        every = settings.OUTPOST_WORKER_HEARTBEAT_SECONDS
+        while not self._done.wait(every):
+            with self._lock:
+                for arn, slot in list(self._slots.items()):
+                    try:
+                        self._slots[arn] = pool.slot_heartbeat(slot)
+                    except StoreError as exc:
+                        logger.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
+
+    def _drain(self) -> None:
+        """Let running dispatches finish for a while, then hand back what is still running."""
+        if not self._join(self.drain_seconds):
+            logger.info("worker %s: handing back unfinished dispatches", self.worker_id)
+            self._aborting.set()
+            self._join(None)
+
+    def _join(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = list(self._threads.values())
+            if not threads:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            threads[0].join(timeout=left)
+
+    def _retire(self) -> None:
+        for slot in list(self._slots.values()):
+            try:
+                pool.slot_retire(slot)
+            except StoreError as exc:
+                logger.warning(
+                    "worker %s: could not remove %s: %s", self.worker_id, slot.task_arn, exc
+                )
