@@ -3,6 +3,7 @@
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -50,6 +51,19 @@ def actor() -> Actor:
 
 def unique_email(label: str = "t") -> str:
     return f"{label}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@contextmanager
+def unreachable_store() -> Iterator[None]:
+    """Point the client at a port nobody listens on; put everything back afterwards."""
+    endpoint = settings.DYNAMODB_ENDPOINT_URL
+    settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{local.free_port()}"
+    reset_client()
+    try:
+        yield
+    finally:
+        settings.DYNAMODB_ENDPOINT_URL = endpoint
+        reset_client()
 
 
 @pytest.fixture

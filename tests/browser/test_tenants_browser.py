@@ -7,7 +7,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from tests.conftest import unique_email
+from tests.conftest import unique_email, unreachable_store
 
 RAW_KEY = re.compile(r"^otp_[0-9A-Za-z]{49}$")
 
@@ -63,3 +63,23 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(page: Page, transactiona
     page.goto("/tenants/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/tenants/$"))
     expect(page.locator("h1")).to_have_text("Log in")
+
+
+def test_a_bad_provisioning_form_shows_the_errors_next_to_the_fields(signed_in_page: Page):
+    page = signed_in_page
+    page.goto("/tenants/new/")
+    page.fill("#id_name", "   ")
+    page.fill("#id_email", "not-an-email")
+    page.click("button:has-text('Provision')")
+    expect(page.locator("#name-error")).to_contain_text("required")
+    expect(page.locator("#email-error")).to_contain_text("valid email")
+    expect(page).to_have_url(re.compile(r"/tenants/new/$"))
+
+
+def test_the_banner_appears_when_the_store_fails_during_an_htmx_request(signed_in_page: Page):
+    page = signed_in_page
+    expect(page.locator("h1")).to_have_text("Tenants")
+    with unreachable_store():
+        page.click("form.filters button[type=submit]")
+        expect(page.locator("#banner")).to_contain_text("data store is unavailable")
+    expect(page.locator("h1")).to_have_text("Tenants")

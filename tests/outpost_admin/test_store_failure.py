@@ -1,32 +1,17 @@
 """Health checks, and what callers see when DynamoDB cannot be reached or throttles us."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from botocore.stub import Stubber
-from django.conf import settings
 from django.urls import reverse
 
 from outpost_admin.dynamo import client as dynamodb_client
-from outpost_admin.dynamo import counting_calls, local, reset_client
+from outpost_admin.dynamo import counting_calls
 from tenants import keys, storage
-from tests.conftest import unique_email
+from tests.conftest import unique_email, unreachable_store
 
 BANNER = "The data store is unavailable right now"
-
-
-@contextmanager
-def unreachable_store() -> Iterator[None]:
-    """Point the client at a port nobody listens on; put everything back afterwards."""
-    endpoint = settings.DYNAMODB_ENDPOINT_URL
-    settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{local.free_port()}"
-    reset_client()
-    try:
-        yield
-    finally:
-        settings.DYNAMODB_ENDPOINT_URL = endpoint
-        reset_client()
 
 
 @pytest.fixture

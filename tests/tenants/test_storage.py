@@ -24,7 +24,11 @@ def test_tenant_item_is_written_as_the_control_plane_writes_it(make_tenant):
     assert UUID4.match(item["tenant_id"]) and item["tenantId"] == item["tenant_id"]
     assert item["name"] == "Acme Corp" and item["tier"] == "starter" and item["status"] == "active"
     assert ISO_Z.match(item["createdAt"]) and ISO_Z.match(item["updatedAt"])
-    assert item["usageLimits"] == {"maxConcurrentJobs": 3, "maxJobsPerDay": 50, "maxJobTimeoutSeconds": 600}
+    assert item["usageLimits"] == {
+        "maxConcurrentJobs": 3,
+        "maxJobsPerDay": 50,
+        "maxJobTimeoutSeconds": 600,
+    }
     assert item["currentUsage"]["concurrentJobs"] == 0 and item["currentUsage"]["jobsToday"] == 0
     assert item["currentUsage"]["lastResetDate"] == item["createdAt"][:10]
     assert storage.tenant_get(tenant.tenant_id) == tenant
@@ -41,8 +45,10 @@ def test_key_item_stores_only_the_hash_and_prefix(make_tenant):
     assert ISO_Z.match(item["createdAt"])
     assert issued.raw not in str(item)
     assert "expiresAt" not in item and "lastUsedAt" not in item  # absent optionals are omitted
-    found, _ = storage.key_by_hash(digest)
-    assert found == issued.key
+    assert storage.key_by_hash(digest) == (
+        issued.key,
+        {"tenantStatus": "active", "tenantTier": "pro", "tenantName": tenant.name},
+    )
 
 
 def test_audit_records_have_unique_sort_keys_and_no_secret(make_tenant):
@@ -50,8 +56,18 @@ def test_audit_records_have_unique_sort_keys_and_no_secret(make_tenant):
     events = storage.audit_list(tenant_id=tenant.tenant_id).items
     assert [e.action for e in events] == ["tenant.provision"]
     item = raw_item(AUDIT, tenant_id=tenant.tenant_id, timestamp=events[0].timestamp)
-    assert set(item) >= {"tenant_id", "timestamp", "action", "resource", "actor", "metadata", "request_id",
-                         "ip_address", "user_agent", "expires_at"}
+    assert set(item) >= {
+        "tenant_id",
+        "timestamp",
+        "action",
+        "resource",
+        "actor",
+        "metadata",
+        "request_id",
+        "ip_address",
+        "user_agent",
+        "expires_at",
+    }
     assert re.match(r"^\d{4}-.*Z#[0-9a-f]{8}$", item["timestamp"])
     assert issued.raw not in str(item) and keys.hash_key(issued.raw) not in str(item)
     assert item["expires_at"] > utcnow().timestamp()
@@ -60,8 +76,11 @@ def test_audit_records_have_unique_sort_keys_and_no_secret(make_tenant):
 def test_two_events_in_the_same_millisecond_do_not_overwrite(make_tenant, actor):
     tenant, _ = make_tenant()
     for _ in range(5):
-        storage.audit_write(services.audit_event(
-            tenant_id=tenant.tenant_id, action="x.test", resource="r", actor=actor, metadata={}))
+        storage.audit_write(
+            services.audit_event(
+                tenant_id=tenant.tenant_id, action="x.test", resource="r", actor=actor, metadata={}
+            )
+        )
     assert len(storage.audit_list(tenant_id=tenant.tenant_id, action="x.test").items) == 5
 
 
@@ -74,10 +93,16 @@ def test_provisioning_refuses_a_duplicate_email_and_writes_nothing(make_tenant):
 
 def test_revoke_rotate_and_expiry_are_stored(make_tenant, actor):
     tenant, issued = make_tenant()
-    old, new = services.key_rotate(
-        tenant_id=tenant.tenant_id, api_key_id=issued.key.api_key_id, grace=timedelta(hours=2), actor=actor)
+    _, new = services.key_rotate(
+        tenant_id=tenant.tenant_id,
+        api_key_id=issued.key.api_key_id,
+        grace=timedelta(hours=2),
+        actor=actor,
+    )
     stored_old = storage.key_get(issued.key.api_key_id)
-    assert stored_old.expires_at and abs((stored_old.expires_at - utcnow()) - timedelta(hours=2)) < timedelta(minutes=1)
+    assert stored_old.expires_at and abs(
+        (stored_old.expires_at - utcnow()) - timedelta(hours=2)
+    ) < timedelta(minutes=1)
     assert storage.key_get(new.key.api_key_id).scopes == issued.key.scopes
     services.key_revoke(tenant_id=tenant.tenant_id, api_key_id=new.key.api_key_id, actor=actor)
     assert storage.key_get(new.key.api_key_id).status == KeyStatus.REVOKED

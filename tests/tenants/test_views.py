@@ -196,6 +196,7 @@ def test_provisioning_shows_the_key_once_and_never_again(staff_client, client):
     (raw,) = set(RAW_KEY.findall(html(response)))
     assert keys.is_well_formed(raw)
     tenant_id = storage.tenant_id_by_email(email)
+    assert tenant_id is not None
     tenant = storage.tenant_get(tenant_id)
     assert tenant.name == "Fresh Co" and tenant.tier == Tier.STARTER
     assert 'data-copy="#raw-key"' in html(response)  # the copy button
