@@ -13,7 +13,8 @@ import pytest
 from django.core.management import call_command
 
 from dispatches import services, storage
-from dispatches.domain import Dispatch, DispatchStatus
+from dispatches.demo import demo_agent_commands
+from dispatches.domain import AGENTS, Dispatch, DispatchStatus
 from dispatches.executors import TRUNCATED_MARKER, Outcome, child_env, command_for
 from dispatches.worker import verdict
 from fleet import storage as pool_storage
@@ -305,3 +306,15 @@ def test_sigterm_hands_back_work_and_exits_cleanly(dynamodb_local, settings, mak
     services.dispatch_cancel(
         tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id, actor=ACTOR
     )
+
+
+def test_the_demo_commands_of_make_run_take_every_agent_to_success(settings, make_tenant):
+    settings.OUTPOST_AGENT_COMMANDS = demo_agent_commands()
+    tenant, _ = make_tenant()
+    dispatches = [create(tenant, agent=agent) for agent in AGENTS]
+    worker_for(tenant, concurrency=len(AGENTS)).run(once=True)
+    assert {status_of(d.dispatch_id) for d in dispatches} == {DispatchStatus.COMPLETED}
+    for dispatch in dispatches:
+        output = logs(dispatch.dispatch_id)
+        assert dispatch.model_id in output and dispatch.task in output
+        assert output.endswith(f"[{dispatch.agent}] done\n")

@@ -75,7 +75,9 @@ class Command(BaseCommand):
         env.setdefault("OUTPOST_AGENT_COMMANDS", demo_agent_commands(python))
         children = []
         if (Path(settings.BASE_DIR) / "dispatches" / "management" / "commands" / "run_worker.py").exists():
-            children.append(subprocess.Popen([python, "manage.py", "run_worker"], env=env))
+            # Drain well inside the 30 s that stopping waits for each child.
+            worker = [python, "manage.py", "run_worker", "--drain-seconds", "10"]
+            children.append(subprocess.Popen(worker, env=env))
         bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
         gunicorn = [python, "-m", "gunicorn", "outpost_admin.wsgi", "--bind", bind, "--workers", "2"]
         children.append(subprocess.Popen(gunicorn, env=env))
