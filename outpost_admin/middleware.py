@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from outpost_admin.dynamo import BadCursor, NotFound, Unavailable
+from outpost_admin.dynamo import BadCursor, Conflict, NotFound, Unavailable
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 RETRY_AFTER_SECONDS = 5
@@ -26,7 +26,7 @@ class RequestIdMiddleware:
 
 
 class StoreUnavailableMiddleware:
-    """Pages: a missing item is a 404, an unreachable store a 503 with a banner."""
+    """Pages: a missing item is a 404, a concurrent change a 409, an unreachable store a 503."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -39,12 +39,21 @@ class StoreUnavailableMiddleware:
             return render(request, "404.html", status=404)
         if isinstance(exception, BadCursor):
             return render(request, "400.html", {"message": "The page link is invalid."}, status=400)
+        if isinstance(exception, Conflict):
+            # Someone else changed the item between our read and our write; nothing was saved.
+            return _banner(request, "_changed_meanwhile.html", "409.html", status=409)
         if isinstance(exception, Unavailable):
-            template = "_store_unavailable.html" if request.headers.get("HX-Request") else "503.html"
-            response = render(request, template, status=503)
+            response = _banner(request, "_store_unavailable.html", "503.html", status=503)
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            if request.headers.get("HX-Request"):
-                response["HX-Retarget"] = "#banner"
-                response["HX-Reswap"] = "innerHTML"
             return response
         return None
+
+
+def _banner(request: HttpRequest, fragment: str, page: str, *, status: int) -> HttpResponse:
+    """The whole error page, or for htmx only the fragment, put in the page's banner."""
+    if not request.headers.get("HX-Request"):
+        return render(request, page, status=status)
+    response = render(request, fragment, status=status)
+    response["HX-Retarget"] = "#banner"
+    response["HX-Reswap"] = "innerHTML"
+    return response

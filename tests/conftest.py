@@ -8,9 +8,10 @@ from contextlib import contextmanager
 import pytest
 from django.conf import settings
 
-from outpost_admin.dynamo import local, reset_client
-from outpost_admin.dynamo.tables import create_tables
-from tenants import authentication, services
+from outpost_admin.dynamo import call, iso, local, reset_client, utcnow, values
+from outpost_admin.dynamo import client as dynamodb_client
+from outpost_admin.dynamo.tables import TENANTS, create_tables
+from tenants import authentication, services, storage
 from tenants.domain import Actor, Tier
 
 # Playwright's sync API runs an event loop beside live_server's synchronous ORM calls.
@@ -92,3 +93,28 @@ def staff_user(django_user_model):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@contextmanager
+def another_admin_edits_first(tenant_id):
+    """Just before our write, someone else changes the tenant (as a concurrent request would)."""
+    fired: list[bool] = []
+
+    def edit(**_):
+        if not fired:
+            fired.append(True)
+            call(
+                "update_item",
+                TableName=TENANTS.name,
+                Key=storage.tenant_key(tenant_id),
+                UpdateExpression="SET updatedAt = :now",
+                ExpressionAttributeValues=values({":now": iso(utcnow())}),
+            )
+
+    events = dynamodb_client().meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", edit)
+    try:
+        yield
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", edit)
+    assert fired

@@ -10,7 +10,7 @@ from outpost_admin.dynamo import call, iso, to_item, utcnow
 from outpost_admin.dynamo.tables import API_KEYS
 from tenants import keys, services, storage
 from tenants.domain import KeyStatus, Scope, TenantStatus
-from tests.conftest import unique_email
+from tests.conftest import another_admin_edits_first, unique_email
 
 TENANTS = "/api/v1/admin/tenants"
 
@@ -270,6 +270,14 @@ def test_it_changes_tier_and_status_in_one_patch(staff_client, make_tenant):
     body = {"tier": "enterprise", "status": "suspended"}
     data = data_of(patch_json(staff_client, tenant_url(tenant.tenant_id), body))
     assert data["tier"] == "enterprise" and data["status"] == "suspended"
+
+
+def test_a_patch_that_loses_a_race_is_a_conflict(staff_client, make_tenant):
+    tenant, _ = make_tenant()
+    with another_admin_edits_first(tenant.tenant_id):
+        response = patch_json(staff_client, tenant_url(tenant.tenant_id), {"tier": "free"})
+    error_of(response, 409, "CONFLICT")
+    assert storage.tenant_get(tenant.tenant_id).tier == tenant.tier
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from django.urls import reverse
 from outpost_admin.dynamo import counting_calls, utcnow
 from tenants import authentication, keys, services, storage
 from tenants.domain import KeyStatus, TenantStatus, Tier
-from tests.conftest import unique_email
+from tests.conftest import another_admin_edits_first, unique_email
 
 RAW_KEY = re.compile(r"otp_[0-9A-Za-z]{49}")
 HTMX = {"HX-Request": "true"}
@@ -344,6 +344,38 @@ def test_reactivating_an_active_tenant_says_so(staff_client, tenant_and_key):
     tenant, _ = tenant_and_key
     response = staff_client.post(reverse("tenants:reactivate", args=[tenant.tenant_id]))
     assert response.status_code == 409 and "already active" in html(response)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("tier", {"tier": "free"}),
+        ("suspend", {}),
+        ("key-create", {"name": "late", "scopes": ["status"]}),
+    ],
+)
+def test_a_change_that_loses_a_race_says_so_and_saves_nothing(
+    staff_client, tenant_and_key, name, data
+):
+    tenant, _ = tenant_and_key
+    url = reverse(f"tenants:{name}", args=[tenant.tenant_id])
+    with another_admin_edits_first(tenant.tenant_id):
+        response = staff_client.post(url, data)
+    assert response.status_code == 409
+    assert "nothing was saved" in html(response)
+    stored = storage.tenant_get(tenant.tenant_id)
+    assert stored.tier == Tier.PRO and stored.status == TenantStatus.ACTIVE
+    assert len(storage.keys_for_tenant(tenant.tenant_id)) == 1
+    assert actions_of(tenant.tenant_id) == ["tenant.provision"]
+
+
+def test_a_change_that_loses_a_race_over_htmx_says_so_in_the_banner(staff_client, tenant_and_key):
+    tenant, _ = tenant_and_key
+    url = reverse("tenants:key-create", args=[tenant.tenant_id])
+    with another_admin_edits_first(tenant.tenant_id):
+        response = staff_client.post(url, {"name": "late", "scopes": ["status"]}, headers=HTMX)
+    assert response.status_code == 409 and "<html" not in html(response)
+    assert response["HX-Retarget"] == "#banner"
 
 
 # --- keys -----------------------------------------------------------------------------------------
