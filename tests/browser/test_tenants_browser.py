@@ -4,6 +4,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+import uuid
 
 from playwright.sync_api import Page, expect
 
@@ -83,3 +84,19 @@ def test_the_banner_appears_when_the_store_fails_during_an_htmx_request(signed_i
         page.click("form.filters button[type=submit]")
         expect(page.locator("#banner")).to_contain_text("data store is unavailable")
     expect(page.locator("h1")).to_have_text("Tenants")
+
+
+def test_load_more_appends_the_next_page_of_tenants(signed_in_page: Page, make_tenant):
+    marker = f"browsermore{uuid.uuid4().hex[:8]}"
+    for i in range(52):
+        make_tenant(name=f"{marker} {i:02d}")
+    page = signed_in_page
+    page.fill("#id_search", marker)
+    page.click("form.filters button[type=submit]")
+    rows = page.locator("#tenant-rows tr:not(#load-more)")
+    expect(rows).to_have_count(50)
+    expect(page).to_have_url(re.compile(rf"search={marker}"))
+    page.click("#load-more a")
+    expect(rows).to_have_count(52)
+    expect(rows.last).to_contain_text(f"{marker} 51")
+    expect(page.locator("#load-more")).to_have_count(0)

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from outpost_admin.dynamo import call, iso, to_item, utcnow
+from outpost_admin.dynamo import call, iso, parse_iso, to_item, utcnow
 from outpost_admin.dynamo.tables import API_KEYS
 from tenants import keys, services, storage
 from tenants.domain import KeyStatus, Scope, TenantStatus
@@ -370,6 +370,17 @@ def test_it_rotates_a_key_with_a_grace_period(staff_client, client, make_tenant)
     assert data["apiKey"]["scopes"] == [str(s) for s in issued.key.scopes]
     for raw in (issued.raw, data["apiKey"]["key"]):
         assert client.get("/api/v1/me", headers={"X-API-Key": raw}).status_code == 200
+
+
+def test_a_rotation_grace_is_a_day_by_default(staff_client, make_tenant):
+    tenant, issued = make_tenant()
+    url = key_url(tenant.tenant_id, issued.key.api_key_id, "rotate")
+    before = utcnow()
+    data = data_of(post_json(staff_client, url, {}), 201)
+    expires = parse_iso(data["previous"]["expiresAt"])
+    assert expires is not None
+    assert before + timedelta(hours=24) <= expires + timedelta(seconds=1)
+    assert expires <= utcnow() + timedelta(hours=24)
 
 
 def test_a_rotation_without_grace_stops_the_old_key_at_once(staff_client, client, make_tenant):

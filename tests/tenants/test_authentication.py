@@ -262,6 +262,21 @@ def test_a_tier_change_in_this_process_is_seen_at_once(client, make_tenant, acto
     assert data["tier"] == "free" and data["limits"]["maxConcurrentJobs"] == 1
 
 
+def test_a_key_created_while_the_tenant_is_suspended_works_once_it_is_reactivated(
+    client, make_tenant, actor
+):
+    tenant, _ = make_tenant()
+    services.tenant_set_status(
+        tenant_id=tenant.tenant_id, status=TenantStatus.SUSPENDED, actor=actor
+    )
+    issued = services.key_create(
+        tenant_id=tenant.tenant_id, name="new", scopes=(Scope.STATUS,), expires_at=None, actor=actor
+    )
+    assert_refused(me(client, issued.raw), "suspended")
+    services.tenant_set_status(tenant_id=tenant.tenant_id, status=TenantStatus.ACTIVE, actor=actor)
+    assert me(client, issued.raw).status_code == 200
+
+
 def test_rotation_keeps_the_old_key_working_through_the_grace_period(client, make_tenant, actor):
     tenant, issued = make_tenant()
     _, new = services.key_rotate(

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from tenants import keys, storage
 from tenants.domain import Tier
-from tests.conftest import unique_email
+from tests.conftest import unique_email, unreachable_store
 
 
 def provision(*args):
@@ -58,3 +58,8 @@ def test_it_refuses_a_duplicate_email(make_tenant):
     tenant, _ = make_tenant()
     with pytest.raises(CommandError, match="already exists"):
         provision("Again", tenant.email)
+
+
+def test_it_says_so_when_the_store_is_down():
+    with unreachable_store(), pytest.raises(CommandError, match="unavailable"):
+        provision("Down Co", unique_email())
