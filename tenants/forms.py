@@ -16,7 +16,9 @@ class ProvisionForm(forms.Form):
 
 class TenantFilterForm(forms.Form):
     search = forms.CharField(required=False, max_length=200, strip=True)
-    status = forms.ChoiceField(required=False, choices=ANY + [(s.value, s.value) for s in TenantStatus])
+    status = forms.ChoiceField(
+        required=False, choices=ANY + [(s.value, s.value) for s in TenantStatus]
+    )
     tier = forms.ChoiceField(required=False, choices=ANY + TIER_CHOICES)
     cursor = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
 

@@ -13,13 +13,22 @@ def tenant_get(*, tenant_id: str) -> Tenant:
 
 
 def tenant_list(
-    *, search: str = "", status: str = "", tier: str = "", cursor: str | None = None, limit: int = 50
+    *,
+    search: str = "",
+    status: str = "",
+    tier: str = "",
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> Page[Tenant]:
     search = search.strip()
     if "@" in search:
         tenant_id = storage.tenant_id_by_email(search)
         tenants = [storage.tenant_get(tenant_id)] if tenant_id else []
-        tenants = [t for t in tenants if (not status or t.status == status) and (not tier or t.tier == tier)]
+        tenants = [
+            t
+            for t in tenants
+            if (not status or t.status == status) and (not tier or t.tier == tier)
+        ]
         return Page(tenants)
     return storage.tenant_list(search=search, status=status, tier=tier, cursor=cursor, limit=limit)
 
@@ -44,7 +53,9 @@ def audit_list(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[AuditEvent]:
-    return storage.audit_list(tenant_id=tenant_id, day=day, action=action, cursor=cursor, limit=limit)
+    return storage.audit_list(
+        tenant_id=tenant_id, day=day, action=action, cursor=cursor, limit=limit
+    )
 
 
 def usage_today(*, tenant_id: str) -> DailyUsage:

@@ -110,9 +110,7 @@ def tenant_get(tenant_id: str) -> Tenant:
 
 
 def tenant_id_by_email(email: str) -> str | None:
-    response = call(
-        "get_item", TableName=TENANTS.name, Key=_email_key(email), ConsistentRead=True
-    )
+    response = call("get_item", TableName=TENANTS.name, Key=_email_key(email), ConsistentRead=True)
     return from_item(response["Item"])["tenantId"] if "Item" in response else None
 
 

@@ -24,7 +24,9 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         page = selectors.tenant_list(**form.cleaned_data)
     partial = "rows" if request.GET.get("cursor") else "content"
-    return render_page(request, "tenants/tenant_list.html", {"form": form, "page": page}, partial=partial)
+    return render_page(
+        request, "tenants/tenant_list.html", {"form": form, "page": page}, partial=partial
+    )
 
 
 @staff_required
@@ -47,7 +49,9 @@ def tenant_provision(request: HttpRequest) -> HttpResponse:
     return render_page(request, "tenants/tenant_provision.html", {"form": form}, status=status)
 
 
-def _show_key_once(request: HttpRequest, tenant_id: str, issued: object, *, title: str) -> HttpResponse:
+def _show_key_once(
+    request: HttpRequest, tenant_id: str, issued: object, *, title: str
+) -> HttpResponse:
     """The raw key appears in this response only; the URL moves on so a reload won't show it."""
     tenant = selectors.tenant_get(tenant_id=tenant_id)
     context = {"tenant": tenant, "issued": issued, "title": title}
@@ -63,7 +67,9 @@ def tenant_detail(request: HttpRequest, tenant_id: str) -> HttpResponse:
     tenant = selectors.tenant_get(tenant_id=tenant_id)
     context = {
         "tenant": tenant,
-        "keys": [(k, k.effective_status(utcnow())) for k in selectors.key_list(tenant_id=tenant_id)],
+        "keys": [
+            (k, k.effective_status(utcnow())) for k in selectors.key_list(tenant_id=tenant_id)
+        ],
         "usage": selectors.usage_today(tenant_id=tenant_id),
         "events": selectors.audit_list(tenant_id=tenant_id, limit=10).items,
         "tier_form": TierForm(initial={"tier": tenant.tier.value}),
@@ -79,7 +85,9 @@ def tenant_tier(request: HttpRequest, tenant_id: str) -> HttpResponse:
     if not form.is_valid():
         context = {"tenant": tenant, "form": form}
         return render_page(request, "tenants/tenant_tier.html", context, status=400)
-    services.tenant_change_tier(tenant_id=tenant_id, tier=Tier(form.cleaned_data["tier"]), actor=actor_from(request))
+    services.tenant_change_tier(
+        tenant_id=tenant_id, tier=Tier(form.cleaned_data["tier"]), actor=actor_from(request)
+    )
     return redirect("tenants:detail", tenant_id=tenant_id)
 
 
@@ -92,7 +100,9 @@ def tenant_status(request: HttpRequest, tenant_id: str, action: str) -> HttpResp
     error = ""
     if request.method == "POST":
         try:
-            services.tenant_set_status(tenant_id=tenant_id, status=target, actor=actor_from(request))
+            services.tenant_set_status(
+                tenant_id=tenant_id, status=target, actor=actor_from(request)
+            )
         except services.ServiceError as exc:
             error = str(exc)
         else:
@@ -120,7 +130,9 @@ def key_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
         else:
             return _show_key_once(request, tenant_id, issued, title="API key created")
     status = 400 if form.errors else 200
-    return render_page(request, "tenants/key_create.html", {"tenant": tenant, "form": form}, status=status)
+    return render_page(
+        request, "tenants/key_create.html", {"tenant": tenant, "form": form}, status=status
+    )
 
 
 @staff_required
@@ -176,4 +188,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             cursor=form.cleaned_data["cursor"] or None,
         )
     partial = "rows" if request.GET.get("cursor") else "content"
-    return render_page(request, "tenants/audit_log.html", {"form": form, "page": page}, partial=partial)
+    return render_page(
+        request, "tenants/audit_log.html", {"form": form, "page": page}, partial=partial
+    )

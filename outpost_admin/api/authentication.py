@@ -32,7 +32,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             if not parts or parts[0].lower() != self.keyword.lower():
                 return None
             if len(parts) != 2:
-                raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <key>'.")
+                raise exceptions.AuthenticationFailed(
+                    "The Authorization header must be 'Bearer <key>'."
+                )
             raw = parts[1]
         try:
             principal = authenticate(raw.strip())
@@ -62,7 +64,11 @@ class HasScope(permissions.BasePermission):
 
 
 def scope_permission(scope: Scope) -> type[HasScope]:
-    return type(f"HasScope_{scope}", (HasScope,), {"scope": scope, "message": f"The API key lacks the '{scope}' scope."})
+    return type(
+        f"HasScope_{scope}",
+        (HasScope,),
+        {"scope": scope, "message": f"The API key lacks the '{scope}' scope."},
+    )
 
 
 class IsStaffOrAdminKey(permissions.BasePermission):

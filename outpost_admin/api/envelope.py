@@ -86,7 +86,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.PermissionDenied()
     if isinstance(exc, BadCursor):
         details = {"cursor": ["The cursor is invalid."]}
-        return failure(request, "VALIDATION_ERROR", "Invalid cursor.", status_code=400, details=details)
+        return failure(
+            request, "VALIDATION_ERROR", "Invalid cursor.", status_code=400, details=details
+        )
     if isinstance(exc, Conflict):
         return failure(request, "CONFLICT", str(exc), status_code=409)
     if isinstance(exc, Unavailable):
@@ -103,7 +105,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             return _drf_failure(request, exc, code, status_code)
     logger.exception("unhandled API error", exc_info=exc)
     return failure(
-        request, "INTERNAL_ERROR", "Something went wrong.", status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
+        request,
+        "INTERNAL_ERROR",
+        "Something went wrong.",
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
 
 
@@ -121,7 +126,9 @@ def _drf_failure(request: Any, exc: Exception, code: str, status_code: int) -> R
         message = f"Invalid input: {fields}." if fields else "Invalid input."
     if isinstance(exc, exceptions.ParseError):
         message = f"Malformed request body: {exc.detail}"
-    response = failure(request, code, message, status_code=status_code, details=details, headers=headers)
+    response = failure(
+        request, code, message, status_code=status_code, details=details, headers=headers
+    )
     auth_header = getattr(exc, "auth_header", None)
     if auth_header:
         response["WWW-Authenticate"] = auth_header

@@ -15,7 +15,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
         parser.add_argument("email")
-        parser.add_argument("tier", nargs="?", default=Tier.PRO.value, choices=[t.value for t in Tier])
+        parser.add_argument(
+            "tier", nargs="?", default=Tier.PRO.value, choices=[t.value for t in Tier]
+        )
 
     def handle(self, *args: Any, name: str, email: str, tier: str, **options: Any) -> None:
         if not name.strip():
