@@ -5,5 +5,9 @@ from . import apis
 urlpatterns = [
     path("dispatches", apis.DispatchCollectionApi.as_view(), name="api-dispatches"),
     path("dispatches/<str:dispatch_id>", apis.DispatchDetailApi.as_view(), name="api-dispatch"),
-    path("dispatches/<str:dispatch_id>/cancel", apis.DispatchCancelApi.as_view(), name="api-dispatch-cancel"),
+    path(
+        "dispatches/<str:dispatch_id>/cancel",
+        apis.DispatchCancelApi.as_view(),
+        name="api-dispatch-cancel",
+    ),
 ]

@@ -112,7 +112,6 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
 # WhiteNoise serves static files straight from the app folders: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 

@@ -33,7 +33,11 @@ urlpatterns = [
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("dispatches.api_urls")),
     path("dispatch", dispatch_apis.LegacyCreateApi.as_view(), name="legacy-dispatch-create"),
-    path("dispatch/<str:dispatch_id>", dispatch_apis.LegacyDispatchApi.as_view(), name="legacy-dispatch"),
+    path(
+        "dispatch/<str:dispatch_id>",
+        dispatch_apis.LegacyDispatchApi.as_view(),
+        name="legacy-dispatch",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("tenants.urls")),

@@ -225,6 +225,7 @@ def test_get_shows_lowercase_status_timing_and_the_log_tail(api, tenant_key):
     dispatch = storage.dispatch_claim(
         storage.dispatch_get(dispatch_id), worker_id="w1", now=utcnow()
     )
+    assert dispatch is not None
     storage.log_append(dispatch, seq=1, text="hello\n", now=utcnow())
     storage.log_append(dispatch, seq=2, text="world\n", now=utcnow())
     services.dispatch_finish(dispatch, status=DispatchStatus.COMPLETED, exit_code=0)

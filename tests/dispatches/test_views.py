@@ -223,7 +223,9 @@ def test_a_cursor_only_fits_the_filters_it_was_made_for(owner, monkeypatch):
     _, key, client = owner
     create(key), create(key)
     html = client.get("/dispatches/").content.decode()
-    cursor = re.search(r'\?cursor=([^"&]+)"', html).group(1)
+    found = re.search(r'\?cursor=([^"&]+)"', html)
+    assert found is not None
+    cursor = found.group(1)
     assert client.get(f"/dispatches/?agent=codex&cursor={cursor}").status_code == 400
 
 
@@ -242,6 +244,7 @@ def test_rows_of_active_dispatches_poll_until_they_end(owner):
     row = re.search(
         rf'<tr id="dispatch-{dispatch_id}"[^>]*>', client.get("/dispatches/").content.decode()
     )
+    assert row is not None
     assert f'hx-get="/dispatches/{dispatch_id}/row/"' in row.group(0)
     assert 'hx-trigger="every 2s"' in row.group(0) and 'hx-swap="outerHTML"' in row.group(0)
     polled = htmx(client, f"/dispatches/{dispatch_id}/row/").content.decode()

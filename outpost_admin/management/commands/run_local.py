@@ -18,7 +18,9 @@ from outpost_admin.dynamo import local, reset_client
 
 
 class Command(BaseCommand):
-    help = "Run the whole app locally on 127.0.0.1:$PORT with DynamoDB Local on $DYNAMODB_LOCAL_PORT."
+    help = (
+        "Run the whole app locally on 127.0.0.1:$PORT with DynamoDB Local on $DYNAMODB_LOCAL_PORT."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Ctrl-C (SIGINT) and SIGTERM both stop everything, even when started in the background.
@@ -37,7 +39,9 @@ class Command(BaseCommand):
         try:
             self._prepare()
             children += self._serve()
-            self.stdout.write(f"Outpost Admin on http://127.0.0.1:{os.environ.get('PORT', '8000')} (Ctrl-C stops)")
+            self.stdout.write(
+                f"Outpost Admin on http://127.0.0.1:{os.environ.get('PORT', '8000')} (Ctrl-C stops)"
+            )
             children[-1].wait()
         except KeyboardInterrupt:
             self.stdout.write("stopping")
@@ -74,11 +78,22 @@ class Command(BaseCommand):
         # A stand-in for each agent so a dispatch on a fresh machine runs to success.
         env.setdefault("OUTPOST_AGENT_COMMANDS", demo_agent_commands(python))
         children = []
-        if (Path(settings.BASE_DIR) / "dispatches" / "management" / "commands" / "run_worker.py").exists():
+        if (
+            Path(settings.BASE_DIR) / "dispatches" / "management" / "commands" / "run_worker.py"
+        ).exists():
             # Drain well inside the 30 s that stopping waits for each child.
             worker = [python, "manage.py", "run_worker", "--drain-seconds", "10"]
             children.append(subprocess.Popen(worker, env=env))
         bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
-        gunicorn = [python, "-m", "gunicorn", "outpost_admin.wsgi", "--bind", bind, "--workers", "2"]
+        gunicorn = [
+            python,
+            "-m",
+            "gunicorn",
+            "outpost_admin.wsgi",
+            "--bind",
+            bind,
+            "--workers",
+            "2",
+        ]
         children.append(subprocess.Popen(gunicorn, env=env))
         return children
