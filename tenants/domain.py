@@ -61,6 +61,10 @@ class Tenant:
     concurrent_jobs: int = 0
     jobs_today: int = 0
     last_reset_date: str = ""
+    # Keys issued here, on the tenant item itself: a consistent read finds a key the
+    # tenant-index has not caught up with yet. key_count only grows, so it versions the set.
+    key_ids: frozenset[str] = frozenset()
+    key_count: int = 0
 
     @property
     def is_active(self) -> bool:

@@ -98,6 +98,7 @@ def tenant_provision(
         last_reset_date=now.date().isoformat(),
     )
     issued = _new_key(tenant=tenant, name="default", scopes=DEFAULT_SCOPES, expires_at=None)
+    tenant = replace(tenant, key_ids=frozenset({issued.key.api_key_id}), key_count=1)
     event = audit_event(
         tenant_id=tenant.tenant_id,
         action="tenant.provision",
@@ -121,11 +122,7 @@ def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor
     # Expired keys are refused whatever their copy says; leaving them out keeps the
     # transaction within DynamoDB's 100 actions however many rotations a tenant has made.
     now = utcnow()
-    active = [
-        k
-        for k in storage.keys_for_tenant(tenant.tenant_id)
-        if k.effective_status(now) == KeyStatus.ACTIVE
-    ]
+    active = [k for k in _tenant_keys(tenant) if k.effective_status(now) == KeyStatus.ACTIVE]
     changed = replace(changed, updated_at=max(now, tenant.updated_at + timedelta(milliseconds=1)))
     event = audit_event(
         tenant_id=tenant.tenant_id,
@@ -140,6 +137,13 @@ def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor
     storage.tenant_update(changed, expected_updated_at=tenant.updated_at, keys=active, event=event)
     forget_cached_keys(tenant_id=tenant.tenant_id)
     return changed
+
+
+def _tenant_keys(tenant: Tenant) -> list[ApiKey]:
+    """Every key of the tenant: the index, plus any it lags behind on (read directly)."""
+    listed = storage.keys_for_tenant(tenant.tenant_id)
+    missing = tenant.key_ids - {k.api_key_id for k in listed}
+    return listed + [storage.key_get(key_id) for key_id in sorted(missing)]
 
 
 def tenant_change_tier(*, tenant_id: str, tier: Tier, actor: Actor) -> Tenant:
@@ -225,6 +229,7 @@ def key_rotate(
     now = utcnow()
     if old.effective_status(now) != KeyStatus.ACTIVE:
         raise ServiceError("Only an active key can be rotated.")
+    _check_key_room(tenant_id, now)
     tenant = storage.tenant_get(tenant_id)
     old_expires = now + grace
     if old.expires_at and old.expires_at < old_expires:
@@ -245,7 +250,7 @@ def key_rotate(
     try:
         storage.key_rotate(old, issued.key, tenant, old_expires_at=old_expires, event=event)
     except Conflict as exc:
-        raise ServiceError("The key is no longer active.") from exc
+        raise ServiceError(f"Nothing was changed: {exc}.") from exc
     forget_cached_keys(key_hash=old.key_hash)
     return replace(old, expires_at=old_expires), issued
 

@@ -61,6 +61,8 @@ def _tenant_to_item(tenant: Tenant) -> dict[str, Any]:
                 "jobsToday": tenant.jobs_today,
                 "lastResetDate": tenant.last_reset_date,
             },
+            "apiKeyIds": set(tenant.key_ids) or None,
+            "keyCount": tenant.key_count or None,
         }
     )
 
@@ -93,6 +95,8 @@ def _tenant_from_item(item: dict[str, Any]) -> Tenant:
         concurrent_jobs=int(usage.get("concurrentJobs", 0)),
         jobs_today=int(usage.get("jobsToday", 0)),
         last_reset_date=usage.get("lastResetDate", ""),
+        key_ids=frozenset(data.get("apiKeyIds", ())),
+        key_count=int(data.get("keyCount", 0)),
     )
 
 
@@ -215,7 +219,9 @@ def tenant_update(
             "Key": tenant_key(tenant.tenant_id),
             "UpdateExpression": "SET tier = :tier, #status = :status, usageLimits = :limits, "
             "updatedAt = :now",
-            "ConditionExpression": "updatedAt = :seen",
+            # A key issued since the tenant was read bumps keyCount: this fails then.
+            "ConditionExpression": "updatedAt = :seen AND "
+            "(attribute_not_exists(keyCount) OR keyCount = :keys)",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": values(
                 {
@@ -224,6 +230,7 @@ def tenant_update(
                     ":limits": _limits_map(tenant.limits),
                     ":now": iso(tenant.updated_at),
                     ":seen": iso(expected_updated_at),
+                    ":keys": tenant.key_count,
                 }
             ),
         }
@@ -348,22 +355,29 @@ def keys_for_tenant(tenant_id: str) -> list[ApiKey]:
 
 
 def key_create(key: ApiKey, tenant: Tenant, event: AuditEvent) -> None:
-    """The key carries the tenant's status; the check makes sure it is still the current one."""
-    check = {
-        "ConditionCheck": {
-            "TableName": TENANTS.name,
-            "Key": tenant_key(tenant.tenant_id),
-            "ConditionExpression": "updatedAt = :seen",
-            "ExpressionAttributeValues": values({":seen": iso(tenant.updated_at)}),
-        }
-    }
+    """The key carries the tenant's status; the condition makes sure it is still the current one."""
     try:
         call(
             "transact_write_items",
-            TransactItems=[check, _key_put(key, tenant), audit_put(event)],
+            TransactItems=[_tenant_key_claim(key, tenant), _key_put(key, tenant), audit_put(event)],
         )
     except TransactionConflict as exc:
         raise Conflict("the tenant changed meanwhile; reload and try again") from exc
+
+
+def _tenant_key_claim(key: ApiKey, tenant: Tenant) -> dict[str, Any]:
+    """Record the new key on the tenant item, if the tenant is still as the key copies it."""
+    return {
+        "Update": {
+            "TableName": TENANTS.name,
+            "Key": tenant_key(tenant.tenant_id),
+            "UpdateExpression": "ADD apiKeyIds :id, keyCount :one",
+            "ConditionExpression": "updatedAt = :seen",
+            "ExpressionAttributeValues": values(
+                {":id": {key.api_key_id}, ":one": 1, ":seen": iso(tenant.updated_at)}
+            ),
+        }
+    }
 
 
 def key_revoke(key: ApiKey, event: AuditEvent) -> None:
@@ -401,12 +415,12 @@ def key_rotate(
             ),
         }
     }
+    actions = [update, _tenant_key_claim(new, tenant), _key_put(new, tenant), audit_put(event)]
     try:
-        call(
-            "transact_write_items",
-            TransactItems=[update, _key_put(new, tenant), audit_put(event)],
-        )
+        call("transact_write_items", TransactItems=actions)
     except TransactionConflict as exc:
+        if exc.failed(1):
+            raise Conflict("the tenant changed meanwhile; reload and try again") from exc
         raise Conflict("the key is no longer active") from exc
 
 

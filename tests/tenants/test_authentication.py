@@ -410,3 +410,36 @@ def test_a_key_with_only_some_scopes_is_described_with_them(client, make_tenant,
         actor=actor,
     )
     assert me(client, issued.raw).json()["data"]["key"]["scopes"] == ["status", "list"]
+
+
+def test_a_suspension_reaches_a_key_the_tenant_index_has_not_caught_up_with(make_tenant, actor):
+    """On AWS the tenant-index is eventually consistent; the tenant item's key set is not."""
+    from outpost_admin.dynamo import client
+    from tenants import authentication, services
+    from tenants.domain import Scope, TenantStatus
+
+    tenant, _ = make_tenant()
+    fresh = services.key_create(
+        tenant_id=tenant.tenant_id,
+        name="fresh",
+        scopes=(Scope.DISPATCH,),
+        expires_at=None,
+        actor=actor,
+    )
+
+    def lagging_index(parsed, model, **_):
+        if model.name == "Query" and any("apiKeyId" in item for item in parsed.get("Items", [])):
+            parsed["Items"] = [
+                i for i in parsed["Items"] if i["apiKeyId"]["S"] != fresh.key.api_key_id
+            ]
+
+    client().meta.events.register("after-call.dynamodb.Query", lagging_index)
+    try:
+        services.tenant_set_status(
+            tenant_id=tenant.tenant_id, status=TenantStatus.SUSPENDED, actor=actor
+        )
+    finally:
+        client().meta.events.unregister("after-call.dynamodb.Query", lagging_index)
+    authentication.forget_all()
+    with pytest.raises(authentication.KeyRefused, match="suspended"):
+        authentication.authenticate(fresh.raw)

@@ -137,3 +137,29 @@ def test_scopes_and_checksum_format():
     assert not keys.is_well_formed(raw[:-1] + ("A" if raw[-1] != "A" else "B"))
     assert keys.is_well_formed("otp_" + "a" * 64) and not keys.is_well_formed("otp_" + "A" * 64)
     assert Scope("admin") == Scope.ADMIN
+
+
+def test_a_tenant_change_fails_if_a_key_was_issued_after_the_tenant_was_read(make_tenant, actor):
+    from dataclasses import replace
+
+    from outpost_admin.dynamo import Conflict
+    from tenants.domain import TenantStatus
+
+    tenant, _ = make_tenant()
+    seen = storage.tenant_get(tenant.tenant_id)
+    services.key_create(
+        tenant_id=tenant.tenant_id,
+        name="late",
+        scopes=(Scope.DISPATCH,),
+        expires_at=None,
+        actor=actor,
+    )
+    changed = replace(
+        seen, status=TenantStatus.SUSPENDED, updated_at=utcnow() + timedelta(seconds=1)
+    )
+    event = services.audit_event(
+        tenant_id=tenant.tenant_id, action="t", resource="r", actor=actor, metadata={}
+    )
+    with pytest.raises(Conflict):
+        storage.tenant_update(changed, expected_updated_at=seen.updated_at, keys=[], event=event)
+    assert storage.tenant_get(tenant.tenant_id).key_count == 2
