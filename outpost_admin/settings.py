@@ -139,6 +139,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "DispatchStatusEnum": "dispatches.domain.API_STATUSES",
+        "TenantStatusEnum": "tenants.domain.TenantStatus",
+        "KeyStatusEnum": "tenants.domain.KeyStatus",
+    },
 }
 
 # DynamoDB: unset endpoint means AWS through boto3's default credential chain.
