@@ -219,25 +219,14 @@ class DispatchCreateApi(APIView):
         return ok(request, created_data(dispatch), status_code=201)
 
     def _validated(self, request: Request, principal: Principal) -> services.DispatchInput:
+        """Field checks and the deployment's rules together, so every bad field is listed."""
         serializer = DispatchInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        values = serializer.validated_data
-        errors: dict[str, list[str]] = {}
-        cap = principal.limits.max_job_timeout_seconds
-        if values["timeoutSeconds"] > cap:
-            errors["timeoutSeconds"] = [
-                f"Must be at most {cap} seconds on the {principal.tier} tier."
-            ]
-        if not is_available(values["agent"]):
-            errors["agent"] = [
-                f'The agent "{values["agent"]}" is not available on this deployment.'
-            ]
-        header_key = request.headers.get("Idempotency-Key", "")
-        key = values.get("idempotencyKey") or header_key
-        if header_key and values.get("idempotencyKey") and header_key != values["idempotencyKey"]:
-            errors["idempotencyKey"] = ["Differs from the Idempotency-Key header."]
-        if len(key) > 255:
-            errors["idempotencyKey"] = ["Must be at most 255 characters."]
+        valid = serializer.is_valid()
+        errors: dict[str, Any] = {} if valid else dict(serializer.errors)
+        raw = request.data if isinstance(request.data, dict) else {}
+        values = serializer.validated_data if valid else raw
+        for field, message in _policy_errors(principal, values, request.headers).items():
+            errors.setdefault(field, [message])
         if errors:
             raise serializers.ValidationError(errors)
         return services.DispatchInput(
@@ -248,8 +237,26 @@ class DispatchCreateApi(APIView):
             branch=values.get("branch", ""),
             timeout_seconds=values["timeoutSeconds"],
             tags=values["tags"],
-            idempotency_key=key,
+            idempotency_key=values.get("idempotencyKey")
+            or request.headers.get("Idempotency-Key", ""),
         )
+
+
+def _policy_errors(principal: Principal, values: Any, headers: Any) -> dict[str, str]:
+    """The tier's timeout cap, the agents this deployment runs, one idempotency key."""
+    errors = {}
+    timeout, agent = values.get("timeoutSeconds"), values.get("agent")
+    cap = principal.limits.max_job_timeout_seconds
+    if isinstance(timeout, int) and timeout > cap:
+        errors["timeoutSeconds"] = f"Must be at most {cap} seconds on the {principal.tier} tier."
+    if isinstance(agent, str) and agent in AGENTS and not is_available(agent):
+        errors["agent"] = f'The agent "{agent}" is not available on this deployment.'
+    header_key, body_key = headers.get("Idempotency-Key", ""), values.get("idempotencyKey")
+    if len(header_key) > 255:
+        errors["idempotencyKey"] = "Must be at most 255 characters."
+    elif header_key and body_key and header_key != body_key:
+        errors["idempotencyKey"] = "Differs from the Idempotency-Key header."
+    return errors
 
 
 def _rate_limited(exc: QuotaExceeded) -> ApiError:

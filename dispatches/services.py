@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import secrets
+import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -45,7 +47,10 @@ def request_hash(body: Any) -> str:
 
 
 def new_dispatch_id() -> str:
-    return str(ULID())
+    """A ULID whose 80 random bits all come from the CSPRNG. (python-ulid's default generator
+    increments the previous value within a millisecond, which makes the next id guessable.)"""
+    millis = time.time_ns() // 1_000_000
+    return str(ULID.from_bytes(millis.to_bytes(6, "big") + secrets.token_bytes(10)))
 
 
 def dispatch_create(

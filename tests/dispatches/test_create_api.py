@@ -64,3 +64,15 @@ def test_cancel_releases_the_slot_once(api, tenant_key):
     second = api(key).delete(f"/dispatch/{dispatch_id}")
     assert second.status_code == 409 and second.json()["error"]["details"]["status"] == "cancelled"
     assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 0
+
+
+def test_dispatch_ids_are_ulids_with_fresh_randomness_in_the_same_millisecond(monkeypatch):
+    from ulid import ULID
+
+    from dispatches.services import new_dispatch_id
+
+    monkeypatch.setattr("dispatches.services.time.time_ns", lambda: 1_800_000_000_000_000_000)
+    ids = [ULID.from_str(new_dispatch_id()) for _ in range(50)]
+    assert len({u.timestamp for u in ids}) == 1
+    randomness = sorted(int.from_bytes(u.bytes[6:], "big") for u in ids)
+    assert all(b - a > 1 for a, b in zip(randomness, randomness[1:], strict=False))

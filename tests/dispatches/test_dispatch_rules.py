@@ -352,3 +352,13 @@ def test_the_schema_and_docs_are_served(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content.lower()
     assert b"cdn" not in docs.content.lower()
+
+
+def test_field_errors_and_deployment_rules_are_listed_together(api, tenant_key):
+    _, key = tenant_key(Tier.FREE)
+    response = api(key).post("/dispatch", {"agent": "grok", "task": "short", "timeoutSeconds": 301})
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert "not available" in details["agent"][0]
+    assert "300" in details["timeoutSeconds"][0]
+    assert "task" in details
