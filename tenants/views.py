@@ -13,7 +13,7 @@ from outpost_admin.dynamo import utcnow
 from outpost_admin.pages import no_store, render_page, staff_required
 
 from . import selectors, services
-from .domain import Scope, TenantStatus, Tier
+from .domain import TIER_LIMITS, Scope, TenantStatus, Tier
 from .forms import AuditFilterForm, KeyForm, ProvisionForm, RotateForm, TenantFilterForm, TierForm
 
 
@@ -85,9 +85,11 @@ def tenant_tier(request: HttpRequest, tenant_id: str) -> HttpResponse:
     if not form.is_valid():
         context = {"tenant": tenant, "form": form}
         return render_page(request, "tenants/tenant_tier.html", context, status=400)
-    services.tenant_change_tier(
-        tenant_id=tenant_id, tier=Tier(form.cleaned_data["tier"]), actor=actor_from(request)
-    )
+    tier = Tier(form.cleaned_data["tier"])
+    if "confirm" not in request.POST:  # first show what the limits become
+        context = {"tenant": tenant, "form": form, "tier": tier, "limits": TIER_LIMITS[tier]}
+        return render_page(request, "tenants/tenant_tier.html", context)
+    services.tenant_change_tier(tenant_id=tenant_id, tier=tier, actor=actor_from(request))
     return redirect("tenants:detail", tenant_id=tenant_id)
 
 

@@ -288,7 +288,10 @@ def test_no_page_scans_a_table(staff_client, tenant_and_key):
 def test_changing_the_tier_updates_the_limits(staff_client, tenant_and_key):
     tenant, _ = tenant_and_key
     url = reverse("tenants:tier", args=[tenant.tenant_id])
-    response = staff_client.post(url, {"tier": "enterprise"})
+    review = staff_client.post(url, {"tier": "enterprise"})
+    assert review.status_code == 200 and "Change to enterprise" in html(review)
+    assert storage.tenant_get(tenant.tenant_id).tier == Tier.PRO  # nothing changed yet
+    response = staff_client.post(url, {"tier": "enterprise", "confirm": "1"})
     assert response.status_code == 302
     assert response["Location"] == reverse("tenants:detail", args=[tenant.tenant_id])
     stored = storage.tenant_get(tenant.tenant_id)
@@ -349,7 +352,7 @@ def test_reactivating_an_active_tenant_says_so(staff_client, tenant_and_key):
 @pytest.mark.parametrize(
     ("name", "data"),
     [
-        ("tier", {"tier": "free"}),
+        ("tier", {"tier": "free", "confirm": "1"}),
         ("suspend", {}),
         ("key-create", {"name": "late", "scopes": ["status"]}),
     ],
