@@ -67,6 +67,8 @@ def test_cancel_releases_the_slot_once(api, tenant_key):
 
 
 def test_dispatch_ids_are_ulids_with_fresh_randomness_in_the_same_millisecond(monkeypatch):
+    from itertools import pairwise
+
     from ulid import ULID
 
     from dispatches.services import new_dispatch_id
@@ -75,4 +77,4 @@ def test_dispatch_ids_are_ulids_with_fresh_randomness_in_the_same_millisecond(mo
     ids = [ULID.from_str(new_dispatch_id()) for _ in range(50)]
     assert len({u.timestamp for u in ids}) == 1
     randomness = sorted(int.from_bytes(u.bytes[6:], "big") for u in ids)
-    assert all(b - a > 1 for a, b in zip(randomness, randomness[1:], strict=False))
+    assert all(b - a > 1 for a, b in pairwise(randomness))
