@@ -294,6 +294,14 @@ class DispatchListApi(APIView):
         cursor = serializers.CharField(required=False, max_length=4000)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
 
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            since, until = attrs.get("since"), attrs.get("until")
+            if since and until and since > until:
+                raise serializers.ValidationError(
+                    {"until": ["The end of the range is before its start."]}
+                )
+            return attrs
+
     @extend_schema(
         operation_id="dispatch_list",
         summary="List your dispatches, newest first",

@@ -63,8 +63,12 @@ def utcnow() -> datetime:
 
 
 def iso(dt: datetime) -> str:
-    """ISO-8601 in UTC with millisecond precision and a Z, as the control plane writes it."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """ISO-8601 in UTC with millisecond precision and a Z, as the control plane writes it.
+
+    The year always has four digits (strftime drops the zeros before 1000), so the strings
+    sort as the times do: key conditions like BETWEEN depend on it.
+    """
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(value: str | None) -> datetime | None:

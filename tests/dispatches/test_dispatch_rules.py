@@ -269,6 +269,27 @@ def test_a_tampered_or_foreign_cursor_is_a_400(api, tenant_key):
         assert response.status_code == 400 and "cursor" in response.json()["error"]["details"]
 
 
+def test_a_reversed_time_range_is_a_400_naming_until(api, tenant_key):
+    _, key = tenant_key()
+    response = api(key).get(
+        "/api/v1/dispatches?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z"
+    )
+    assert response.status_code == 400
+    assert "until" in response.json()["error"]["details"]
+
+
+def test_a_time_range_before_the_year_1000_is_answered(api, tenant_key):
+    # Stored and compared as text: "999-..." would sort after "1000-..." without the zero.
+    _, key = tenant_key()
+    api(key).post("/dispatch", BODY)
+    response = api(key).get(
+        "/api/v1/dispatches?since=0999-12-31T00:00:00Z&until=1000-01-01T00:00:00Z"
+    )
+    assert response.status_code == 200 and response.json()["data"]["items"] == []
+    since_then = api(key).get("/api/v1/dispatches?since=0999-12-31T00:00:00Z")
+    assert len(since_then.json()["data"]["items"]) == 1
+
+
 # --- validation and scopes --------------------------------------------------------------------
 
 
