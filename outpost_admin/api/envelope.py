@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -91,6 +91,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     if isinstance(exc, Conflict):
         return failure(request, "CONFLICT", str(exc), status_code=409)
+    if isinstance(exc, RequestDataTooBig):
+        return failure(
+            request, "VALIDATION_ERROR", "The request body is too large.", status_code=413
+        )
+    if isinstance(exc, SuspiciousOperation):  # e.g. too many query parameters
+        logger.warning("refused a suspicious request: %s", exc)
+        return failure(request, "VALIDATION_ERROR", "The request is malformed.", status_code=400)
     if isinstance(exc, Unavailable):
         logger.warning("store unavailable: %s", exc)
         return failure(

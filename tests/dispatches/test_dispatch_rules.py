@@ -338,6 +338,27 @@ def test_malformed_json_is_a_400(client, tenant_key, raw):
     assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
+def test_a_body_nested_too_deeply_to_parse_is_a_400(client, tenant_key):
+    _, key = tenant_key()
+    raw = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    response = client.post("/dispatch", raw, content_type="application/json", HTTP_X_API_KEY=key)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_a_body_over_the_upload_limit_is_a_413(client, tenant_key, settings):
+    _, key = tenant_key()
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    raw = json.dumps(BODY | {"task": "x" * 200_000})
+    response = client.post("/dispatch", raw, content_type="application/json", HTTP_X_API_KEY=key)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_too_many_query_parameters_are_a_400(api, tenant_key):
+    _, key = tenant_key()
+    response = api(key).get("/api/v1/dispatches?" + "a&" * 1100)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
 def test_each_route_needs_its_scope(api, make_tenant, actor):
     tenant, owner = make_tenant()
     limited = services_key(tenant.tenant_id, (Scope.STATUS,), actor)
@@ -373,6 +394,7 @@ def test_the_schema_and_docs_are_served(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content.lower()
     assert b"cdn" not in docs.content.lower()
+    assert client.options("/api/docs/").status_code == 405
 
 
 def test_field_errors_and_deployment_rules_are_listed_together(api, tenant_key):
