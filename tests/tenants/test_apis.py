@@ -416,6 +416,17 @@ def test_an_unknown_key_is_a_404(staff_client, make_tenant):
     error_of(post_json(staff_client, url, {}), 404, "NOT_FOUND")
 
 
+def test_an_overlong_id_is_a_404_not_a_store_error(staff_client, make_tenant):
+    tenant, issued = make_tenant()
+    long_id = "a" * 3000  # over DynamoDB's key size: the store would refuse it
+    error_of(staff_client.get(tenant_url(long_id)), 404, "NOT_FOUND")
+    error_of(staff_client.get(keys_url(long_id)), 404, "NOT_FOUND")
+    for action in ("revoke", "rotate"):
+        url = key_url(tenant.tenant_id, long_id, action)
+        error_of(post_json(staff_client, url, {}), 404, "NOT_FOUND")
+    assert storage.key_get(issued.key.api_key_id).status == KeyStatus.ACTIVE
+
+
 def test_an_unknown_api_path_is_a_404_envelope(staff_client):
     response = staff_client.get("/api/v1/admin/nothing-here")
     error_of(response, 404, "NOT_FOUND")
