@@ -1,5 +1,7 @@
 """Invite pages: staff invite a tenant user; the user redeems the one-time link."""
 
+import logging
+
 from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.mail import send_mail
@@ -13,6 +15,8 @@ from outpost_admin.pages import no_store, render_page, staff_required
 from . import memberships, selectors
 from .invite_forms import InviteForm
 from .services import ServiceError
+
+logger = logging.getLogger(__name__)
 
 
 @staff_required
@@ -29,8 +33,8 @@ def invite_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
             form.add_error(exc.field, str(exc))
         else:
             link = request.build_absolute_uri(invite.path)
-            _send_invite(email=invite.email, tenant_name=tenant.name, link=link)
-            context = {"tenant": tenant, "email": invite.email, "link": link}
+            emailed = _send_invite(email=invite.email, tenant_name=tenant.name, link=link)
+            context = {"tenant": tenant, "email": invite.email, "link": link, "emailed": emailed}
             return no_store(render_page(request, "tenants/invite_sent.html", context))
     context = {
         "tenant": tenant,
@@ -41,12 +45,19 @@ def invite_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
     return render_page(request, "tenants/invite_create.html", context, status=status)
 
 
-def _send_invite(*, email: str, tenant_name: str, link: str) -> None:
+def _send_invite(*, email: str, tenant_name: str, link: str) -> bool:
+    """Email the link; False if that failed. The user exists by now, and the page shows the link."""
+    one_line = " ".join(tenant_name.split())  # a line break in a header is refused
     message = (
         f"You have been invited to see the dispatches of {tenant_name} on Outpost.\n\n"
         f"Set your password here (the link works once):\n{link}\n"
     )
-    send_mail(f"Your Outpost account for {tenant_name}", message, None, [email])
+    try:
+        send_mail(f"Your Outpost account for {one_line}", message, None, [email])
+    except OSError as exc:  # SMTP errors included
+        logger.warning("could not email the invite to %s: %s", email, exc)
+        return False
+    return True
 
 
 @require_http_methods(["GET", "POST"])

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from outpost_admin.dynamo import local
 from tenants import selectors
 from tenants.models import TenantMembership
 from tests.conftest import unique_email
@@ -42,6 +43,31 @@ def test_staff_invite_a_user_and_get_a_one_time_link(staff_client, make_tenant, 
     assert events[0].metadata == {"email": email} and events[0].resource == f"user/{user.pk}"
     listing = staff_client.get(f"/tenants/{tenant.tenant_id}/users/invite/").content.decode()
     assert email in listing and "not yet" in listing
+
+
+def test_a_tenant_name_with_a_line_break_still_gets_its_invite_emailed(
+    staff_client, make_tenant, mailoutbox
+):
+    tenant, _ = make_tenant(name="Acme\nBcc: someone@example.com")
+    response = invite(staff_client, tenant.tenant_id, unique_email("invitee"))
+    assert response.status_code == 200 and "not-emailed" not in response.content.decode()
+    (mail,) = mailoutbox
+    assert mail.subject == "Your Outpost account for Acme Bcc: someone@example.com"
+    assert mail.recipients() == [mail.to[0]] and link_in(response) in mail.body
+
+
+def test_when_the_email_cannot_be_sent_the_page_still_shows_the_link(
+    staff_client, make_tenant, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", local.free_port()  # nobody listens
+    tenant, _ = make_tenant()
+    email = unique_email("invitee")
+    response = invite(staff_client, tenant.tenant_id, email)
+    assert response.status_code == 200 and 'id="invite-not-emailed"' in response.content.decode()
+    path = link_in(response)
+    assert Client().get(path).status_code == 200
+    assert get_user_model().objects.filter(username=email).exists()
 
 
 def test_the_link_sets_a_password_signs_in_and_works_once(staff_client, make_tenant):
