@@ -101,6 +101,15 @@ def test_mismatched_passwords_are_form_errors_and_keep_the_link(staff_client, ma
     assert Client().get(path).status_code == 200
 
 
+@pytest.mark.parametrize("password", ["a", "12345678901", "password123"])
+def test_a_weak_password_is_refused_and_keeps_the_link(staff_client, make_tenant, password):
+    tenant, _ = make_tenant()
+    path = link_in(invite(staff_client, tenant.tenant_id, unique_email("invitee")))
+    response = Client().post(path, {"new_password1": password, "new_password2": password})
+    assert response.status_code == 400 and 'class="error"' in response.content.decode()
+    assert Client().get(path).status_code == 200
+
+
 @pytest.mark.parametrize("path", ["/accounts/invite/MQ/bad-token/", "/accounts/invite/%3F%3F/x-y/"])
 def test_a_forged_link_is_refused(path):
     response = Client().get(path)
