@@ -1,6 +1,6 @@
 """Dispatch pages for tenant users (their own tenant) and staff (every tenant)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -45,13 +45,16 @@ def _finished_today(by_status: dict[str, int]) -> list[tuple[str, int]]:
 def dispatch_list(request: HttpRequest) -> HttpResponse:
     scope = viewer_tenant_id(request)
     form = (StaffDispatchFilterForm if scope is None else DispatchFilterForm)(request.GET)
-    page = _history(form.cleaned_data, scope) if form.is_valid() else None
-    context = {"form": form, "page": page, "show_tenant": scope is None, "today": utcnow().date()}
+    today = utcnow().date()
+    page = _history(form.cleaned_data, scope, today) if form.is_valid() else None
+    context = {"form": form, "page": page, "show_tenant": scope is None, "today": today}
+    if scope is None and not request.GET.get("tenant") and not request.GET.get("day"):
+        context["pinned_day"] = today  # "Load more" stays on this day after midnight
     partial = "rows" if request.GET.get("cursor") else "content"
     return render_page(request, "dispatches/dispatch_list.html", context, partial=partial)
 
 
-def _history(data: dict[str, Any], scope: str | None) -> Page[Dispatch]:
+def _history(data: dict[str, Any], scope: str | None, today: date) -> Page[Dispatch]:
     """The tenant user's own history; for staff, one tenant's, or every tenant's for one day."""
     common = {
         "status": data["status"],
@@ -65,7 +68,7 @@ def _history(data: dict[str, Any], scope: str | None) -> Page[Dispatch]:
         return selectors.dispatch_list(
             tenant_id=tenant_id, since=data["since"], until=data["until"], **common
         )
-    return selectors.dispatch_list_day(day=data.get("day") or utcnow().date(), **common)
+    return selectors.dispatch_list_day(day=data.get("day") or today, **common)
 
 
 @staff_required

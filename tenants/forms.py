@@ -33,6 +33,7 @@ class KeyForm(forms.Form):
         choices=[(s.value, s.value) for s in Scope],
         widget=forms.CheckboxSelectMultiple,
         initial=[Scope.DISPATCH.value, Scope.STATUS.value, Scope.LIST.value, Scope.CANCEL.value],
+        help_text="admin gives the key the whole admin API, over every tenant: operators only.",
     )
     expires_at = forms.DateTimeField(
         required=False,

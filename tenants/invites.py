@@ -71,6 +71,6 @@ def invite_accept(request: HttpRequest, uidb64: str, token: str) -> HttpResponse
     if request.method == "POST" and form.is_valid():
         login(request, form.save())
         return redirect("home")
-    status = 400 if form.errors else 200
+    # 200 even with errors: Django logs 4xx URLs, and this one carries a still-valid token.
     context = {"form": form, "invited": user}
-    return no_store(render_page(request, "tenants/invite_accept.html", context, status=status))
+    return no_store(render_page(request, "tenants/invite_accept.html", context))

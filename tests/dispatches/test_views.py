@@ -442,3 +442,17 @@ def test_anonymous_cancel_is_sent_to_log_in(owner):
     response = Client().post(f"/dispatches/{dispatch_id}/cancel/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert storage.dispatch_get(dispatch_id).status == DispatchStatus.PENDING
+
+
+def test_staffs_load_more_of_today_keeps_working_after_midnight(staff_client, owner, monkeypatch):
+    monkeypatch.setattr("dispatches.views.PAGE_SIZE", 1)
+    create(owner[1]), create(owner[1])
+    today = utcnow().date().isoformat()
+    more = re.search(
+        r'hx-get="(\?cursor=[^"]+)"', staff_client.get("/dispatches/").content.decode()
+    )
+    assert more is not None and f"day={today}" in more.group(1)
+    tomorrow = utcnow() + timedelta(days=1)
+    monkeypatch.setattr("dispatches.views.utcnow", lambda: tomorrow)
+    next_page = htmx(staff_client, "/dispatches/" + more.group(1).replace("&amp;", "&"))
+    assert next_page.status_code == 200 and len(row_ids(next_page.content.decode())) == 1
