@@ -24,7 +24,9 @@ from .domain import (
 
 MAX_ACTIVE_KEYS = 25
 DEFAULT_SCOPES = (Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL)
-_SECRET_WORDS = re.compile(r"key|secret|token|password|hash", re.IGNORECASE)
+# Names that hold a secret: "key", "apiKey", "rawKey", "keyHash", "secret", "password", ...
+# (but not "keyPrefix" or "newKeyId", which identify a key without revealing it).
+_SECRET_NAME = re.compile(r"(^|[a-z_])(key|secret|token|password|hash)$", re.IGNORECASE)
 
 
 class ServiceError(Exception):
@@ -53,10 +55,7 @@ def audit_event(
 
 def redact(metadata: dict[str, Any]) -> dict[str, Any]:
     """Audit metadata never carries secrets, whatever a caller passes."""
-    return {
-        k: "[redacted]" if _SECRET_WORDS.search(k) and k != "keyPrefix" else v
-        for k, v in metadata.items()
-    }
+    return {k: "[redacted]" if _SECRET_NAME.search(k) else v for k, v in metadata.items()}
 
 
 def _new_key(

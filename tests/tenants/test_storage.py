@@ -163,3 +163,30 @@ def test_a_tenant_change_fails_if_a_key_was_issued_after_the_tenant_was_read(mak
     with pytest.raises(Conflict):
         storage.tenant_update(changed, expected_updated_at=seen.updated_at, keys=[], event=event)
     assert storage.tenant_get(tenant.tenant_id).key_count == 2
+
+
+def test_audit_metadata_hides_secrets_but_keeps_key_identifiers():
+    cleaned = services.redact(
+        {
+            "key": "otp_x",
+            "apiKey": "otp_y",
+            "keyHash": "ab",
+            "password": "p",
+            "clientSecret": "s",
+            "keyPrefix": "otp_abc",
+            "newKeyId": "id-1",
+            "newKeyPrefix": "otp_def",
+            "name": "n",
+        }
+    )
+    assert cleaned == {
+        "key": "[redacted]",
+        "apiKey": "[redacted]",
+        "keyHash": "[redacted]",
+        "password": "[redacted]",
+        "clientSecret": "[redacted]",
+        "keyPrefix": "otp_abc",
+        "newKeyId": "id-1",
+        "newKeyPrefix": "otp_def",
+        "name": "n",
+    }
