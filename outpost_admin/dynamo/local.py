@@ -53,6 +53,8 @@ def start(*, port: int, db_path: Path | None = None) -> subprocess.Popen[bytes]:
         str(jar),
         "-port",
         str(port),
+        # No outside network here, and no reason to send anything out anyway.
+        "-disableTelemetry",
         *storage,
     ]
     process = subprocess.Popen(command, cwd=jar.parent, stdout=subprocess.DEVNULL)
