@@ -18,7 +18,7 @@ from outpost_admin.dynamo import (
     utcnow,
     values,
 )
-from outpost_admin.dynamo.paging import query_page
+from outpost_admin.dynamo.paging import query_all, query_page
 from outpost_admin.dynamo.tables import DISPATCH_LOGS, DISPATCHES, IDEMPOTENCY, TENANTS
 from tenants.domain import AuditEvent
 from tenants.storage import NotFound as NotFound
@@ -455,21 +455,6 @@ def dispatch_list_day(
     return Page([_from_item(i) for i in items], next_cursor)
 
 
-def dispatch_list_by_status(status: DispatchStatus, *, limit: int = 25) -> list[Dispatch]:
-    """Oldest first: what a worker claims next, or what reconcile inspects."""
-    response = call(
-        "query",
-        TableName=DISPATCHES.name,
-        IndexName="status-index",
-        KeyConditionExpression="#status = :status",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=values({":status": str(status)}),
-        ScanIndexForward=True,
-        Limit=limit,
-    )
-    return [_from_item(i) for i in response.get("Items", [])]
-
-
 def dispatch_iter_by_status(
     status: DispatchStatus, *, tenant_id: str | None = None, page_size: int = 25
 ) -> Iterator[Dispatch]:
@@ -486,12 +471,7 @@ def dispatch_iter_by_status(
     if tenant_id:
         params["FilterExpression"] = "user_id = :tenant"
         params["ExpressionAttributeValues"].update(values({":tenant": tenant_id}))
-    while True:
-        response = call("query", **params)
-        yield from (_from_item(i) for i in response.get("Items", []))
-        if "LastEvaluatedKey" not in response:
-            return
-        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return (_from_item(i) for i in query_all(params))
 
 
 def _range_query(

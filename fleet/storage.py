@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from outpost_admin.dynamo import Conflict, call, from_item, iso, parse_iso, to_item, values
+from outpost_admin.dynamo.paging import query_all
 from outpost_admin.dynamo.tables import POOL
 
 from .domain import ANY_AGENT, Slot, SlotStatus, local_worker_prefix
@@ -73,12 +74,7 @@ def slot_delete(slot: Slot) -> None:
 
 
 def _query(params: dict[str, Any]) -> Iterator[Slot]:
-    while True:
-        response = call("query", TableName=POOL.name, **params)
-        yield from (_from_item(i) for i in response.get("Items", []))
-        if "LastEvaluatedKey" not in response:
-            return
-        params = {**params, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+    return (_from_item(i) for i in query_all({"TableName": POOL.name, **params}))
 
 
 def slots_for_agent(agent_type: str) -> list[Slot]:

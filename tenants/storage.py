@@ -20,7 +20,7 @@ from outpost_admin.dynamo import (
     utcnow,
     values,
 )
-from outpost_admin.dynamo.paging import query_page
+from outpost_admin.dynamo.paging import query_all, query_page
 from outpost_admin.dynamo.tables import API_KEYS, AUDIT, TENANTS
 
 from .domain import (
@@ -339,19 +339,16 @@ def key_by_hash(key_hash: str) -> tuple[ApiKey, dict[str, Any]] | None:
 
 
 def keys_for_tenant(tenant_id: str) -> list[ApiKey]:
-    params: dict[str, Any] = {
-        "TableName": API_KEYS.name,
-        "IndexName": "tenant-index",
-        "KeyConditionExpression": "tenantId = :t",
-        "ExpressionAttributeValues": values({":t": tenant_id}),
-    }
-    keys: list[ApiKey] = []
-    while True:
-        response = call("query", **params)
-        keys.extend(_key_from_item(i)[0] for i in response.get("Items", []))
-        if "LastEvaluatedKey" not in response:
-            return sorted(keys, key=lambda k: k.created_at, reverse=True)
-        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = query_all(
+        {
+            "TableName": API_KEYS.name,
+            "IndexName": "tenant-index",
+            "KeyConditionExpression": "tenantId = :t",
+            "ExpressionAttributeValues": values({":t": tenant_id}),
+        }
+    )
+    keys = [_key_from_item(i)[0] for i in items]
+    return sorted(keys, key=lambda k: k.created_at, reverse=True)
 
 
 def key_create(key: ApiKey, tenant: Tenant, event: AuditEvent) -> None:

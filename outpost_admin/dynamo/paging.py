@@ -1,9 +1,21 @@
 """One page of a Query, with a signed cursor that resumes exactly after the last item shown."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from .client import call
 from .cursors import decode_cursor, encode_cursor
+
+
+def query_all(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item a Query matches, page after page as the caller reads on."""
+    request = dict(params)
+    while True:
+        response = call("query", **request)
+        yield from response.get("Items", [])
+        if "LastEvaluatedKey" not in response:
+            return
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def query_page(
