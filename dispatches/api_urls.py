@@ -4,9 +4,11 @@ from . import apis
 
 urlpatterns = [
     path("dispatches", apis.DispatchCollectionApi.as_view(), name="api-dispatches"),
-    path("dispatches/<str:dispatch_id>", apis.DispatchDetailApi.as_view(), name="api-dispatch"),
     path(
-        "dispatches/<str:dispatch_id>/cancel",
+        "dispatches/<dispatch:dispatch_id>", apis.DispatchDetailApi.as_view(), name="api-dispatch"
+    ),
+    path(
+        "dispatches/<dispatch:dispatch_id>/cancel",
         apis.DispatchCancelApi.as_view(),
         name="api-dispatch-cancel",
     ),

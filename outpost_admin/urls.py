@@ -7,10 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from dispatches import apis as dispatch_apis
 from outpost_admin import health
 from outpost_admin.api.envelope import meta
-from outpost_admin.converters import IdConverter
+from outpost_admin.converters import DispatchIdConverter, IdConverter
 from tenants.memberships import member_tenant_id
 
 register_converter(IdConverter, "id")
+register_converter(DispatchIdConverter, "dispatch")
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -34,7 +35,7 @@ urlpatterns = [
     path("api/v1/", include("dispatches.api_urls")),
     path("dispatch", dispatch_apis.LegacyCreateApi.as_view(), name="legacy-dispatch-create"),
     path(
-        "dispatch/<str:dispatch_id>",
+        "dispatch/<dispatch:dispatch_id>",
         dispatch_apis.LegacyDispatchApi.as_view(),
         name="legacy-dispatch",
     ),

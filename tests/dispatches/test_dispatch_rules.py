@@ -405,3 +405,14 @@ def test_field_errors_and_deployment_rules_are_listed_together(api, tenant_key):
     assert "not available" in details["agent"][0]
     assert "300" in details["timeoutSeconds"][0]
     assert "task" in details
+
+
+@pytest.mark.parametrize(
+    "path", ["/dispatch/{id}", "/api/v1/dispatches/{id}", "/api/v1/dispatches/{id}/cancel"]
+)
+def test_an_id_no_dispatch_can_have_is_a_404_envelope_without_a_store_call(api, tenant_key, path):
+    _, key = tenant_key()
+    with counting_calls() as log:
+        response = api(key).get(path.format(id="x" * 300))
+    assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
+    assert log.operations == []
