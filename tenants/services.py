@@ -82,8 +82,6 @@ def tenant_provision(
 ) -> tuple[Tenant, IssuedKey]:
     """Create the tenant and its first key together; the raw key is returned once."""
     name, email = name.strip(), email.strip().lower()
-    if storage.tenant_id_by_email(email):
-        raise ServiceError("A tenant with this email already exists.", field="email")
     now = utcnow()
     tenant = Tenant(
         tenant_id=str(uuid.uuid4()),
