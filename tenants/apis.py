@@ -16,7 +16,7 @@ from outpost_admin.api.schema import ERROR, responses
 from outpost_admin.dynamo import iso, utcnow
 
 from . import selectors, services
-from .authentication import describe
+from .authentication import Principal
 from .domain import ApiKey, IssuedKey, Scope, Tenant, TenantStatus, Tier
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -29,14 +29,24 @@ def tenant_data(tenant: Tenant) -> dict[str, Any]:
         "email": tenant.email,
         "tier": str(tenant.tier),
         "status": str(tenant.status),
-        "usageLimits": {
-            "maxConcurrentJobs": tenant.limits.max_concurrent_jobs,
-            "maxJobsPerDay": tenant.limits.max_jobs_per_day,
-            "maxJobTimeoutSeconds": tenant.limits.max_job_timeout_seconds,
-        },
+        "usageLimits": tenant.limits.as_usage_limits(),
         "currentUsage": {"concurrentJobs": tenant.concurrent_jobs},
         "createdAt": iso(tenant.created_at),
         "updatedAt": iso(tenant.updated_at),
+    }
+
+
+def me_data(principal: Principal) -> dict[str, Any]:
+    return {
+        "tenantId": principal.tenant_id,
+        "name": principal.tenant_name,
+        "tier": str(principal.tier),
+        "limits": principal.limits.as_usage_limits(),
+        "key": {
+            "id": principal.key.api_key_id,
+            "prefix": principal.key.key_prefix,
+            "scopes": [str(s) for s in principal.key.scopes],
+        },
     }
 
 
@@ -147,7 +157,7 @@ class MeApi(APIView):
         principal = principal_of(request)
         if principal is None:
             raise ApiError("AUTHENTICATION_ERROR", "An API key is required.", status_code=401)
-        return ok(request, describe(principal))
+        return ok(request, me_data(principal))
 
 
 class TenantListApi(AdminApi):

@@ -10,7 +10,6 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 
@@ -185,21 +184,3 @@ class UsageRecorder:
 
 
 usage = UsageRecorder()
-
-
-def describe(principal: Principal) -> dict[str, Any]:
-    return {
-        "tenantId": principal.tenant_id,
-        "name": principal.tenant_name,
-        "tier": str(principal.tier),
-        "limits": {
-            "maxConcurrentJobs": principal.limits.max_concurrent_jobs,
-            "maxJobsPerDay": principal.limits.max_jobs_per_day,
-            "maxJobTimeoutSeconds": principal.limits.max_job_timeout_seconds,
-        },
-        "key": {
-            "id": principal.key.api_key_id,
-            "prefix": principal.key.key_prefix,
-            "scopes": [str(s) for s in principal.key.scopes],
-        },
-    }

@@ -39,6 +39,14 @@ class Limits:
     max_jobs_per_day: int
     max_job_timeout_seconds: int
 
+    def as_usage_limits(self) -> dict[str, int]:
+        """The `usageLimits` map, as the control plane stores it and the API shows it."""
+        return {
+            "maxConcurrentJobs": self.max_concurrent_jobs,
+            "maxJobsPerDay": self.max_jobs_per_day,
+            "maxJobTimeoutSeconds": self.max_job_timeout_seconds,
+        }
+
 
 TIER_LIMITS = {
     Tier.FREE: Limits(1, 10, 300),

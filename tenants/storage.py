@@ -55,7 +55,7 @@ def _tenant_to_item(tenant: Tenant) -> dict[str, Any]:
             "status": str(tenant.status),
             "createdAt": iso(tenant.created_at),
             "updatedAt": iso(tenant.updated_at),
-            "usageLimits": _limits_map(tenant.limits),
+            "usageLimits": tenant.limits.as_usage_limits(),
             "currentUsage": {
                 "concurrentJobs": tenant.concurrent_jobs,
                 "jobsToday": tenant.jobs_today,
@@ -65,14 +65,6 @@ def _tenant_to_item(tenant: Tenant) -> dict[str, Any]:
             "keyCount": tenant.key_count or None,
         }
     )
-
-
-def _limits_map(limits: Limits) -> dict[str, int]:
-    return {
-        "maxConcurrentJobs": limits.max_concurrent_jobs,
-        "maxJobsPerDay": limits.max_jobs_per_day,
-        "maxJobTimeoutSeconds": limits.max_job_timeout_seconds,
-    }
 
 
 def _tenant_from_item(item: dict[str, Any]) -> Tenant:
@@ -227,7 +219,7 @@ def tenant_update(
                 {
                     ":tier": str(tenant.tier),
                     ":status": str(tenant.status),
-                    ":limits": _limits_map(tenant.limits),
+                    ":limits": tenant.limits.as_usage_limits(),
                     ":now": iso(tenant.updated_at),
                     ":seen": iso(expected_updated_at),
                     ":keys": tenant.key_count,
