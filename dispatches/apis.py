@@ -356,11 +356,7 @@ class DispatchCancelApi(APIView):
     def post(self, request: Request, dispatch_id: str) -> Response:
         dispatch = _owned(request, dispatch_id)
         try:
-            cancelled = services.dispatch_cancel(
-                tenant_id=dispatch.tenant_id,
-                dispatch_id=dispatch.dispatch_id,
-                actor=actor_from(request),
-            )
+            cancelled = services.dispatch_cancel(dispatch=dispatch, actor=actor_from(request))
         except InvalidTransition as exc:
             details = {"status": exc.status.api_value}
             raise ApiError("CONFLICT", str(exc), status_code=409, details=details) from exc

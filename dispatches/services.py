@@ -110,9 +110,12 @@ def dispatch_get(*, tenant_id: str | None, dispatch_id: str) -> Dispatch:
     return dispatch
 
 
-def dispatch_cancel(*, tenant_id: str | None, dispatch_id: str, actor: Actor) -> Dispatch:
-    """PENDING or RUNNING -> CANCELLED; the worker running it stops the process."""
-    dispatch = dispatch_get(tenant_id=tenant_id, dispatch_id=dispatch_id)
+def dispatch_cancel(*, dispatch: Dispatch, actor: Actor) -> Dispatch:
+    """PENDING or RUNNING -> CANCELLED; the worker running it stops the process.
+
+    `dispatch` is the one the caller read (through dispatch_get, which authorized it);
+    the write's condition, not this read, decides whether it is still cancellable.
+    """
     if dispatch.status.is_terminal:
         raise InvalidTransition(dispatch.status)
     reason = f"cancelled by {actor.name}"
@@ -120,7 +123,7 @@ def dispatch_cancel(*, tenant_id: str | None, dispatch_id: str, actor: Actor) ->
     event = audit_event(
         tenant_id=dispatch.tenant_id,
         action="dispatch.cancel",
-        resource=f"dispatch/{dispatch_id}",
+        resource=f"dispatch/{dispatch.dispatch_id}",
         actor=actor,
         metadata={"previousStatus": dispatch.status.value},
     )

@@ -123,9 +123,7 @@ def dispatch_cancel(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     error = str(InvalidTransition(dispatch.status)) if dispatch.status.is_terminal else ""
     if request.method == "POST" and not error:
         try:
-            services.dispatch_cancel(
-                tenant_id=scope, dispatch_id=dispatch_id, actor=actor_from(request)
-            )
+            services.dispatch_cancel(dispatch=dispatch, actor=actor_from(request))
         except InvalidTransition as exc:
             error = str(exc)
         else:

@@ -416,3 +416,11 @@ def test_an_id_no_dispatch_can_have_is_a_404_envelope_without_a_store_call(api, 
         response = api(key).get(path.format(id="x" * 300))
     assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
     assert log.operations == []
+
+
+def test_cancel_reads_the_dispatch_once_and_writes_once(api, tenant_key):
+    _, key = tenant_key()
+    dispatch_id = api(key).post("/dispatch", BODY).json()["data"]["dispatchId"]
+    with counting_calls() as log:
+        assert api(key).post(f"/api/v1/dispatches/{dispatch_id}/cancel").status_code == 200
+    assert log.operations == ["GetItem", "TransactWriteItems"]

@@ -121,7 +121,10 @@ def test_cancelling_a_running_dispatch_stops_its_process(settings, make_tenant):
     thread = in_background(worker_for(tenant))
     pid = pid_in_logs(dispatch.dispatch_id)
     services.dispatch_cancel(
-        tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id, actor=ACTOR
+        dispatch=services.dispatch_get(
+            tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id
+        ),
+        actor=ACTOR,
     )
     cancelled_at = time.monotonic()
     thread.join(timeout=15)
@@ -204,7 +207,10 @@ def test_stopping_a_worker_hands_back_what_outlives_the_drain(settings, make_ten
     assert "queued again" in again.status_reason
     assert concurrent_jobs(tenant) == 1  # still PENDING, still holding its slot
     services.dispatch_cancel(
-        tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id, actor=ACTOR
+        dispatch=services.dispatch_get(
+            tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id
+        ),
+        actor=ACTOR,
     )
 
 
@@ -304,7 +310,10 @@ def test_sigterm_hands_back_work_and_exits_cleanly(dynamodb_local, settings, mak
     assert status_of(dispatch.dispatch_id) == DispatchStatus.PENDING
     assert pool_storage.slots_for_worker("sigterm-test") == []
     services.dispatch_cancel(
-        tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id, actor=ACTOR
+        dispatch=services.dispatch_get(
+            tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id
+        ),
+        actor=ACTOR,
     )
 
 
