@@ -1,4 +1,5 @@
 import threading
+from datetime import datetime, timedelta
 
 from django.test import Client
 
@@ -78,3 +79,25 @@ def test_dispatch_ids_are_ulids_with_fresh_randomness_in_the_same_millisecond(mo
     assert len({u.timestamp for u in ids}) == 1
     randomness = sorted(int.from_bytes(u.bytes[6:], "big") for u in ids)
     assert all(b - a > 1 for a, b in pairwise(randomness))
+
+
+def test_the_stored_item_uses_the_control_planes_attribute_names(api, tenant_key):
+    from outpost_admin.dynamo import call, from_item, to_item
+    from outpost_admin.dynamo.tables import DISPATCHES
+
+    tenant, key = tenant_key()
+    data = api(key).post("/dispatch", BODY | {"timeoutSeconds": 900}).json()["data"]
+    item = from_item(
+        call(
+            "get_item", TableName=DISPATCHES.name, Key=to_item({"dispatch_id": data["dispatchId"]})
+        )["Item"]
+    )
+    assert (
+        item["user_id"] == tenant.tenant_id and item["status"] == "PENDING" and item["version"] == 1
+    )
+    assert item["started_at"] == data["createdAt"] and item["started_at"].endswith("Z")
+    assert item["model_id"] == "claude-opus-4-5-20251101" and item["timeout_seconds"] == 900
+    assert item["branch"] == "main" and item["api_key_id"]
+    created = datetime.fromisoformat(item["started_at"].replace("Z", "+00:00"))
+    assert item["expires_at"] == int((created + timedelta(days=90)).timestamp())
+    assert "ended_at" not in item and "exit_code" not in item  # absent, not null

@@ -424,3 +424,25 @@ def test_cancel_reads_the_dispatch_once_and_writes_once(api, tenant_key):
     with counting_calls() as log:
         assert api(key).post(f"/api/v1/dispatches/{dispatch_id}/cancel").status_code == 200
     assert log.operations == ["GetItem", "TransactWriteItems"]
+
+
+def test_an_expired_idempotency_record_that_ttl_has_not_deleted_does_not_replay(api, tenant_key):
+    from outpost_admin.dynamo.tables import IDEMPOTENCY
+
+    tenant, key = tenant_key()
+    call(
+        "put_item",
+        TableName=IDEMPOTENCY.name,
+        Item=to_item(
+            {
+                "idempotency_key": f"{tenant.tenant_id}#old",
+                "dispatch_id": "01OLD",
+                "request_hash": "x",
+                "response": "{}",
+                "ttl": int(utcnow().timestamp()) - 60,
+            }
+        ),
+    )
+    response = api(key).post("/api/v1/dispatches", BODY, HTTP_IDEMPOTENCY_KEY="old")
+    assert response.status_code == 201 and not response.has_header("Idempotent-Replayed")
+    assert response.json()["data"]["dispatchId"] != "01OLD"
