@@ -419,17 +419,16 @@ def dispatch_list(
     limit: int = 50,
 ) -> Page[Dispatch]:
     """One tenant's dispatches, newest first: exactly one Query per page."""
-    params = _range_query("user_id", tenant_id, since, until)
-    params.update(IndexName="user-dispatches-index")
-    _add_filters(params, status=status, agent=agent, repo=repo)
-    items, next_cursor = query_page(
-        params,
-        limit=limit,
+    return _newest_first(
+        ("user-dispatches-index", "user_id", tenant_id),
+        since=since,
+        until=until,
+        status=status,
+        agent=agent,
+        repo=repo,
         cursor=cursor,
-        scope=f"dispatches:{tenant_id}:{status}:{agent}:{repo}:{since}:{until}",
-        key_names=("dispatch_id", "user_id", "started_at"),
+        limit=limit,
     )
-    return Page([_from_item(i) for i in items], next_cursor)
 
 
 def dispatch_list_day(
@@ -442,15 +441,40 @@ def dispatch_list_day(
     limit: int = 50,
 ) -> Page[Dispatch]:
     """Every tenant's dispatches created on one UTC day, newest first (staff only)."""
-    params = _range_query("started_day", day.isoformat(), None, None)
-    params.update(IndexName="dispatch-day-index")
+    return _newest_first(
+        ("dispatch-day-index", "started_day", day.isoformat()),
+        since=None,
+        until=None,
+        status=status,
+        agent=agent,
+        repo=repo,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def _newest_first(
+    partition: tuple[str, str, str],
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    status: DispatchStatus | None,
+    agent: str,
+    repo: str,
+    cursor: str | None,
+    limit: int,
+) -> Page[Dispatch]:
+    """One page of an index partition, newest first; the cursor is bound to all of it."""
+    index, attr, value = partition
+    params = _range_query(attr, value, since, until)
+    params.update(IndexName=index)
     _add_filters(params, status=status, agent=agent, repo=repo)
     items, next_cursor = query_page(
         params,
         limit=limit,
         cursor=cursor,
-        scope=f"dispatches-day:{day}:{status}:{agent}:{repo}",
-        key_names=("dispatch_id", "started_day", "started_at"),
+        scope=f"{index}:{value}:{status}:{agent}:{repo}:{since}:{until}",
+        key_names=("dispatch_id", attr, "started_at"),
     )
     return Page([_from_item(i) for i in items], next_cursor)
 
