@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import secrets
 import time
 from dataclasses import replace
@@ -10,7 +11,8 @@ from typing import Any
 
 from ulid import ULID
 
-from outpost_admin.dynamo import utcnow
+from fleet import usage_storage
+from outpost_admin.dynamo import StoreError, utcnow
 from tenants.domain import Actor, Limits
 from tenants.services import audit_event
 
@@ -20,8 +22,11 @@ from .domain import (
     Dispatch,
     DispatchStatus,
     InvalidTransition,
+    QuotaExceeded,
 )
 from .storage import Replay
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DispatchInput", "Replay", "dispatch_cancel", "dispatch_create", "dispatch_finish"]
 
@@ -92,14 +97,32 @@ def dispatch_create(
         actor=actor,
         metadata={"agent": data.agent, "model": data.model_id, "repo": data.repo},
     )
-    storage.dispatch_create(
-        dispatch,
-        max_per_day=limits.max_jobs_per_day,
-        event=event,
-        request_hash=body_hash,
-        response=render(dispatch) if data.idempotency_key else None,
-    )
+    try:
+        storage.dispatch_create(
+            dispatch,
+            max_per_day=limits.max_jobs_per_day,
+            event=event,
+            request_hash=body_hash,
+            response=render(dispatch) if data.idempotency_key else None,
+        )
+    except QuotaExceeded as exc:
+        _count_rejection(dispatch, exc.limit)
+        raise
     return dispatch
+
+
+def _count_rejection(dispatch: Dispatch, limit: str) -> None:
+    """The refused path's one extra call; losing the count must not change the answer."""
+    try:
+        usage_storage.rejection_count(
+            tenant_id=dispatch.tenant_id,
+            limit=limit,
+            agent=dispatch.agent,
+            key_id=dispatch.api_key_id,
+            day=dispatch.started_at.date(),
+        )
+    except StoreError as exc:
+        logger.warning("could not count a refusal of %s: %s", dispatch.tenant_id, exc)
 
 
 def dispatch_get(*, tenant_id: str | None, dispatch_id: str) -> Dispatch:

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from fleet import rollups
 from outpost_admin.dynamo import (
     Conflict,
     Page,
@@ -153,9 +154,12 @@ def dispatch_create(
             "Update": {
                 "TableName": TENANTS.name,
                 "Key": to_item({"tenant_id": dispatch.tenant_id, "sk": usage_sk(now.date())}),
-                "UpdateExpression": "ADD dispatches :one, #agent :one",
+                "UpdateExpression": "ADD dispatches :one, #agent :one, #cell :one",
                 "ConditionExpression": "attribute_not_exists(dispatches) OR dispatches < :max",
-                "ExpressionAttributeNames": {"#agent": f"agent_{dispatch.agent}"},
+                "ExpressionAttributeNames": {
+                    "#agent": f"agent_{dispatch.agent}",
+                    "#cell": rollups.created_cell(dispatch.agent, dispatch.api_key_id),
+                },
                 "ExpressionAttributeValues": values({":one": 1, ":max": max_per_day}),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
@@ -164,6 +168,15 @@ def dispatch_create(
     ]
     if dispatch.idempotency_key:
         actions.append(_idempotency_put(dispatch, request_hash, response or {}))
+    actions.append(
+        rollups.on_create(
+            TENANTS.name,
+            tenant_id=dispatch.tenant_id,
+            agent=dispatch.agent,
+            key_id=dispatch.api_key_id,
+            day=now.date(),
+        )
+    )
     try:
         transact_write(actions)
     except TransactionConflict as exc:
@@ -202,7 +215,7 @@ def _explain_create_failure(
     exc: TransactionConflict, dispatch: Dispatch, max_per_day: int, request_hash: str
 ) -> None:
     reasons = exc.reasons
-    if len(reasons) > 4 and reasons[4].get("Code") in (
+    if dispatch.idempotency_key and reasons[4].get("Code") in (
         "ConditionalCheckFailed",
         "TransactionConflict",
     ):
@@ -352,18 +365,30 @@ def dispatch_finish(
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
-    count = {
-        "Update": {
-            "TableName": TENANTS.name,
-            "Key": to_item(
-                {"tenant_id": dispatch.tenant_id, "sk": usage_sk(dispatch.started_at.date())}
-            ),
-            "UpdateExpression": "ADD #status :one",
-            "ExpressionAttributeNames": {"#status": f"status_{status.value.lower()}"},
-            "ExpressionAttributeValues": values({":one": 1}),
-        }
-    }
+    run_seconds = (now - dispatch.claimed_at).total_seconds() if dispatch.claimed_at else None
+    cells = rollups.finish_cells(
+        status=status.value,
+        agent=dispatch.agent,
+        key_id=dispatch.api_key_id,
+        run_seconds=run_seconds,
+        with_key=True,
+    )
+    count = rollups.add_action(
+        TENANTS.name,
+        to_item({"tenant_id": dispatch.tenant_id, "sk": usage_sk(dispatch.started_at.date())}),
+        [f"status_{status.value.lower()}", *cells],
+    )
     extra = [audit_put(event)] if event else []
+    extra += rollups.on_finish(
+        TENANTS.name,
+        tenant_id=dispatch.tenant_id,
+        dispatch_id=dispatch.dispatch_id,
+        agent=dispatch.agent,
+        status=status.value,
+        created_day=dispatch.started_at.date(),
+        run_seconds=run_seconds,
+        now=now,
+    )
     try:
         transact_write([finish, _release(dispatch.tenant_id), count, *extra])
     except TransactionConflict as exc:

@@ -33,6 +33,7 @@ urlpatterns = [
     path("health/fleet", health.fleet, name="health-fleet"),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("dispatches.api_urls")),
+    path("api/v1/", include("fleet.api_urls")),
     path("dispatch", dispatch_apis.LegacyCreateApi.as_view(), name="legacy-dispatch-create"),
     path(
         "dispatch/<dispatch:dispatch_id>",
@@ -48,6 +49,7 @@ urlpatterns = [
     ),
     path("", include("tenants.urls")),
     path("", include("dispatches.urls")),
+    path("", include("fleet.urls")),
 ]
 
 

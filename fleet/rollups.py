@@ -1,0 +1,157 @@
+"""The usage roll-ups: attribute names, shard keys and the transaction actions that count.
+
+Every count is an `ADD` on a flat attribute (one ADD can create a flat attribute, not a map
+key), written by the transaction that makes the event happen, so the charts never read
+dispatches. Two kinds of item, both in the tenants table:
+
+- the tenant's day item (`sk = USAGE#<day>`, beside `dispatches`, `agent_<a>`, `status_<s>`):
+  `c/<agent>/<key>` created, `s/<status>/<agent>/<key>` finished by status,
+  `r/<limit>/<agent>/<key>` refused by a limit, `h/<agent>/<bucket>` run-time histogram;
+- the day across tenants, sharded by tenant (`tenant_id = STATS#<day>#<n>`, `sk = DAY`):
+  the same cells without the key, plus `t/<tenant id>` created per tenant (top tenants).
+  A tenant always lands on the same shard, so no item is written by every create.
+- finished dispatches per five minutes (`tenant_id = STATS#<time>#<n>`, `sk = FIVE`),
+  sharded by dispatch id: `s/<status>/<agent>`, the fleet page's "last hour".
+
+No I/O here: storage modules put these actions in their transactions.
+"""
+
+import zlib
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from outpost_admin.dynamo import to_item, values
+
+DAY_SHARDS = 8
+FIVE_SHARDS = 4
+NO_KEY = "-"
+FIVE_MINUTES = timedelta(minutes=5)
+# Upper bounds (seconds) of the run-time histogram's buckets; the last one is open.
+RUN_TIME_BOUNDS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
+
+
+def created_cell(agent: str, key_id: str) -> str:
+    return f"c/{agent}/{key_id or NO_KEY}"
+
+
+def finished_cell(status: str, agent: str, key_id: str) -> str:
+    return f"s/{status.lower()}/{agent}/{key_id or NO_KEY}"
+
+
+def rejected_cell(limit: str, agent: str, key_id: str) -> str:
+    return f"r/{limit}/{agent}/{key_id or NO_KEY}"
+
+
+def run_time_cell(agent: str, seconds: float) -> str:
+    return f"h/{agent}/{run_time_bucket(seconds)}"
+
+
+def tenant_cell(tenant_id: str) -> str:
+    return f"t/{tenant_id}"
+
+
+def run_time_bucket(seconds: float) -> int:
+    for index, bound in enumerate(RUN_TIME_BOUNDS):
+        if seconds <= bound:
+            return index
+    return len(RUN_TIME_BOUNDS)
+
+
+def _shard(value: str, shards: int) -> int:
+    return zlib.crc32(value.encode()) % shards
+
+
+def day_shard_key(day: date, shard: int) -> dict[str, Any]:
+    return to_item({"tenant_id": f"STATS#{day.isoformat()}#{shard}", "sk": "DAY"})
+
+
+def day_shard_keys(day: date) -> list[dict[str, Any]]:
+    return [day_shard_key(day, n) for n in range(DAY_SHARDS)]
+
+
+def five_start(moment: datetime) -> datetime:
+    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
+
+
+def five_key(start: datetime, shard: int) -> dict[str, Any]:
+    stamp = start.strftime("%Y-%m-%dT%H:%M")
+    return to_item({"tenant_id": f"STATS#{stamp}#{shard}", "sk": "FIVE"})
+
+
+def five_keys(start: datetime) -> list[dict[str, Any]]:
+    return [five_key(start, n) for n in range(FIVE_SHARDS)]
+
+
+def add_action(table: str, key: dict[str, Any], cells: list[str]) -> dict[str, Any]:
+    """One Update that adds 1 to each named cell (cells may repeat only once each)."""
+    names = {f"#c{i}": cell for i, cell in enumerate(dict.fromkeys(cells))}
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": key,
+            "UpdateExpression": "ADD " + ", ".join(f"{n} :one" for n in names),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values({":one": 1}),
+        }
+    }
+
+
+# --- what each event counts --------------------------------------------------------------
+
+
+def on_create(table: str, *, tenant_id: str, agent: str, key_id: str, day: date) -> dict[str, Any]:
+    """The across-tenants day shard of a created dispatch (the tenant's item adds created_cell)."""
+    shard = _shard(tenant_id, DAY_SHARDS)
+    return add_action(
+        table, day_shard_key(day, shard), [f"c/{agent}/{NO_KEY}", tenant_cell(tenant_id)]
+    )
+
+
+def finish_cells(
+    *, status: str, agent: str, key_id: str, run_seconds: float | None, with_key: bool
+) -> list[str]:
+    cells = [finished_cell(status, agent, key_id if with_key else "")]
+    if run_seconds is not None:
+        cells.append(run_time_cell(agent, run_seconds))
+    return cells
+
+
+def on_finish(
+    table: str,
+    *,
+    tenant_id: str,
+    dispatch_id: str,
+    agent: str,
+    status: str,
+    created_day: date,
+    run_seconds: float | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The across-tenants day shard (by creation day) and the five-minute bucket (by now)."""
+    cells = finish_cells(
+        status=status, agent=agent, key_id="", run_seconds=run_seconds, with_key=False
+    )
+    day_key = day_shard_key(created_day, _shard(tenant_id, DAY_SHARDS))
+    five = five_key(five_start(now), _shard(dispatch_id, FIVE_SHARDS))
+    return [
+        add_action(table, day_key, cells),
+        add_action(table, five, [finished_cell(status, agent, "")]),
+    ]
+
+
+def on_reject(
+    table: str,
+    *,
+    tenant_key: dict[str, Any],
+    tenant_id: str,
+    limit: str,
+    agent: str,
+    key_id: str,
+    day: date,
+) -> list[dict[str, Any]]:
+    """A refusal by a limit: the tenant's day item and its across-tenants shard."""
+    shard_key = day_shard_key(day, _shard(tenant_id, DAY_SHARDS))
+    return [
+        add_action(table, tenant_key, [rejected_cell(limit, agent, key_id)]),
+        add_action(table, shard_key, [rejected_cell(limit, agent, "")]),
+    ]

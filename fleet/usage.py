@@ -1,0 +1,191 @@
+"""Usage over time, computed from the roll-up items' cells (fleet/rollups.py). No I/O."""
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from .rollups import NO_KEY, RUN_TIME_BOUNDS
+
+FINISHED = ("completed", "failed", "timeout", "cancelled")
+STATUSES = (*FINISHED, "active")  # active: created that day, still pending or running
+LIMITS = ("concurrency", "daily")
+MAX_DAYS = 366
+
+
+@dataclass
+class Cells:
+    """One item's counts (or several added up), by their dimensions."""
+
+    created: Counter[tuple[str, str]] = field(default_factory=Counter)  # agent, key
+    finished: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # status, agent, key
+    rejected: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # limit, agent, key
+    run_time: Counter[tuple[str, int]] = field(default_factory=Counter)  # agent, bucket
+    tenants: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: "Cells") -> None:
+        for name in ("created", "finished", "rejected", "run_time", "tenants"):
+            getattr(self, name).update(getattr(other, name))
+
+
+def parse_cells(data: dict[str, Any]) -> Cells:
+    cells = Cells()
+    for name, value in data.items():
+        parts, n = name.split("/"), int(value) if isinstance(value, int | float) else 0
+        kind = parts[0]
+        if kind == "c" and len(parts) == 3:
+            cells.created[(parts[1], parts[2])] += n
+        elif kind == "s" and len(parts) == 4:
+            cells.finished[(parts[1], parts[2], parts[3])] += n
+        elif kind == "r" and len(parts) == 4:
+            cells.rejected[(parts[1], parts[2], parts[3])] += n
+        elif kind == "h" and len(parts) == 3 and parts[2].isdigit():
+            cells.run_time[(parts[1], int(parts[2]))] += n
+        elif kind == "t" and len(parts) == 2:
+            cells.tenants[parts[1]] += n
+    if not cells.created:
+        _legacy(cells, data)
+    return cells
+
+
+def _legacy(cells: Cells, data: dict[str, Any]) -> None:
+    """A day item counted before the cells existed: per agent and per status only."""
+    for name, value in data.items():
+        if name.startswith("agent_"):
+            cells.created[(name[6:], NO_KEY)] += int(value)
+        elif name.startswith("status_") and name[7:] in FINISHED:
+            cells.finished[(name[7:], NO_KEY, NO_KEY)] += int(value)
+
+
+@dataclass(frozen=True)
+class Filters:
+    agent: str = ""
+    key_id: str = ""
+
+    def match(self, agent: str, key: str) -> bool:
+        return (not self.agent or agent == self.agent) and (not self.key_id or key == self.key_id)
+
+
+@dataclass(frozen=True)
+class RunTime:
+    """Percentiles from the histogram: the upper bound of the bucket holding that rank."""
+
+    agent: str
+    runs: int
+    p50: float | None
+    p95: float | None
+
+
+@dataclass(frozen=True)
+class TopTenant:
+    tenant_id: str
+    name: str
+    dispatches: int
+
+
+def percentile(histogram: Counter[int], fraction: float) -> float | None:
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = max(1, math.ceil(fraction * total)), 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return float(RUN_TIME_BOUNDS[min(bucket, len(RUN_TIME_BOUNDS) - 1)])
+    return None
+
+
+def run_time(agent: str, histogram: Counter[int]) -> RunTime:
+    return RunTime(
+        agent, sum(histogram.values()), percentile(histogram, 0.5), percentile(histogram, 0.95)
+    )
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    day: date
+    by_status: dict[str, int]
+    by_agent: dict[str, int]
+    by_key: dict[str, int]
+    rejections: dict[str, int]
+    run_time: dict[str, RunTime]
+    by_tenant: dict[str, int]
+
+    @property
+    def dispatches(self) -> int:
+        return sum(self.by_agent.values())
+
+    @property
+    def run_times(self) -> list[RunTime]:
+        return list(self.run_time.values())
+
+
+def day_usage(day: date, cells: Cells, filters: Filters) -> DayUsage:
+    created = {k: n for k, n in cells.created.items() if filters.match(*k)}
+    finished = {k: n for k, n in cells.finished.items() if filters.match(k[1], k[2])}
+    by_status = {s: sum(n for k, n in finished.items() if k[0] == s) for s in FINISHED}
+    total = sum(created.values())
+    by_status["active"] = max(0, total - sum(by_status.values()))
+    histograms: dict[str, Counter[int]] = {}
+    for (agent, bucket), n in cells.run_time.items():
+        if not filters.agent or agent == filters.agent:
+            histograms.setdefault(agent, Counter())[bucket] += n
+    return DayUsage(
+        day=day,
+        by_status=by_status,
+        by_agent=_sum_by(created, 0),
+        by_key=_sum_by(created, 1),
+        rejections={
+            limit: sum(
+                n for k, n in cells.rejected.items() if k[0] == limit and filters.match(k[1], k[2])
+            )
+            for limit in LIMITS
+        },
+        run_time={agent: run_time(agent, h) for agent, h in sorted(histograms.items())},
+        by_tenant=dict(cells.tenants),
+    )
+
+
+def _sum_by(counts: dict[Any, int], position: int) -> dict[str, int]:
+    result: Counter[str] = Counter()
+    for dims, n in counts.items():
+        result[dims[position]] += n
+    return dict(result)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    since: date
+    until: date
+    days: list[DayUsage]
+    totals: DayUsage
+    agents: list[str]
+    keys: list[str]
+    top_tenants: list[TopTenant] = field(default_factory=list)
+
+    @property
+    def dispatches(self) -> int:
+        return self.totals.dispatches
+
+
+def days_between(since: date, until: date) -> list[date]:
+    return [since + timedelta(days=n) for n in range((until - since).days + 1)]
+
+
+def report(
+    since: date, until: date, cells_by_day: dict[date, Cells], filters: Filters
+) -> UsageReport:
+    days = [day_usage(d, cells_by_day.get(d, Cells()), filters) for d in days_between(since, until)]
+    everything = Cells()
+    for cells in cells_by_day.values():
+        everything.add(cells)
+    totals = day_usage(until, everything, filters)
+    return UsageReport(
+        since=since,
+        until=until,
+        days=days,
+        totals=totals,
+        agents=sorted(a for a, n in totals.by_agent.items() if n),
+        keys=sorted(k for k, n in totals.by_key.items() if n),
+    )

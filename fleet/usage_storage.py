@@ -1,0 +1,78 @@
+"""Reads of the usage roll-up items: BatchGetItem by key, never a Query or Scan of dispatches."""
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from outpost_admin.dynamo import call, from_item, to_item, transact_write
+from outpost_admin.dynamo.tables import TENANTS
+
+from . import rollups
+from .usage import Cells, parse_cells
+
+BATCH = 100  # BatchGetItem's limit
+
+
+def batch_get(keys: list[dict[str, Any]], **projection: Any) -> list[dict[str, Any]]:
+    """Every item that exists among `keys`, 100 keys a call (unprocessed keys are asked again)."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH):
+        request: dict[str, Any] = {"Keys": keys[start : start + BATCH], **projection}
+        pending = {TENANTS.name: request}
+        while pending:
+            response = call("batch_get_item", RequestItems=pending)
+            found.extend(from_item(i) for i in response["Responses"].get(TENANTS.name, []))
+            pending = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def _day_of(sk_or_id: str) -> date:
+    return date.fromisoformat(sk_or_id.split("#")[1][:10])
+
+
+def tenant_cells(tenant_id: str, days: Iterable[date]) -> dict[date, Cells]:
+    """The tenant's own day items (`USAGE#<day>`)."""
+    keys = [to_item({"tenant_id": tenant_id, "sk": f"USAGE#{d.isoformat()}"}) for d in days]
+    return {_day_of(item["sk"]): parse_cells(item) for item in batch_get(keys)}
+
+
+def global_cells(days: Iterable[date]) -> dict[date, Cells]:
+    """Every tenant's counts, from the day's shards added up."""
+    keys = [key for d in days for key in rollups.day_shard_keys(d)]
+    result: dict[date, Cells] = {}
+    for item in batch_get(keys):
+        result.setdefault(_day_of(item["tenant_id"]), Cells()).add(parse_cells(item))
+    return result
+
+
+def five_minute_cells(starts: Iterable[datetime]) -> Cells:
+    """Finished dispatches in the given five-minute buckets, added up."""
+    total = Cells()
+    for item in batch_get([key for s in starts for key in rollups.five_keys(s)]):
+        total.add(parse_cells(item))
+    return total
+
+
+def tenant_names(tenant_ids: list[str]) -> dict[str, str]:
+    keys = [to_item({"tenant_id": t, "sk": "TENANT"}) for t in tenant_ids]
+    items = batch_get(
+        keys,
+        ProjectionExpression="tenant_id, #n",
+        ExpressionAttributeNames={"#n": "name"},
+    )
+    return {i["tenant_id"]: i.get("name", "") for i in items}
+
+
+def rejection_count(*, tenant_id: str, limit: str, agent: str, key_id: str, day: date) -> None:
+    """One call on the refused path only: the tenant's day item and its shard, together."""
+    key = to_item({"tenant_id": tenant_id, "sk": f"USAGE#{day.isoformat()}"})
+    actions = rollups.on_reject(
+        TENANTS.name,
+        tenant_key=key,
+        tenant_id=tenant_id,
+        limit=limit,
+        agent=agent,
+        key_id=key_id,
+        day=day,
+    )
+    transact_write(actions)

@@ -1,0 +1,185 @@
+"""Usage pages: /usage/ (staff: every tenant or one; a tenant user: their own) and its CSV."""
+
+import csv
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+
+from dispatches.domain import AGENTS
+from outpost_admin.dynamo import NotFound
+from outpost_admin.pages import portal_required, render_page, viewer_tenant_id
+from tenants import selectors as tenant_selectors
+from tenants.domain import ApiKey, Tenant
+
+from . import usage_selectors
+from .charts import Chart, Series
+from .forms import UsageFilterForm
+from .usage import LIMITS, STATUSES, UsageReport
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the viewer asked for and may see: a tenant (or all, for staff) and its keys."""
+
+    form: UsageFilterForm
+    tenant: Tenant | None
+    keys: list[ApiKey]
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self.tenant.tenant_id if self.tenant else None
+
+
+def _scope(request: HttpRequest) -> Scope:
+    """A tenant user sees their own tenant; staff every tenant, or the one they name."""
+    own = viewer_tenant_id(request)
+    tenant_id = own or _uuid(request.GET.get("tenant", ""))
+    tenant = keys = None
+    if tenant_id:
+        try:
+            tenant = tenant_selectors.tenant_get(tenant_id=tenant_id)
+            keys = tenant_selectors.key_list(tenant_id=tenant_id)
+        except NotFound:
+            tenant = None
+    choices = [(k.api_key_id, f"{k.name} ({k.key_prefix}…)") for k in keys or []]
+    form = UsageFilterForm(request.GET, keys=choices, staff=own is None)
+    if tenant_id and tenant is None:
+        form.add_error("tenant", "No tenant has this id.")
+    return Scope(form=form, tenant=tenant, keys=keys or [])
+
+
+def _uuid(value: str) -> str:
+    """A tenant id as the form will accept it; anything else is left for the form to refuse."""
+    field = UsageFilterForm.base_fields["tenant"]
+    try:
+        return str(field.clean(value) or "")
+    except Exception:
+        return ""
+
+
+def _report(scope: Scope) -> UsageReport | None:
+    if not scope.form.is_valid():
+        return None
+    data = scope.form.cleaned_data
+    return usage_selectors.usage_report(
+        tenant_id=scope.tenant_id,
+        since=data["first"],
+        until=data["last"],
+        agent=data["agent"],
+        key_id=data["key"],
+    )
+
+
+@portal_required
+def usage_page(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    report = _report(scope)
+    context: dict[str, Any] = {
+        "form": scope.form,
+        "report": report,
+        "tenant": scope.tenant,
+        "staff": request.user.is_staff,
+        "charts": charts(report, key_names(scope.keys), per_key=bool(scope.tenant))
+        if report
+        else [],
+        "export_url": f"{reverse('fleet:usage-export')}?{request.GET.urlencode()}",
+    }
+    status = 400 if scope.form.errors else 200
+    return render_page(request, "usage/usage_page.html", context, status=status)
+
+
+@portal_required
+def usage_export(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    report = _report(scope)
+    if report is None:
+        errors = "; ".join(f"{f}: {' '.join(map(str, e))}" for f, e in scope.form.errors.items())
+        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="usage-{report.since}-{report.until}.csv"'
+    )
+    write_csv(response, report, key_names(scope.keys))
+    return response
+
+
+def key_names(keys: list[ApiKey]) -> dict[str, str]:
+    return {k.api_key_id: k.name or k.key_prefix for k in keys}
+
+
+def charts(report: UsageReport, names: dict[str, str], *, per_key: bool) -> list[Chart]:
+    days = [d.day for d in report.days]
+
+    def bars(chart_id: str, title: str, field: str, series: list[tuple[str, str]]) -> Chart:
+        return Chart(
+            chart_id,
+            title,
+            days,
+            [
+                Series(label, [getattr(d, field).get(k, 0) for d in report.days])
+                for k, label in series
+            ],
+        )
+
+    result = [
+        bars("by-status", "Dispatches per day by status", "by_status", [(s, s) for s in STATUSES]),
+        bars(
+            "by-agent", "Dispatches per day by agent", "by_agent", [(a, a) for a in report.agents]
+        ),
+        bars(
+            "rejections", "Refused per day (429), by limit", "rejections", [(x, x) for x in LIMITS]
+        ),
+    ]
+    if per_key:
+        keys = [(k, names.get(k, "no key" if k == "-" else k[:8])) for k in report.keys]
+        result.append(bars("by-key", "Dispatches per day by API key", "by_key", keys))
+    for which in ("p50", "p95"):
+        series = [
+            Series(a, [_seconds(d, a, which) for d in report.days])
+            for a in sorted(report.totals.run_time)
+        ]
+        result.append(
+            Chart(f"run-{which}", f"Run time {which} per agent (s)", days, series, "line", " s")
+        )
+    return result
+
+
+def _seconds(day: Any, agent: str, which: str) -> float | None:
+    run = day.run_time.get(agent)
+    return getattr(run, which) if run else None
+
+
+CSV_STATUSES = [f"status_{s}" for s in STATUSES]
+
+
+def write_csv(out: Any, report: UsageReport, names: dict[str, str]) -> None:
+    """One row per day: what the charts show, in the same numbers."""
+    writer = csv.writer(out)
+    agents = list(AGENTS)
+    keys = [k for k in report.keys if k != "-"]
+    writer.writerow(
+        [
+            "day",
+            "dispatches",
+            *CSV_STATUSES,
+            *(f"agent_{a}" for a in agents),
+            *(f"rejected_{x}" for x in LIMITS),
+            *(f"run_{p}_{a}_s" for a in agents for p in ("p50", "p95")),
+            *(f"key_{names.get(k, k)}" for k in keys),
+        ]
+    )
+    for day in report.days:
+        runs = [_seconds(day, a, p) for a in agents for p in ("p50", "p95")]
+        writer.writerow(
+            [
+                day.day.isoformat(),
+                day.dispatches,
+                *(day.by_status.get(s, 0) for s in STATUSES),
+                *(day.by_agent.get(a, 0) for a in agents),
+                *(day.rejections.get(x, 0) for x in LIMITS),
+                *("" if r is None else f"{r:g}" for r in runs),
+                *(day.by_key.get(k, 0) for k in keys),
+            ]
+        )

@@ -1,0 +1,135 @@
+"""Usage roll-ups: written by the create/finish transactions and the 429 path, read by day."""
+
+from collections import Counter
+
+import pytest
+
+from dispatches import services
+from dispatches.domain import DispatchStatus
+from fleet import rollups
+from fleet.usage_selectors import usage_report
+from outpost_admin.dynamo import counting_calls, utcnow
+from tenants.domain import Tier
+
+from .conftest import create, finish, second_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def busy_tenant(make_tenant):
+    """Key A: 3 claude (1 completed, 1 failed, 1 pending). Key B: 2 codex (1 cancelled, 1 pending)."""
+    tenant, first = make_tenant()
+    second = second_key(tenant)
+    a = [create(first.raw, "claude")["dispatchId"] for _ in range(3)]
+    b = [create(second.raw, "codex")["dispatchId"] for _ in range(2)]
+    finish(a[0], "COMPLETED")
+    finish(a[1], "FAILED")
+    finish(b[0], "CANCELLED", claim=False)
+    return tenant, first.key.api_key_id, second.key.api_key_id
+
+
+def today_of(tenant_id, **filters):
+    today = utcnow().date()
+    return usage_report(tenant_id=tenant_id, since=today, until=today, **filters).days[-1]
+
+
+def test_each_dispatch_is_counted_by_status_agent_and_key(busy_tenant):
+    tenant, key_a, key_b = busy_tenant
+    day = today_of(tenant.tenant_id)
+    assert day.dispatches == 5
+    assert day.by_status == {
+        "completed": 1,
+        "failed": 1,
+        "timeout": 0,
+        "cancelled": 1,
+        "active": 2,
+    }
+    assert day.by_agent == {"claude": 3, "codex": 2}
+    assert day.by_key == {key_a: 3, key_b: 2}
+
+
+def test_the_filters_narrow_every_count(busy_tenant):
+    tenant, key_a, _ = busy_tenant
+    codex = today_of(tenant.tenant_id, agent="codex")
+    assert codex.by_status == {
+        "completed": 0,
+        "failed": 0,
+        "timeout": 0,
+        "cancelled": 1,
+        "active": 1,
+    }
+    assert codex.by_agent == {"codex": 2}
+    by_key = today_of(tenant.tenant_id, key_id=key_a)
+    assert by_key.by_agent == {"claude": 3} and by_key.by_status["active"] == 1
+
+
+def test_run_times_are_counted_for_dispatches_that_ran(busy_tenant):
+    tenant, _, _ = busy_tenant
+    run = today_of(tenant.tenant_id).run_time
+    assert list(run) == ["claude"]  # the cancelled codex dispatch never ran
+    assert run["claude"].runs == 2 and run["claude"].p50 == 1.0 and run["claude"].p95 == 1.0
+
+
+def test_every_tenant_is_counted_in_the_day_shards(make_tenant):
+    today = utcnow().date()
+    before = usage_report(tenant_id=None, since=today, until=today).totals
+    tenant, issued = make_tenant()
+    for _ in range(2):
+        create(issued.raw, "gemini")
+    after = usage_report(tenant_id=None, since=today, until=today).totals
+    assert after.by_tenant[tenant.tenant_id] == 2
+    assert after.by_agent["gemini"] - before.by_agent.get("gemini", 0) >= 2
+
+
+def test_no_item_is_written_by_every_create(make_tenant):
+    """Two tenants on different shards write no day item in common."""
+    today = utcnow().date()
+    shards: dict[str, object] = {}
+    while len(shards) < 2:
+        tenant, _ = make_tenant()
+        action = rollups.on_create(
+            "t", tenant_id=tenant.tenant_id, agent="claude", key_id="", day=today
+        )
+        shards.setdefault(action["Update"]["Key"]["tenant_id"]["S"], tenant)
+    assert len(set(shards)) == 2
+
+
+def test_a_refusal_is_counted_by_limit_with_one_extra_call(make_tenant):
+    tenant, issued = make_tenant(tier=Tier.FREE)  # one concurrent dispatch
+    create(issued.raw)  # warms the key cache too
+    with counting_calls() as refused:
+        body = create(issued.raw, expect=429)
+    assert body["error"]["details"]["limit"] == "concurrency"
+    assert refused.by_operation() == Counter({"TransactWriteItems": 2})
+    day = today_of(tenant.tenant_id)
+    assert day.rejections == {"concurrency": 1, "daily": 0}
+    assert day.dispatches == 1
+
+
+def test_counting_adds_no_call_to_a_successful_create(make_tenant):
+    _, issued = make_tenant()
+    create(issued.raw)
+    with counting_calls() as log:
+        create(issued.raw)
+    assert log.by_operation() == Counter({"TransactWriteItems": 1})
+
+
+def test_a_finish_counts_in_the_same_transaction(make_tenant):
+    tenant, issued = make_tenant()
+    dispatch_id = create(issued.raw)["dispatchId"]
+    from dispatches import storage
+
+    dispatch = storage.dispatch_get(dispatch_id)
+    with counting_calls() as log:
+        services.dispatch_finish(dispatch, status=DispatchStatus.TIMEOUT)
+    assert log.by_operation() == Counter({"TransactWriteItems": 1})
+    assert today_of(tenant.tenant_id).by_status["timeout"] == 1
+
+
+def test_day_items_written_before_the_cells_still_count():
+    from fleet.usage import parse_cells
+
+    cells = parse_cells({"dispatches": 3, "agent_claude": 3, "status_completed": 2})
+    assert cells.created == Counter({("claude", "-"): 3})
+    assert cells.finished == Counter({("completed", "-", "-"): 2})
