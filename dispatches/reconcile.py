@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from fleet import selectors as fleet
+from fleet import services as fleet_services
 from outpost_admin.dynamo import utcnow
 from tenants import storage as tenant_storage
 from tenants.domain import Tenant
 
 from . import services, storage
-from .domain import DispatchStatus
+from .domain import Dispatch, DispatchStatus
 
 
 @dataclass
@@ -42,13 +43,32 @@ def recover_orphans(report: Report, *, requeue: bool) -> None:
         if alive[worker]:
             continue
         reason = f"Worker {worker or '(unknown)'} stopped heart-beating."
-        if requeue:
-            if storage.dispatch_requeue(dispatch, reason=reason + " Queued again."):
-                report.requeued.append(dispatch.dispatch_id)
-        elif services.dispatch_finish(
-            dispatch, status=DispatchStatus.FAILED, error_message=reason, status_reason=reason
-        ):
-            report.failed.append(dispatch.dispatch_id)
+        _recover(dispatch, reason, report, requeue=requeue)
+
+
+def recover_worker(worker_id: str, *, requeue: bool) -> Report:
+    """Recover one worker known to be gone, without waiting for its heartbeat to go stale.
+
+    `make run` starts its worker under the same id every time, and nothing else runs under
+    that id while the launcher is starting: whatever it left RUNNING was interrupted.
+    """
+    report = Report()
+    for dispatch in storage.dispatch_iter_by_status(DispatchStatus.RUNNING):
+        if dispatch.worker_id == worker_id:
+            reason = f"Worker {worker_id} stopped before it finished."
+            _recover(dispatch, reason, report, requeue=requeue)
+    fleet_services.slots_retire_worker(worker_id=worker_id)
+    return report
+
+
+def _recover(dispatch: Dispatch, reason: str, report: Report, *, requeue: bool) -> None:
+    if requeue:
+        if storage.dispatch_requeue(dispatch, reason=reason + " Queued again."):
+            report.requeued.append(dispatch.dispatch_id)
+    elif services.dispatch_finish(
+        dispatch, status=DispatchStatus.FAILED, error_message=reason, status_reason=reason
+    ):
+        report.failed.append(dispatch.dispatch_id)
 
 
 def recount_concurrency(report: Report) -> None:

@@ -72,3 +72,11 @@ def slot_heartbeat(slot: Slot) -> Slot:
 
 def slot_retire(slot: Slot) -> None:
     storage.slot_delete(slot)
+
+
+def slots_retire_worker(*, worker_id: str) -> int:
+    """Remove every slot a gone worker left behind; returns how many there were."""
+    slots = storage.slots_for_worker(worker_id)
+    for slot in slots:
+        storage.slot_delete(slot)
+    return len(slots)

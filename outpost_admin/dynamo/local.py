@@ -38,8 +38,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(*, port: int, db_path: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start the emulator: on disk under db_path, or in memory when db_path is None."""
+def start(
+    *, port: int, db_path: Path | None = None, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start the emulator: on disk under db_path, or in memory when db_path is None.
+
+    new_session puts it outside the caller's process group, so a Ctrl-C in the terminal
+    doesn't reach it before whoever started it has stopped what still needs it.
+    """
     jar = jar_path()
     storage = ["-sharedDb", "-dbPath", str(db_path)] if db_path else ["-sharedDb", "-inMemory"]
     if db_path:
@@ -57,7 +63,9 @@ def start(*, port: int, db_path: Path | None = None) -> subprocess.Popen[bytes]:
         "-disableTelemetry",
         *storage,
     ]
-    process = subprocess.Popen(command, cwd=jar.parent, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=jar.parent, stdout=subprocess.DEVNULL, start_new_session=new_session
+    )
     _wait_for_port(port, process)
     return process
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from dispatches.worker import Worker, default_worker_id
@@ -16,15 +17,21 @@ class Command(BaseCommand):
     help = "Run dispatches: up to --concurrency at once; SIGTERM finishes or hands back work and exits."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--concurrency", type=int, default=1, help="dispatches run at once")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=settings.OUTPOST_WORKER_CONCURRENCY,
+            help="dispatches run at once (default: $OUTPOST_WORKER_CONCURRENCY, else 1)",
+        )
         parser.add_argument("--once", action="store_true", help="run what is pending, then exit")
         parser.add_argument("--worker-id", default="", help="default: <hostname>-<pid>")
         parser.add_argument("--tenant", default="", help="only run this tenant's dispatches")
         parser.add_argument(
             "--drain-seconds",
             type=float,
-            default=30.0,
-            help="on SIGTERM, how long running dispatches may finish before they are handed back",
+            default=settings.OUTPOST_WORKER_DRAIN_SECONDS,
+            help="on SIGTERM, how long running dispatches may finish before they are handed back "
+            "(default: $OUTPOST_WORKER_DRAIN_SECONDS, else 30)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

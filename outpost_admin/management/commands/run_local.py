@@ -1,10 +1,20 @@
-"""`make run`: DynamoDB Local, tables, migrations, an admin login, a worker and gunicorn."""
+"""`make run`: DynamoDB Local, tables, migrations, an admin login, recovery, a worker and gunicorn.
+
+Every child runs in a session of its own, so the terminal's Ctrl-C reaches only this launcher,
+which then stops them in order: the web server first (no new work comes in), then the worker
+(it finishes or hands back its dispatches, which needs the store), DynamoDB Local last.
+"""
 
 import os
+import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +23,17 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from dispatches import reconcile
 from dispatches.demo import demo_agent_commands
 from outpost_admin.dynamo import local, reset_client
+
+STOP_SECONDS = 30.0  # each child's time to stop after SIGTERM, on top of the worker's drain
+WORKER = "the worker"
+
+
+def make_run_worker_id() -> str:
+    """The same id on every run, so the next start knows whose dispatches were interrupted."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{socket.gethostname()}-make-run")
 
 
 class Command(BaseCommand):
@@ -22,39 +41,73 @@ class Command(BaseCommand):
         "Run the whole app locally on 127.0.0.1:$PORT with DynamoDB Local on $DYNAMODB_LOCAL_PORT."
     )
 
+    _drain_seconds = 0.0
+
     def handle(self, *args: Any, **options: Any) -> None:
         # Ctrl-C (SIGINT) and SIGTERM both stop everything, even when started in the background.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        try:
+            children.append(("DynamoDB Local", self._start_store()))
+            self._prepare()
+            self._recover()
+            env = self._child_env()
+            children.append((WORKER, self._start_worker(env)))
+            web = self._start_web(env)
+            children.append(("the web server", web))
+            url = f"http://127.0.0.1:{self._port()}"
+            self._wait_until_serving(url, web)
+            self._say(f"serving on {url} (Ctrl-C stops)")
+            web.wait()
+        except KeyboardInterrupt:
+            self._say("stopping")
+        finally:
+            for name, child in reversed(children):
+                self._stop(name, child)
+
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
+
+    def _port(self) -> str:
+        return os.environ.get("PORT", "8000")
+
+    # --- starting -----------------------------------------------------------------------
+
+    def _start_store(self) -> subprocess.Popen[bytes]:
         port = settings.DYNAMODB_LOCAL_PORT
         endpoint = f"http://127.0.0.1:{port}"
         os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
         settings.DYNAMODB_ENDPOINT_URL = endpoint
         reset_client()
+        db_path = Path(settings.VAR_DIR) / "dynamodb"
+        self._say(f"starting DynamoDB Local on port {port} (data in {db_path})")
         try:
-            store = local.start(port=port, db_path=Path(settings.VAR_DIR) / "dynamodb")
+            store = local.start(port=port, db_path=db_path, new_session=True)
         except local.LocalStoreError as exc:
             raise CommandError(str(exc)) from exc
-        children: list[subprocess.Popen[bytes]] = [store]
-        try:
-            self._prepare()
-            children += self._serve()
-            self.stdout.write(
-                f"Outpost Admin on http://127.0.0.1:{os.environ.get('PORT', '8000')} (Ctrl-C stops)"
-            )
-            children[-1].wait()
-        except KeyboardInterrupt:
-            self.stdout.write("stopping")
-        finally:
-            # The store goes last, so the worker can hand its slots back on the way out.
-            for child in reversed(children):
-                child.terminate()
-                child.wait(timeout=30)
+        self._say(f"started DynamoDB Local (pid {store.pid})")
+        return store
 
     def _prepare(self) -> None:
-        call_command("create_tables")
+        self._say("creating tables and applying migrations")
+        call_command("create_tables", verbosity=0)
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_admin()
+
+    def _recover(self) -> None:
+        """Before the worker claims anything: what the last run left RUNNING, and the counters."""
+        mine = reconcile.recover_worker(make_run_worker_id(), requeue=True)
+        others = reconcile.Report()
+        reconcile.recover_orphans(others, requeue=True)
+        reconcile.recount_concurrency(others)
+        recovered = len(mine.requeued) + len(others.requeued)
+        if recovered or others.repaired:
+            self._say(
+                f"recovered {recovered} dispatch(es) left running by the last run (queued again), "
+                f"repaired {len(others.repaired)} tenant counter(s)"
+            )
 
     def _ensure_admin(self) -> None:
         users = get_user_model()
@@ -64,36 +117,84 @@ class Command(BaseCommand):
             shown = password or secrets.token_urlsafe(12)
             users.objects.create_superuser("admin", "admin@localhost", shown)
             if password:
-                self.stdout.write("created staff user admin (password from OUTPOST_ADMIN_PASSWORD)")
+                self._say("created staff user admin (password from OUTPOST_ADMIN_PASSWORD)")
             else:
-                self.stdout.write(f"created staff user admin with password: {shown}  (shown once)")
+                self._say(f"created staff user admin with password: {shown}  (shown once)")
         elif password and not admin.check_password(password):
             admin.set_password(password)
             admin.save(update_fields=["password"])
-            self.stdout.write("updated the password of admin from OUTPOST_ADMIN_PASSWORD")
+            self._say("updated the password of admin from OUTPOST_ADMIN_PASSWORD")
 
-    def _serve(self) -> list[subprocess.Popen[bytes]]:
-        python = sys.executable
-        env = {**os.environ}
+    def _child_env(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # A stand-in for each agent so a dispatch on a fresh machine runs to success.
-        env.setdefault("OUTPOST_AGENT_COMMANDS", demo_agent_commands(python))
-        children = []
-        if (
-            Path(settings.BASE_DIR) / "dispatches" / "management" / "commands" / "run_worker.py"
-        ).exists():
-            # Drain well inside the 30 s that stopping waits for each child.
-            worker = [python, "manage.py", "run_worker", "--drain-seconds", "10"]
-            children.append(subprocess.Popen(worker, env=env))
-        bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+        env.setdefault("OUTPOST_AGENT_COMMANDS", demo_agent_commands(sys.executable))
+        env.setdefault("OUTPOST_WORKER_CONCURRENCY", "4")
+        # Drain well inside the time stopping waits for the worker.
+        env.setdefault("OUTPOST_WORKER_DRAIN_SECONDS", "10")
+        self._drain_seconds = float(env["OUTPOST_WORKER_DRAIN_SECONDS"])
+        return env
+
+    def _start_worker(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        self._say(
+            f"starting a worker with {env['OUTPOST_WORKER_CONCURRENCY']} slot(s) "
+            f"({env.get('OUTPOST_EXECUTOR', 'local')} executor)"
+        )
+        command = [sys.executable, "manage.py", "run_worker", "--worker-id", make_run_worker_id()]
+        worker = subprocess.Popen(command, env=env, start_new_session=True)
+        self._say(f"started the worker (pid {worker.pid})")
+        return worker
+
+    def _start_web(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        self._say("starting the web server")
         gunicorn = [
-            python,
+            sys.executable,
             "-m",
             "gunicorn",
             "outpost_admin.wsgi",
             "--bind",
-            bind,
+            f"127.0.0.1:{self._port()}",
             "--workers",
             "2",
         ]
-        children.append(subprocess.Popen(gunicorn, env=env))
-        return children
+        web = subprocess.Popen(gunicorn, env=env, start_new_session=True)
+        self._say(f"started the web server (pid {web.pid})")
+        return web
+
+    def _wait_until_serving(
+        self, url: str, web: subprocess.Popen[bytes], timeout: float = 60
+    ) -> None:
+        """Poll until the server answers, so "serving on" is only printed when it is true."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if web.poll() is not None:
+                raise CommandError(f"the web server exited with code {web.returncode}")
+            try:
+                with urllib.request.urlopen(f"{url}/health/live", timeout=1):  # noqa: S310
+                    return
+            except urllib.error.HTTPError:
+                return  # it answered, even if not with 200
+            except OSError:
+                time.sleep(0.2)
+        raise CommandError(f"the web server did not answer on {url} within {timeout:.0f} s")
+
+    # --- stopping -----------------------------------------------------------------------
+
+    def _stop(self, name: str, child: subprocess.Popen[bytes]) -> None:
+        """SIGTERM and wait; another Ctrl-C meanwhile presses on (the worker hands back at once)."""
+        if child.poll() is not None:
+            self._say(f"{name} had already stopped")
+            return
+        self._say(f"stopping {name}")
+        child.terminate()
+        limit = STOP_SECONDS + (self._drain_seconds if name == WORKER else 0)
+        deadline = time.monotonic() + limit
+        while child.poll() is None:
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+            except KeyboardInterrupt:
+                child.terminate()
+                deadline = min(deadline, time.monotonic() + STOP_SECONDS)
+        self._say(f"{name} stopped")
