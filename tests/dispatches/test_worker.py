@@ -56,7 +56,7 @@ def process_gone(pid: int) -> bool:
 
 
 def pid_in_logs(dispatch_id: str) -> int:
-    text = wait_for(lambda: "started" in logs(dispatch_id) and logs(dispatch_id))
+    text = wait_for(lambda: "started" in logs(dispatch_id) and logs(dispatch_id), timeout=40)
     return int(text.split("started", 1)[1].split()[0])
 
 
