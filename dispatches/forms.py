@@ -1,9 +1,12 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
 
+from tenants.forms import tenant_picker_field
+
 from .domain import AGENTS, API_STATUSES, DispatchStatus
+from .selectors import MAX_RANGE_DAYS
 
 ANY = [("", "Any")]
 
@@ -48,20 +51,27 @@ class DispatchFilterForm(forms.Form):
 
 
 class StaffDispatchFilterForm(DispatchFilterForm):
-    """Staff see every tenant: one tenant's history, or every tenant's for one UTC day."""
+    """Staff see every tenant: one tenant's history, or every tenant's for a day or a range."""
 
-    tenant = forms.UUIDField(required=False, label="Tenant id")
+    tenant = tenant_picker_field()
     day = forms.DateField(
-        required=False,
-        label="Day (UTC, without a tenant)",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        required=False, label="Day (UTC)", widget=forms.DateInput(attrs={"type": "date"})
     )
     field_order = ["tenant", "day", "status", "agent", "repo", "since", "until"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if not data.get("tenant") and (data.get("since") or data.get("until")):
-            self.add_error("since", "A time range needs a tenant id; without one, pick a day.")
+        since, until = data.get("since"), data.get("until")
+        if data.get("tenant") or not (since or until):
+            return data
+        if data.get("day"):
+            self.add_error("day", "Pick a day or a time range, not both.")
+        elif not since:
+            self.add_error("since", "Without a tenant, a time range needs its start.")
+        elif (until or datetime.now(UTC)) - since > timedelta(days=MAX_RANGE_DAYS):
+            self.add_error(
+                "since", f"Without a tenant, a range spans {MAX_RANGE_DAYS} days at most."
+            )
         return data
 
 

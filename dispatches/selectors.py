@@ -4,11 +4,79 @@ The list reads are storage's own functions (one Query a page, nothing to add), n
 so views and APIs keep to the one path: view -> selector -> storage.
 """
 
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+
+from outpost_admin.dynamo import BadCursor, Page, decode_cursor, encode_cursor
+
 from . import storage
+from .domain import Dispatch, DispatchStatus, LogChunk
 from .storage import dispatch_list, dispatch_list_day
 
-__all__ = ["dispatch_list", "dispatch_list_day", "log_tail_text"]
+__all__ = [
+    "dispatch_list",
+    "dispatch_list_day",
+    "dispatch_list_range",
+    "log_after",
+    "log_all_text",
+    "log_tail",
+    "log_tail_text",
+]
+
+MAX_RANGE_DAYS = 31
+
+
+def dispatch_list_range(
+    *,
+    since: datetime,
+    until: datetime,
+    status: DispatchStatus | None = None,
+    agent: str = "",
+    repo: str = "",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Dispatch]:
+    """Every tenant's dispatches between two times, newest first: the day partitions of the
+    range one after another, one Query per day partition as the page needs."""
+    scope = f"range:{since.isoformat()}:{until.isoformat()}:{status}:{agent}:{repo}"
+    state = decode_cursor(cursor, scope=scope) or {"day": until.date().isoformat()}
+    try:
+        day, inner = date.fromisoformat(state["day"]), state.get("inner")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadCursor("invalid cursor") from exc
+    items: list[Dispatch] = []
+    while day >= since.date() and len(items) < limit:
+        page = dispatch_list_day(
+            day=day,
+            status=status,
+            agent=agent,
+            repo=repo,
+            since=since,
+            until=until,
+            cursor=inner,
+            limit=limit - len(items),
+        )
+        items += page.items
+        if page.cursor:
+            return Page(
+                items, encode_cursor({"day": day.isoformat(), "inner": page.cursor}, scope=scope)
+            )
+        day, inner = day - timedelta(days=1), None
+    more = day >= since.date()
+    return Page(items, encode_cursor({"day": day.isoformat()}, scope=scope) if more else None)
 
 
 def log_tail_text(*, dispatch_id: str, chunks: int = 20) -> str:
     return "".join(chunk.text for chunk in storage.log_tail(dispatch_id, chunks=chunks))
+
+
+def log_tail(*, dispatch_id: str, chunks: int = 20) -> list[LogChunk]:
+    return storage.log_tail(dispatch_id, chunks=chunks)
+
+
+def log_after(*, dispatch_id: str, after: int) -> list[LogChunk]:
+    return storage.log_after(dispatch_id, after=after)
+
+
+def log_all_text(*, dispatch_id: str) -> Iterator[str]:
+    return (chunk.text for chunk in storage.log_all(dispatch_id))

@@ -462,14 +462,16 @@ def dispatch_list_day(
     status: DispatchStatus | None = None,
     agent: str = "",
     repo: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[Dispatch]:
-    """Every tenant's dispatches created on one UTC day, newest first (staff only)."""
+    """Every tenant's dispatches created on one UTC day (within since-until), newest first."""
     return _newest_first(
         ("dispatch-day-index", "started_day", day.isoformat()),
-        since=None,
-        until=None,
+        since=since,
+        until=until,
         status=status,
         agent=agent,
         repo=repo,
@@ -580,6 +582,34 @@ def log_append(dispatch: Dispatch, *, seq: int, text: str, now: datetime) -> Non
     )
 
 
+def log_after(dispatch_id: str, *, after: int, limit: int = 200) -> list[LogChunk]:
+    """The chunks written after sequence number `after`, oldest first: one Query."""
+    response = call(
+        "query",
+        TableName=DISPATCH_LOGS.name,
+        KeyConditionExpression="dispatch_id = :d AND seq > :after",
+        ExpressionAttributeValues=values({":d": dispatch_id, ":after": after}),
+        Limit=limit,
+    )
+    return [_chunk_from_item(i) for i in response.get("Items", [])]
+
+
+def log_all(dispatch_id: str) -> Iterator[LogChunk]:
+    """Every chunk, oldest first, page after page (for a download of the whole log)."""
+    params = {
+        "TableName": DISPATCH_LOGS.name,
+        "KeyConditionExpression": "dispatch_id = :d",
+        "ExpressionAttributeValues": values({":d": dispatch_id}),
+    }
+    return (_chunk_from_item(i) for i in query_all(params))
+
+
+def _chunk_from_item(item: dict[str, Any]) -> LogChunk:
+    data = from_item(item)
+    created = parse_iso(data.get("created_at")) or utcnow()
+    return LogChunk(int(data["seq"]), data.get("text", ""), created)
+
+
 def log_tail(dispatch_id: str, *, chunks: int = 20) -> list[LogChunk]:
     response = call(
         "query",
@@ -589,14 +619,4 @@ def log_tail(dispatch_id: str, *, chunks: int = 20) -> list[LogChunk]:
         ScanIndexForward=False,
         Limit=chunks,
     )
-    result = []
-    for item in reversed(response.get("Items", [])):
-        data = from_item(item)
-        result.append(
-            LogChunk(
-                int(data["seq"]),
-                data.get("text", ""),
-                parse_iso(data.get("created_at")) or utcnow(),
-            )
-        )
-    return result
+    return [_chunk_from_item(i) for i in reversed(response.get("Items", []))]

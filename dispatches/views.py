@@ -3,7 +3,8 @@
 from datetime import date, datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -11,7 +12,9 @@ from django.views.decorators.http import require_http_methods
 from outpost_admin.actors import actor_from
 from outpost_admin.dynamo import Page, utcnow
 from outpost_admin.pages import portal_required, render_page, staff_required, viewer_tenant_id
+from outpost_admin.templatetags.outpost import duration
 from tenants import selectors as tenant_selectors
+from tenants.forms import tenant_filter_id
 
 from . import selectors, services
 from .domain import Dispatch, DispatchStatus, InvalidTransition
@@ -19,6 +22,8 @@ from .forms import DispatchFilterForm, StaffDispatchFilterForm
 
 PAGE_SIZE = 25
 RECENT = 10
+LOG_TAIL = 50  # chunks on the page at first; the rest is a download away
+LOG_PAGE = 200  # chunks per poll of the log (storage.log_after's limit)
 
 
 @portal_required
@@ -46,16 +51,30 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
     scope = viewer_tenant_id(request)
     form = (StaffDispatchFilterForm if scope is None else DispatchFilterForm)(request.GET)
     today = utcnow().date()
-    page = _history(form.cleaned_data, scope, today) if form.is_valid() else None
-    context = {"form": form, "page": page, "show_tenant": scope is None, "today": today}
-    if scope is None and not request.GET.get("tenant") and not request.GET.get("day"):
+    context: dict[str, Any] = {"form": form, "show_tenant": scope is None, "today": today}
+    tenant_id = scope or (tenant_filter_id(form) if form.is_valid() else "")
+    if form.is_valid():
+        page = _history(form.cleaned_data, tenant_id, today)
+        context.update(page=page, dispatches=page.items, **_names(scope, page.items))
+        context["tenant_name"] = context.get("tenant_names", {}).get(tenant_id, "")
+    if scope is None and not any(request.GET.get(f) for f in ("tenant", "day", "since")):
         context["pinned_day"] = today  # "Load more" stays on this day after midnight
-    partial = "rows" if request.GET.get("cursor") else "content"
-    return render_page(request, "dispatches/dispatch_list.html", context, partial=partial)
+    if request.GET.get("cursor") and getattr(request, "htmx", False):
+        context["more_page"] = True
+        return render(request, "dispatches/_dispatch_table.html#rows", context)
+    return render_page(request, "dispatches/dispatch_list.html", context)
 
 
-def _history(data: dict[str, Any], scope: str | None, today: date) -> Page[Dispatch]:
-    """The tenant user's own history; for staff, one tenant's, or every tenant's for one day."""
+def _names(scope: str | None, dispatches: list[Dispatch]) -> dict[str, Any]:
+    """Staff see tenants by name: one BatchGetItem for the tenants on the page."""
+    if scope is not None:
+        return {}
+    ids = sorted({d.tenant_id for d in dispatches})
+    return {"tenant_names": tenant_selectors.tenant_names(tenant_ids=ids)}
+
+
+def _history(data: dict[str, Any], tenant_id: str, today: date) -> Page[Dispatch]:
+    """One tenant's history; for staff without a tenant, every tenant's for a day or a range."""
     common = {
         "status": data["status"],
         "agent": data["agent"],
@@ -63,11 +82,13 @@ def _history(data: dict[str, Any], scope: str | None, today: date) -> Page[Dispa
         "cursor": data["cursor"] or None,
         "limit": PAGE_SIZE,
     }
-    tenant_id = scope or (str(data["tenant"]) if data.get("tenant") else "")
     if tenant_id:
         return selectors.dispatch_list(
             tenant_id=tenant_id, since=data["since"], until=data["until"], **common
         )
+    if data.get("since"):
+        until = data.get("until") or utcnow()
+        return selectors.dispatch_list_range(since=data["since"], until=until, **common)
     return selectors.dispatch_list_day(day=data.get("day") or today, **common)
 
 
@@ -76,22 +97,28 @@ def tenant_dispatches(request: HttpRequest, tenant_id: str) -> HttpResponse:
     """The recent dispatches section of a tenant's staff page, loaded by htmx."""
     if not getattr(request, "htmx", False):
         return redirect(f"{reverse('dispatches:list')}?tenant={tenant_id}")
-    context = {
-        "dispatches": selectors.dispatch_list(tenant_id=tenant_id, limit=RECENT).items,
-        "show_tenant": True,  # staff rows always carry it, polled ones included
-    }
+    dispatches = selectors.dispatch_list(tenant_id=tenant_id, limit=RECENT).items
+    context = {"dispatches": dispatches, "show_tenant": True, **_names(None, dispatches)}
     return render(request, "dispatches/_dispatch_table.html", context)
 
 
 @portal_required
 def dispatch_detail(request: HttpRequest, dispatch_id: str) -> HttpResponse:
-    return render_page(request, "dispatches/dispatch_detail.html", _detail(request, dispatch_id))
+    context = _detail(request, dispatch_id)
+    chunks = selectors.log_tail(dispatch_id=dispatch_id, chunks=LOG_TAIL)
+    context.update(
+        log="".join(c.text for c in chunks),
+        log_seq=chunks[-1].seq if chunks else -1,
+        log_cut=bool(chunks) and chunks[0].seq > 0,
+    )
+    return render_page(request, "dispatches/dispatch_detail.html", context)
 
 
 @portal_required
 def dispatch_live(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     """Status, timeline and log tail: polled by the dispatch page until the dispatch ends."""
-    return render(request, "dispatches/dispatch_detail.html#live", _detail(request, dispatch_id))
+    context = _detail(request, dispatch_id)
+    return render(request, "dispatches/dispatch_detail.html#live-update", context)
 
 
 def _detail(request: HttpRequest, dispatch_id: str) -> dict[str, Any]:
@@ -100,9 +127,38 @@ def _detail(request: HttpRequest, dispatch_id: str) -> dict[str, Any]:
     return {
         "dispatch": dispatch,
         "show_tenant": scope is None,
+        **_names(scope, [dispatch]),
         "timeline": timeline(dispatch, now=utcnow()),
-        "log": selectors.log_tail_text(dispatch_id=dispatch_id),
     }
+
+
+@portal_required
+def dispatch_log(request: HttpRequest, dispatch_id: str) -> HttpResponse:
+    """The output written after chunk `after` (JSON), polled by the dispatch page's log."""
+    scope = viewer_tenant_id(request)
+    dispatch = services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
+    try:
+        after = int(request.GET.get("after", "-1"))
+    except ValueError:
+        return JsonResponse({"error": "after must be a whole number"}, status=400)
+    chunks = selectors.log_after(dispatch_id=dispatch_id, after=after)
+    body = {
+        "seq": chunks[-1].seq if chunks else after,
+        "text": "".join(c.text for c in chunks),
+        "done": dispatch.status.is_terminal and len(chunks) < LOG_PAGE,
+    }
+    return JsonResponse(body)
+
+
+@portal_required
+def dispatch_log_download(request: HttpRequest, dispatch_id: str) -> HttpResponse:
+    """The whole captured output as a text file."""
+    scope = viewer_tenant_id(request)
+    services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
+    text = "".join(selectors.log_all_text(dispatch_id=dispatch_id))  # at most LOG_MAX_BYTES
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="dispatch-{dispatch_id}.log"'
+    return response
 
 
 @portal_required
@@ -110,8 +166,8 @@ def dispatch_row(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     """One history row, polled while the dispatch is pending or running."""
     scope = viewer_tenant_id(request)
     dispatch = services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
-    context = {"dispatch": dispatch, "show_tenant": scope is None}
-    return render(request, "dispatches/_dispatch_row.html", context)
+    context = {"dispatch": dispatch, "show_tenant": scope is None, **_names(scope, [dispatch])}
+    return render(request, "dispatches/_dispatch_table.html#row", context)
 
 
 @portal_required
@@ -127,6 +183,7 @@ def dispatch_cancel(request: HttpRequest, dispatch_id: str) -> HttpResponse:
         except InvalidTransition as exc:
             error = str(exc)
         else:
+            messages.success(request, f"Dispatch {dispatch_id} cancelled.")
             return redirect("dispatches:detail", dispatch_id=dispatch_id)
     context = {"dispatch": dispatch, "error": error}
     return render_page(
@@ -148,14 +205,3 @@ def timeline(d: Dispatch, *, now: datetime) -> list[tuple[str, datetime | None, 
         ("Started", started, f"queued {duration(d.started_at, started)}" if started else ""),
         ("Ended", ended, ran),
     ]
-
-
-def duration(start: datetime, end: datetime) -> str:
-    if start.tzinfo is None or end.tzinfo is None:  # a record without a usable timestamp
-        return "?"
-    seconds = max(0.0, (end - start).total_seconds())
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 
 from tenants.memberships import member_tenant_id
@@ -58,9 +59,17 @@ def render_page(
     partial: str = "content",
     status: int = 200,
 ) -> HttpResponse:
-    """The whole page, or only the named partial for an htmx request to the same URL."""
-    name = f"{template}#{partial}" if getattr(request, "htmx", False) else template
+    """The whole page, or only the named partial for an htmx request to the same URL.
+
+    An htmx answer that replaces the page's content also replaces the messages shown
+    above it (out of band), so feedback after an action appears without a reload.
+    """
+    htmx = getattr(request, "htmx", False)
+    name = f"{template}#{partial}" if htmx else template
     response = render(request, name, context, status=status)
+    if htmx and partial == "content":
+        messages = render_to_string("_messages.html", {"oob": True}, request=request)
+        response.content += messages.encode()
     patch_vary_headers(response, ["HX-Request"])
     return response
 

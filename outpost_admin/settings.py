@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -94,6 +95,8 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Forms render through templates/forms/ (field.html, form.html): see outpost_admin/forms.py.
+FORM_RENDERER = "outpost_admin.forms.FormRenderer"
 
 # Invited tenant users choose their own password: hold it to Django's usual rules.
 AUTH_PASSWORD_VALIDATORS = [

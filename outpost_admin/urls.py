@@ -8,6 +8,7 @@ from dispatches import apis as dispatch_apis
 from outpost_admin import health
 from outpost_admin.api.envelope import meta
 from outpost_admin.converters import DispatchIdConverter, IdConverter
+from outpost_admin.forms import LoginForm
 from tenants.memberships import member_tenant_id
 
 register_converter(IdConverter, "id")
@@ -25,7 +26,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("", home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=LoginForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health", health.overall, name="health"),
     path("health/live", health.live, name="health-live"),

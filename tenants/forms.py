@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 from django import forms
+from django.urls import reverse_lazy
 
 from .domain import Scope, TenantStatus, Tier
 
@@ -15,7 +16,9 @@ class ProvisionForm(forms.Form):
 
 
 class TenantFilterForm(forms.Form):
-    search = forms.CharField(required=False, max_length=200, strip=True)
+    search = forms.CharField(
+        required=False, max_length=200, strip=True, help_text="name prefix or exact e-mail"
+    )
     status = forms.ChoiceField(
         required=False, choices=ANY + [(s.value, s.value) for s in TenantStatus]
     )
@@ -58,10 +61,59 @@ class RotateForm(forms.Form):
     )
 
 
+def tenant_picker_field() -> forms.CharField:
+    """A tenant by name, with suggestions from the tenant-name index as one types (or an id)."""
+    return forms.CharField(
+        required=False,
+        max_length=200,
+        strip=True,
+        help_text="Start typing a name",
+        widget=forms.TextInput(
+            attrs={
+                "list": "tenant-options",
+                "autocomplete": "off",
+                "hx-get": reverse_lazy("tenants:picker"),
+                "hx-trigger": "input changed delay:250ms",
+                "hx-target": "#tenant-options",
+            }
+        ),
+    )
+
+
+def tenant_filter_id(form: forms.Form) -> str:
+    """The tenant a valid filter form names (by name or id); a field error when none or several."""
+    from . import selectors  # forms load before the storage layer in some management commands
+
+    text = form.cleaned_data.get("tenant", "")
+    if not text:
+        return ""
+    found = selectors.tenant_find(text=text)
+    if len(found) == 1:
+        return found[0].tenant_id
+    if found:
+        form.add_error("tenant", "Several tenants have this name: pick one from the list.")
+    else:
+        form.add_error("tenant", "No tenant has this name or id.")
+    return ""
+
+
 class AuditFilterForm(forms.Form):
-    tenant = forms.UUIDField(required=False, label="Tenant id")
-    day = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    tenant = tenant_picker_field()
+    day = forms.DateField(
+        required=False, label="Day (UTC)", widget=forms.DateInput(attrs={"type": "date"})
+    )
     action = forms.RegexField(
-        required=False, max_length=64, regex=r"^[a-z_.]+$", help_text="e.g. key.revoke"
+        required=False,
+        max_length=64,
+        regex=r"^[a-z_.]+$",
+        help_text="starts with, e.g. key.",
+        error_messages={"invalid": "Letters, dots and underscores only (e.g. key.revoke)."},
+    )
+    actor = forms.CharField(required=False, max_length=150, strip=True)
+    resource = forms.CharField(
+        required=False, max_length=200, strip=True, help_text="starts with, e.g. dispatch/"
+    )
+    q = forms.CharField(
+        required=False, max_length=100, strip=True, label="Text", help_text="anywhere, exact case"
     )
     cursor = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.mail import send_mail
@@ -35,6 +36,7 @@ def invite_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
             link = request.build_absolute_uri(invite.path)
             emailed = _send_invite(email=invite.email, tenant_name=tenant.name, link=link)
             context = {"tenant": tenant, "email": invite.email, "link": link, "emailed": emailed}
+            messages.success(request, f"{invite.email} is invited to {tenant.name}.")
             return no_store(render_page(request, "tenants/invite_sent.html", context))
     context = {
         "tenant": tenant,

@@ -93,3 +93,37 @@ def member_list(*, tenant_id: str) -> list[TenantMembership]:
         .select_related("user")
         .order_by("created_at")
     )
+
+
+def tenant_user_revoke(*, tenant_id: str, user_id: int, actor: Actor) -> User:
+    """Take a tenant user's access away: the account can no longer sign in, and its open
+    sessions stop working (Django refuses inactive users). Another tenant's user: NotFound."""
+    membership = _membership(tenant_id=tenant_id, user_id=user_id)
+    user = membership.user
+    if not user.is_active:
+        raise ServiceError("This user's access was already revoked.")
+    event = audit_event(
+        tenant_id=tenant_id,
+        action="user.revoke",
+        resource=f"user/{user.pk}",
+        actor=actor,
+        metadata={"email": user.email},
+    )
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        storage.audit_write(event)
+    return user
+
+
+def member_get(*, tenant_id: str, user_id: int) -> TenantMembership:
+    return _membership(tenant_id=tenant_id, user_id=user_id)
+
+
+def _membership(*, tenant_id: str, user_id: int) -> TenantMembership:
+    try:
+        return TenantMembership.objects.select_related("user").get(
+            tenant_id=tenant_id, user_id=user_id
+        )
+    except TenantMembership.DoesNotExist as exc:
+        raise storage.NotFound(f"user {user_id}") from exc

@@ -1,6 +1,9 @@
 """Reads for tenants, keys, audit and usage. Every function is keyword-only."""
 
+import uuid
+from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 from outpost_admin.dynamo import NotFound, Page, utcnow
 
@@ -33,6 +36,27 @@ def tenant_list(
     return storage.tenant_list(search=search, status=status, tier=tier, cursor=cursor, limit=limit)
 
 
+def tenant_names(*, tenant_ids: list[str]) -> dict[str, str]:
+    """Names for ids shown on a page: one BatchGetItem per 100 tenants, none for none."""
+    return storage.tenant_names(tenant_ids) if tenant_ids else {}
+
+
+def tenant_find(*, text: str) -> list[Tenant]:
+    """Tenants a filter names: by id, or by exact name (case-insensitive) via the name index.
+
+    Exact names sort first among the names they prefix, so the first few prefix hits hold them.
+    """
+    text = text.strip()
+    try:
+        return [storage.tenant_get(str(uuid.UUID(text)))]
+    except ValueError:
+        pass
+    except NotFound:
+        return []
+    hits = storage.tenant_list(search=text, limit=10).items
+    return [t for t in hits if t.name.lower() == text.lower()]
+
+
 def key_get(*, tenant_id: str, api_key_id: str) -> ApiKey:
     """A key of this tenant; another tenant's key is NotFound, like a missing one."""
     key = storage.key_get(api_key_id)
@@ -50,12 +74,34 @@ def audit_list(
     tenant_id: str = "",
     day: date | None = None,
     action: str = "",
+    actor: str = "",
+    resource: str = "",
+    text: str = "",
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[AuditEvent]:
     return storage.audit_list(
-        tenant_id=tenant_id, day=day, action=action, cursor=cursor, limit=limit
+        tenant_id=tenant_id,
+        day=day,
+        action=action,
+        actor=actor,
+        resource=resource,
+        text=text,
+        cursor=cursor,
+        limit=limit,
     )
+
+
+def audit_iter(*, limit: int, **filters: Any) -> Iterator[AuditEvent]:
+    """The records a filter matches, page after page, at most `limit` (for a CSV export)."""
+    cursor, shown = None, 0
+    while shown < limit:
+        page = audit_list(cursor=cursor, limit=min(100, limit - shown), **filters)
+        yield from page.items
+        shown += len(page.items)
+        if not page.cursor:
+            return
+        cursor = page.cursor
 
 
 def usage_today(*, tenant_id: str) -> DailyUsage:

@@ -105,6 +105,27 @@ def tenant_get(tenant_id: str) -> Tenant:
     return _tenant_from_item(response["Item"])
 
 
+def tenant_names(tenant_ids: list[str]) -> dict[str, str]:
+    """Tenant names by id: BatchGetItem, 100 keys a call, only the name read."""
+    ids = sorted(set(tenant_ids))
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), 100):
+        request: dict[str, Any] = {
+            TENANTS.name: {
+                "Keys": [tenant_key(i) for i in ids[start : start + 100]],
+                "ProjectionExpression": "tenant_id, #name",
+                "ExpressionAttributeNames": {"#name": "name"},
+            }
+        }
+        while request:
+            response = call("batch_get_item", RequestItems=request)
+            for item in response.get("Responses", {}).get(TENANTS.name, []):
+                data = from_item(item)
+                names[data["tenant_id"]] = data.get("name", "")
+            request = response.get("UnprocessedKeys") or {}
+    return names
+
+
 def tenant_id_by_email(email: str) -> str | None:
     response = call("get_item", TableName=TENANTS.name, Key=_email_key(email), ConsistentRead=True)
     return from_item(response["Item"])["tenantId"] if "Item" in response else None
@@ -485,28 +506,33 @@ def audit_list(
     tenant_id: str = "",
     day: date | None = None,
     action: str = "",
+    actor: str = "",
+    resource: str = "",
+    text: str = "",
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[AuditEvent]:
-    """Newest first: one tenant's records, or everybody's on one UTC day."""
+    """Newest first: one tenant's records, or everybody's on one UTC day; filtered by action
+    prefix, actor, resource prefix and free text (in action, resource, actor, request, IP)."""
+    names: dict[str, str] = {}
     if tenant_id:
         params: dict[str, Any] = {"KeyConditionExpression": "tenant_id = :p"}
         vals: dict[str, Any] = {":p": tenant_id}
         key_names: tuple[str, ...] = ("tenant_id", "timestamp")
         if day:
             params["KeyConditionExpression"] += " AND begins_with(#ts, :day)"
-            params["ExpressionAttributeNames"] = {"#ts": "timestamp"}
+            names["#ts"] = "timestamp"
             vals[":day"] = day.isoformat()
     else:
         params = {"IndexName": "audit-day-index", "KeyConditionExpression": "#day = :p"}
-        params["ExpressionAttributeNames"] = {"#day": "day"}
+        names["#day"] = "day"
         vals = {":p": (day or utcnow().date()).isoformat()}
         key_names = ("tenant_id", "timestamp", "day")
-    if action:
-        params["FilterExpression"] = "#action = :action"
-        params["ExpressionAttributeNames"] = {**params.get("ExpressionAttributeNames", {})}
-        params["ExpressionAttributeNames"]["#action"] = "action"
-        vals[":action"] = action
+    filters = _audit_filters(names, vals, action=action, actor=actor, resource=resource, text=text)
+    if filters:
+        params["FilterExpression"] = " AND ".join(filters)
+    if names:
+        params["ExpressionAttributeNames"] = names
     params.update(
         TableName=AUDIT.name, ScanIndexForward=False, ExpressionAttributeValues=values(vals)
     )
@@ -514,11 +540,40 @@ def audit_list(
         params,
         limit=limit,
         cursor=cursor,
-        scope=f"audit:{tenant_id}:{day}:{action}",
+        scope=f"audit:{tenant_id}:{day}:{action}:{actor}:{resource}:{text}",
         key_names=key_names,
         max_reads=5,
+        read_size=200 if filters else 0,
     )
     return Page([_audit_from_item(i) for i in items], next_cursor)
+
+
+def _audit_filters(
+    names: dict[str, str],
+    vals: dict[str, Any],
+    *,
+    action: str,
+    actor: str,
+    resource: str,
+    text: str,
+) -> list[str]:
+    """FilterExpression parts; adds the names and values they use."""
+    filters = []
+    for attr, condition, value in (
+        ("action", "begins_with(#action, :action)", action),
+        ("actor", "contains(#actor, :actor)", actor),
+        ("resource", "begins_with(#resource, :resource)", resource),
+    ):
+        if value:
+            filters.append(condition)
+            names[f"#{attr}"] = attr
+            vals[f":{attr}"] = value
+    if text:
+        fields = ("action", "actor", "resource", "request_id", "ip_address", "user_agent")
+        names.update({f"#{f}": f for f in fields})
+        filters.append("(" + " OR ".join(f"contains(#{f}, :text)" for f in fields) + ")")
+        vals[":text"] = text
+    return filters
 
 
 # --- daily usage roll-ups ---------------------------------------------------------

@@ -1,9 +1,15 @@
 """Staff pages: tenants, their keys, the audit log."""
 
-from datetime import timedelta
+import csv
+import io
+import itertools
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url
@@ -11,10 +17,19 @@ from django_htmx.http import push_url
 from outpost_admin.actors import actor_from
 from outpost_admin.dynamo import utcnow
 from outpost_admin.pages import no_store, render_page, staff_required
+from outpost_admin.templatetags.outpost import audit_details, relative
 
-from . import selectors, services
-from .domain import TIER_LIMITS, Scope, TenantStatus, Tier
-from .forms import AuditFilterForm, KeyForm, ProvisionForm, RotateForm, TenantFilterForm, TierForm
+from . import memberships, selectors, services
+from .domain import TIER_LIMITS, ApiKey, AuditEvent, KeyStatus, Scope, Tenant, TenantStatus, Tier
+from .forms import (
+    AuditFilterForm,
+    KeyForm,
+    ProvisionForm,
+    RotateForm,
+    TenantFilterForm,
+    TierForm,
+    tenant_filter_id,
+)
 
 
 @staff_required
@@ -27,6 +42,17 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
     return render_page(
         request, "tenants/tenant_list.html", {"form": form, "page": page}, partial=partial
     )
+
+
+@staff_required
+def tenant_picker(request: HttpRequest) -> HttpResponse:
+    """Suggestions for a tenant filter: names starting with what was typed (name index)."""
+    text = request.GET.get("tenant", "").strip()[:200]
+    tenants = selectors.tenant_list(search=text, limit=10).items if text else []
+    names = [t.name for t in tenants]
+    duplicates = {n for n in names if names.count(n) > 1}
+    context = {"tenants": tenants, "duplicates": duplicates}
+    return render(request, "tenants/_tenant_options.html", context)
 
 
 @staff_required
@@ -55,6 +81,7 @@ def _show_key_once(
     """The raw key appears in this response only; the URL moves on so a reload won't show it."""
     tenant = selectors.tenant_get(tenant_id=tenant_id)
     context = {"tenant": tenant, "issued": issued, "title": title}
+    messages.success(request, f"{title}. Copy the key now: it is shown only once.")
     response = render_page(request, "tenants/key_issued.html", context)
     tenant_url = reverse("tenants:detail", args=[tenant_id])
     if getattr(request, "htmx", False):
@@ -67,14 +94,39 @@ def tenant_detail(request: HttpRequest, tenant_id: str) -> HttpResponse:
     tenant = selectors.tenant_get(tenant_id=tenant_id)
     context = {
         "tenant": tenant,
-        "keys": [
-            (k, k.effective_status(utcnow())) for k in selectors.key_list(tenant_id=tenant_id)
-        ],
+        "keys": key_states(tenant, selectors.key_list(tenant_id=tenant_id), now=utcnow()),
         "usage": selectors.usage_today(tenant_id=tenant_id),
         "events": selectors.audit_list(tenant_id=tenant_id, limit=10).items,
+        "members": memberships.member_list(tenant_id=tenant_id),
         "tier_form": TierForm(initial={"tier": tenant.tier.value}),
     }
     return render_page(request, "tenants/tenant_detail.html", context)
+
+
+def key_states(
+    tenant: Tenant, keys: list[ApiKey], *, now: datetime
+) -> list[tuple[ApiKey, str, str]]:
+    """Each key with its badge and what it really is: "rotating — old key expires in 58 min",
+    "suspended with its tenant", "expired"... A rotated key is one whose name a newer key of
+    the tenant carries and which expires: rotation gives the old key its grace that way."""
+    newest: dict[str, datetime] = {}
+    for key in keys:
+        if key.status == KeyStatus.ACTIVE:
+            newest[key.name] = max(newest.get(key.name, key.created_at), key.created_at)
+    rows = []
+    for key in keys:
+        status = key.effective_status(now)
+        badge, text = status.value, status.value
+        if status == KeyStatus.ACTIVE and tenant.status == TenantStatus.SUSPENDED:
+            badge, text = "suspended", "suspended with its tenant"
+        elif status == KeyStatus.ACTIVE and key.expires_at:
+            expires = relative(key.expires_at, now)
+            if newest.get(key.name, key.created_at) > key.created_at:
+                badge, text = "rotating", f"rotating — old key expires {expires}"
+            else:
+                text = f"active — expires {expires}"
+        rows.append((key, badge, text))
+    return rows
 
 
 @staff_required
@@ -90,6 +142,7 @@ def tenant_tier(request: HttpRequest, tenant_id: str) -> HttpResponse:
         context = {"tenant": tenant, "form": form, "tier": tier, "limits": TIER_LIMITS[tier]}
         return render_page(request, "tenants/tenant_tier.html", context)
     services.tenant_change_tier(tenant_id=tenant_id, tier=tier, actor=actor_from(request))
+    messages.success(request, f"{tenant.name} is now on the {tier.value} tier.")
     return redirect("tenants:detail", tenant_id=tenant_id)
 
 
@@ -108,6 +161,8 @@ def tenant_status(request: HttpRequest, tenant_id: str, action: str) -> HttpResp
         except services.ServiceError as exc:
             error = str(exc)
         else:
+            done = "suspended" if action == "suspend" else "reactivated"
+            messages.success(request, f"{tenant.name} is {done}.")
             return redirect("tenants:detail", tenant_id=tenant_id)
     context = {"tenant": tenant, "action": action, "error": error}
     return render_page(request, "tenants/tenant_status.html", context, status=409 if error else 200)
@@ -149,6 +204,7 @@ def key_revoke(request: HttpRequest, tenant_id: str, key_id: str) -> HttpRespons
         except services.ServiceError as exc:
             error = str(exc)
         else:
+            messages.success(request, f"Key {key.key_prefix}… “{key.name}” is revoked.")
             return redirect("tenants:detail", tenant_id=tenant_id)
     context = {"tenant": tenant, "key": key, "error": error}
     return render_page(request, "tenants/key_revoke.html", context, status=409 if error else 200)
@@ -177,19 +233,97 @@ def key_rotate(request: HttpRequest, tenant_id: str, key_id: str) -> HttpRespons
     return render_page(request, "tenants/key_rotate.html", context, status=status)
 
 
+AUDIT_FILTERS = ("day", "action", "actor", "resource")
+AUDIT_EXPORT_MAX = 5000
+
+
 @staff_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
-    page = None
-    if form.is_valid():
-        tenant = form.cleaned_data["tenant"]
-        page = selectors.audit_list(
-            tenant_id=str(tenant) if tenant else "",
-            day=form.cleaned_data["day"],
-            action=form.cleaned_data["action"],
-            cursor=form.cleaned_data["cursor"] or None,
-        )
-    partial = "rows" if request.GET.get("cursor") else "content"
-    return render_page(
-        request, "tenants/audit_log.html", {"form": form, "page": page}, partial=partial
-    )
+    context: dict[str, Any] = {"form": form}
+    filters = _audit_filters(form)
+    if filters is not None:
+        page = selectors.audit_list(cursor=form.cleaned_data["cursor"] or None, **filters)
+        names = selectors.tenant_names(tenant_ids=sorted({e.tenant_id for e in page.items}))
+        context.update(page=page, events=page.items, tenant_names=names, show_tenant=True)
+        context["export"] = request.GET.copy()
+        context["export"].pop("cursor", None)
+    if request.GET.get("cursor") and getattr(request, "htmx", False):
+        context["more_page"] = True
+        return render(request, "tenants/_audit_table.html#rows", context)
+    return render_page(request, "tenants/audit_log.html", context)
+
+
+def _audit_filters(form: AuditFilterForm) -> dict[str, Any] | None:
+    """The selector's filters from a valid form (the tenant looked up by name), else None."""
+    if not form.is_valid():
+        return None
+    tenant_id = tenant_filter_id(form)
+    if form.errors:
+        return None
+    data = form.cleaned_data
+    return {"tenant_id": tenant_id, "text": data["q"], **{k: data[k] for k in AUDIT_FILTERS}}
+
+
+@staff_required
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """What the audit page shows for these filters, as CSV (at most AUDIT_EXPORT_MAX rows)."""
+    form = AuditFilterForm(request.GET)
+    filters = _audit_filters(form)
+    if filters is None:
+        return render_page(request, "tenants/audit_log.html", {"form": form}, status=400)
+    events = selectors.audit_iter(limit=AUDIT_EXPORT_MAX, **filters)
+    response = HttpResponse("".join(_csv_rows(events)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="outpost-audit.csv"'
+    return response
+
+
+def _csv_rows(events: Iterator[AuditEvent]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    header = ["time_utc", "tenant_id", "action", "resource", "actor", "details", "ip", "request_id"]
+    for row in itertools.chain([header], (_csv_row(e) for e in events)):
+        writer.writerow([_spreadsheet_safe(str(v)) for v in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def _csv_row(event: AuditEvent) -> list[str]:
+    details = "; ".join(f"{label}: {value}" for label, value in audit_details(event.metadata))
+    return [
+        event.occurred_at,
+        event.tenant_id,
+        event.action,
+        event.resource,
+        event.actor,
+        details,
+        event.ip_address,
+        event.request_id,
+    ]
+
+
+def _spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet won't run as a formula."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def user_revoke(request: HttpRequest, tenant_id: str, user_id: int) -> HttpResponse:
+    """GET asks for confirmation; POST takes the tenant user's access away."""
+    tenant = selectors.tenant_get(tenant_id=tenant_id)
+    member = memberships.member_get(tenant_id=tenant_id, user_id=user_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            memberships.tenant_user_revoke(
+                tenant_id=tenant_id, user_id=user_id, actor=actor_from(request)
+            )
+        except services.ServiceError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, f"{member.user.email} can no longer sign in.")
+            return redirect("tenants:detail", tenant_id=tenant_id)
+    context = {"tenant": tenant, "member": member, "error": error}
+    return render_page(request, "tenants/user_revoke.html", context, status=409 if error else 200)

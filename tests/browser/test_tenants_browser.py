@@ -72,8 +72,12 @@ def test_a_bad_provisioning_form_shows_the_errors_next_to_the_fields(signed_in_p
     page.fill("#id_name", "   ")
     page.fill("#id_email", "not-an-email")
     page.click("button:has-text('Provision')")
-    expect(page.locator("#name-error")).to_contain_text("required")
-    expect(page.locator("#email-error")).to_contain_text("valid email")
+    # Each error is what its field's aria-describedby names, and the cursor is in the first.
+    for field, text in (("name", "required"), ("email", "valid email")):
+        expect(page.locator(f"#id_{field}_error")).to_contain_text(text)
+        described = page.locator(f"#id_{field}").get_attribute("aria-describedby") or ""
+        assert f"id_{field}_error" in described.split()
+    expect(page.locator("#id_name")).to_be_focused()
     expect(page).to_have_url(re.compile(r"/tenants/new/$"))
 
 

@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.test import Client
 
 from dispatches import services, storage
 from dispatches.domain import DispatchStatus
-from outpost_admin.dynamo import utcnow
+from outpost_admin.dynamo import counting_calls, utcnow
 from tenants import selectors as tenant_selectors
 from tenants.models import TenantMembership
 from tests.conftest import unique_email
@@ -288,10 +289,60 @@ def test_staff_filter_the_history_by_tenant(staff_client, owner, outsider):
     assert mine in html and theirs not in html
 
 
-def test_staff_need_a_tenant_for_a_time_range(staff_client):
-    response = staff_client.get("/dispatches/?since=2026-01-01T00:00")
-    assert response.status_code == 200 and "needs a tenant id" in response.content.decode()
-    assert "Enter a valid UUID." in staff_client.get("/dispatches/?tenant=nope").content.decode()
+def test_staff_see_every_tenant_over_a_time_range(staff_client, owner, outsider):
+    repo = f"acme/range{uuid.uuid4().hex[:6]}"
+    mine, theirs = create(owner[1], repo=repo), create(outsider[1], repo=repo)
+    since = (utcnow() - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    html = staff_client.get("/dispatches/", {"since": since, "repo": repo}).content.decode()
+    assert set(row_ids(html)) == {mine, theirs}
+
+
+def test_a_range_without_a_tenant_reads_one_query_per_day_partition(staff_client):
+    now = utcnow()
+    since = (now - timedelta(days=3)).strftime("%Y-%m-%dT00:00")
+    until = (now - timedelta(days=1)).strftime("%Y-%m-%dT23:59")
+    with counting_calls() as calls:
+        response = staff_client.get("/dispatches/", {"since": since, "until": until})
+    assert response.status_code == 200 and row_ids(response.content.decode()) == []
+    assert calls.operations == ["Query", "Query", "Query"]  # three days, no names to read
+
+
+def test_staff_filter_by_tenant_name_and_see_names_not_ids(staff_client, make_tenant):
+    tenant, issued = make_tenant(name=f"Named {uuid.uuid4().hex[:6]}")
+    dispatch_id = create(issued.raw)
+    html = staff_client.get("/dispatches/", {"tenant": tenant.name.upper()}).content.decode()
+    assert dispatch_id in html and f"Dispatches of {tenant.name}" in html
+    assert f'title="{tenant.tenant_id}">{tenant.name}</a>' in html  # the id on hover
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"tenant": "no such tenant"}, "tenant", "No tenant has this name"),
+        ({"since": "2026-01-01T00:00", "until": "2026-03-01T00:00"}, "since", "31 days at most"),
+        ({"until": "2026-01-01T00:00"}, "since", "needs its start"),
+        ({"since": "2026-01-01T00:00", "day": "2026-01-01"}, "day", "not both"),
+    ],
+)
+def test_staff_history_filters_say_what_is_wrong_next_to_the_field(
+    staff_client, query, field, message
+):
+    html = staff_client.get("/dispatches/", query).content.decode()
+    error = re.search(rf'<p class="error" id="id_{field}_error">([^<]*)</p>', html)
+    assert error and message in error.group(1)
+    assert re.search(rf'aria-describedby="[^"]*\bid_{field}_error\b', html)
+
+
+def test_the_tenant_picker_suggests_names_from_the_name_index(staff_client, make_tenant):
+    marker = f"picker{uuid.uuid4().hex[:6]}"
+    a, _ = make_tenant(name=f"{marker} Alpha")
+    make_tenant(name=f"{marker} Twin"), make_tenant(name=f"{marker} Twin")
+    with counting_calls() as calls:
+        html = htmx(staff_client, f"/tenants/picker/?tenant={marker}").content.decode()
+    assert calls.operations == ["Query"]
+    assert f'<option value="{a.name}">' in html
+    assert html.count(f">{marker} Twin ·") == 2 and f'value="{marker} Twin"' not in html
+    assert htmx(staff_client, "/tenants/picker/?tenant=").content.decode().strip() == ""
 
 
 def test_staff_open_and_cancel_any_tenants_dispatch(staff_client, owner):
@@ -311,7 +362,8 @@ def test_a_tenants_staff_page_loads_its_dispatches(staff_client, owner):
     fragment = htmx(staff_client, f"/tenants/{tenant.tenant_id}/dispatches/").content.decode()
     assert dispatch_id in fragment and "<html" not in fragment
     polled = htmx(staff_client, f"/dispatches/{dispatch_id}/row/").content.decode()
-    assert fragment.count("<th>") == 8 and polled.count("<td>") == 8  # same columns
+    assert fragment.count("<thead>") == 1
+    assert fragment.count("<th ") == 8 and len(re.findall("<td[ >]", polled)) == 8  # same columns
     plain = staff_client.get(f"/tenants/{tenant.tenant_id}/dispatches/")
     assert plain["Location"] == f"/dispatches/?tenant={tenant.tenant_id}"
 
@@ -359,15 +411,56 @@ def test_a_failed_dispatch_shows_reason_and_error(owner):
     assert '<code id="exit-code">3</code>' in html
 
 
-def test_the_live_fragment_is_only_the_status_section(owner):
+def test_the_live_fragment_is_the_status_section_and_its_announcement(owner):
     _, key, client = owner
     dispatch_id = create(key)
     html = htmx(client, f"/dispatches/{dispatch_id}/live/").content.decode()
     assert html.lstrip().startswith('<section id="dispatch-live"') and "<html" not in html
     assert "hx-trigger" in html
+    assert '<p id="status-announcer" hx-swap-oob="innerHTML">Status: pending</p>' in html
     run(dispatch_id, output="all done\n")
     html = htmx(client, f"/dispatches/{dispatch_id}/live/").content.decode()
-    assert "all done" in html and "hx-trigger" not in html
+    assert "hx-trigger" not in html and "Status: success" in html
+    assert "all done" not in html  # the log follows on its own: never re-sent whole
+
+
+def test_the_log_sends_only_what_is_new_by_sequence(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    dispatch = storage.dispatch_claim(
+        storage.dispatch_get(dispatch_id), worker_id="test-worker", now=utcnow()
+    )
+    for seq, text in enumerate(["one\n", "two\n", "three\n"]):
+        storage.log_append(dispatch, seq=seq, text=text, now=utcnow())
+    with counting_calls() as calls:
+        body = client.get(f"/dispatches/{dispatch_id}/log/?after=0").json()
+    assert body == {"seq": 2, "text": "two\nthree\n", "done": False}
+    assert calls.operations == ["GetItem", "Query"]
+    assert client.get(f"/dispatches/{dispatch_id}/log/?after=2").json()["text"] == ""
+    assert client.get(f"/dispatches/{dispatch_id}/log/?after=x").status_code == 400
+    services.dispatch_finish(dispatch, status=DispatchStatus.COMPLETED)
+    assert client.get(f"/dispatches/{dispatch_id}/log/?after=2").json()["done"] is True
+    download = client.get(f"/dispatches/{dispatch_id}/log.txt")
+    assert download.content == b"one\ntwo\nthree\n"
+    assert "attachment" in download["Content-Disposition"]
+
+
+def test_the_red_error_line_is_the_last_line_not_the_whole_output(owner):
+    _, key, client = owner
+    dispatch_id = create(key)
+    output = "".join(f"line {i}\n" for i in range(40)) + "Error: tests failed\n"
+    run(dispatch_id, output=output, status=DispatchStatus.FAILED, error_message=output)
+    html = client.get(f"/dispatches/{dispatch_id}/").content.decode()
+    assert '<p class="error" id="dispatch-error">Error: tests failed</p>' in html
+    assert html.count("line 17") == 1  # once, in the log
+
+
+def test_nobody_else_reads_or_downloads_a_log(owner, outsider):
+    theirs = create(outsider[1])
+    _, _, client = owner
+    assert client.get(f"/dispatches/{theirs}/log/?after=-1").status_code == 404
+    assert client.get(f"/dispatches/{theirs}/log.txt").status_code == 404
+    assert Client().get(f"/dispatches/{theirs}/log/").status_code == 302
 
 
 def test_another_tenants_dispatch_is_404_like_a_missing_one(owner, outsider):
