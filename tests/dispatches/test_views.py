@@ -430,6 +430,7 @@ def test_the_log_sends_only_what_is_new_by_sequence(owner):
     dispatch = storage.dispatch_claim(
         storage.dispatch_get(dispatch_id), worker_id="test-worker", now=utcnow()
     )
+    assert dispatch is not None
     for seq, text in enumerate(["one\n", "two\n", "three\n"]):
         storage.log_append(dispatch, seq=seq, text=text, now=utcnow())
     with counting_calls() as calls:
