@@ -1,9 +1,21 @@
-"""The dispatch API: the control plane's routes and /api/v1/dispatches. One class per operation."""
+"""The dispatch API: the control plane's routes and /api/v1/dispatches. One class per operation.
 
+Each answer's `data` is an Output serializer's, and the schema reads the same classes.
+"""
+
+import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,10 +24,19 @@ from rest_framework.views import APIView
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ApiError, ok
-from outpost_admin.api.schema import ERROR, responses
-from outpost_admin.dynamo import iso
+from outpost_admin.api.fields import (
+    BlankAsNullField,
+    IsoDateTimeField,
+    PatternField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictIntegerField,
+)
+from outpost_admin.api.schema import responses
+from outpost_admin.dynamo import OutcomeUnknown, iso
+from outpost_admin.middleware import RETRY_AFTER_SECONDS
 from tenants.authentication import Principal
-from tenants.domain import Scope
+from tenants.domain import TIER_LIMITS, Scope
 
 from . import selectors, services
 from .agents import is_available
@@ -25,8 +46,8 @@ from .domain import (
     TASK_MAX,
     TASK_MIN,
     TIMEOUT_DEFAULT,
-    TIMEOUT_MAX,
     TIMEOUT_MIN,
+    Agent,
     Dispatch,
     DispatchStatus,
     IdempotencyInFlight,
@@ -37,87 +58,144 @@ from .domain import (
 )
 
 CONCURRENCY_RETRY_SECONDS = 10
-
-
-def summary_data(d: Dispatch) -> dict[str, Any]:
-    return {
-        "dispatchId": d.dispatch_id,
-        "status": d.api_status,
-        "agent": d.agent,
-        "modelId": d.model_id,
-        "repo": d.repo or None,
-        "branch": d.branch or None,
-        "tags": list(d.tags),
-        "createdAt": iso(d.started_at),
-        "endedAt": iso(d.ended_at) if d.ended_at else None,
-    }
-
-
-def detail_data(d: Dispatch, log_tail: str) -> dict[str, Any]:
-    return {
-        **summary_data(d),
-        "task": d.task,
-        "timeoutSeconds": d.timeout_seconds,
-        "startedAt": iso(d.claimed_at) if d.claimed_at else None,
-        "exitCode": d.exit_code,
-        "errorMessage": d.error_message or None,
-        "statusReason": d.status_reason or None,
-        "logs": log_tail,
-    }
-
-
-def created_data(d: Dispatch) -> dict[str, Any]:
-    return {
-        "dispatchId": d.dispatch_id,
-        "status": d.api_status,
-        "agent": d.agent,
-        "modelId": d.model_id,
-        "createdAt": iso(d.started_at),
-    }
-
-
-_CREATED = inline_serializer(
-    "DispatchCreated",
-    {
-        "dispatchId": serializers.CharField(),
-        "status": serializers.ChoiceField(API_STATUSES),
-        "agent": serializers.CharField(),
-        "modelId": serializers.CharField(),
-        "createdAt": serializers.DateTimeField(),
-    },
+# No tier allows more; the caller's own tier may allow less (a 400 naming its cap).
+TIMEOUT_CAP = max(limits.max_job_timeout_seconds for limits in TIER_LIMITS.values())
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    pattern=IDEMPOTENCY_KEY,
+    description="Printable ASCII, no spaces, at most 255 characters. Without one, the answer's "
+    "Idempotency-Key header carries a generated key: send it again to retry safely.",
 )
-_SUMMARY_FIELDS: dict[str, Any] = {
-    "dispatchId": serializers.CharField(),
-    "status": serializers.ChoiceField(API_STATUSES),
-    "agent": serializers.CharField(),
-    "modelId": serializers.CharField(),
-    "repo": serializers.CharField(allow_null=True),
-    "branch": serializers.CharField(allow_null=True),
-    "tags": serializers.ListField(child=serializers.CharField()),
-    "createdAt": serializers.DateTimeField(),
-    "endedAt": serializers.DateTimeField(allow_null=True),
-}
-_SUMMARY = inline_serializer("DispatchSummary", _SUMMARY_FIELDS)
-_DETAIL = inline_serializer(
-    "DispatchDetail",
-    {
-        **_SUMMARY_FIELDS,
-        "task": serializers.CharField(),
-        "timeoutSeconds": serializers.IntegerField(),
-        "startedAt": serializers.DateTimeField(allow_null=True),
-        "exitCode": serializers.IntegerField(allow_null=True),
-        "errorMessage": serializers.CharField(allow_null=True),
-        "statusReason": serializers.CharField(allow_null=True),
-        "logs": serializers.CharField(help_text="The tail of the captured output."),
-    },
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="DispatchCreated")
+class DispatchCreatedSerializer(serializers.Serializer):
+    dispatchId = serializers.CharField(source="dispatch_id")
+    status = serializers.ChoiceField(API_STATUSES, source="api_status")
+    agent = serializers.CharField()
+    modelId = serializers.CharField(source="model_id")
+    createdAt = IsoDateTimeField(source="started_at")
+
+
+@extend_schema_serializer(component_name="DispatchSummary")
+class DispatchSummarySerializer(serializers.Serializer):
+    dispatchId = serializers.CharField(source="dispatch_id")
+    status = serializers.ChoiceField(API_STATUSES, source="api_status")
+    agent = serializers.CharField()
+    modelId = serializers.CharField(source="model_id")
+    repo = BlankAsNullField()
+    branch = BlankAsNullField()
+    tags = serializers.ListField(child=serializers.CharField())
+    createdAt = IsoDateTimeField(source="started_at")
+    endedAt = IsoDateTimeField(source="ended_at", allow_null=True)
+
+
+@extend_schema_serializer(component_name="DispatchDetail")
+class DispatchDetailSerializer(DispatchSummarySerializer):
+    task = serializers.CharField()
+    timeoutSeconds = serializers.IntegerField(source="timeout_seconds")
+    startedAt = IsoDateTimeField(source="claimed_at", allow_null=True)
+    exitCode = serializers.IntegerField(source="exit_code", allow_null=True)
+    errorMessage = BlankAsNullField(source="error_message")
+    statusReason = BlankAsNullField(source="status_reason")
+    logs = serializers.SerializerMethodField(help_text="The tail of the captured output.")
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_logs(self, dispatch: Dispatch) -> str:
+        return str(self.context["logs"])
+
+
+@extend_schema_serializer(component_name="DispatchPage")
+class DispatchPageSerializer(serializers.Serializer):
+    items = DispatchSummarySerializer(many=True)
+    cursor = serializers.CharField(
+        allow_null=True, help_text="Pass it back as `cursor` for the next page; null at the end."
+    )
+
+
+def created_data(dispatch: Dispatch) -> dict[str, Any]:
+    """The create answer, also stored for idempotent replays."""
+    return dict(DispatchCreatedSerializer(dispatch).data)
+
+
+# --- input --------------------------------------------------------------------------------
+
+
+class DispatchInputSerializer(serializers.Serializer):
+    """Every agent's fields; the per-agent subclasses below narrow `agent` and `modelId`."""
+
+    agent = StrictChoiceField(
+        choices=list(AGENTS),
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not an agent. Allowed: {", ".join(AGENTS)}.'
+        },
+    )
+    task = StrictCharField(min_length=TASK_MIN, max_length=TASK_MAX)
+    modelId = StrictCharField(required=False, min_length=1, max_length=200)
+    repo = PatternField(
+        r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
+        required=False,
+        error_messages={"invalid": "Must be owner/name."},
+    )
+    branch = PatternField(
+        r"^[A-Za-z0-9._/-]{1,255}$",
+        required=False,
+        error_messages={"invalid": "Not a valid branch name."},
+    )
+    timeoutSeconds = StrictIntegerField(
+        min_value=TIMEOUT_MIN,
+        max_value=TIMEOUT_CAP,
+        default=TIMEOUT_DEFAULT,
+        help_text="At most the tier's maxJobTimeoutSeconds (see /api/v1/me).",
+    )
+    idempotencyKey = PatternField(
+        IDEMPOTENCY_KEY,
+        required=False,
+        help_text="Or the Idempotency-Key header (the same value if both are sent).",
+    )
+    tags = serializers.ListField(
+        child=StrictCharField(min_length=1, max_length=64),
+        required=False,
+        max_length=20,
+        default=list,
+    )
+
+
+def _agent_input(agent: Agent) -> type[DispatchInputSerializer]:
+    models = list(agent.models)
+    fields = {
+        "agent": StrictChoiceField(choices=[agent.name]),
+        "modelId": StrictChoiceField(
+            choices=models,
+            default=agent.default_model,
+            error_messages={
+                "invalid_choice": f'"{{input}}" is not a {agent.name} model. '
+                f"Allowed: {', '.join(models)}."
+            },
+        ),
+    }
+    name = f"{agent.name.title()}DispatchInput"
+    built = type(f"{name}Serializer", (DispatchInputSerializer,), fields)
+    return extend_schema_serializer(component_name=name)(built)
+
+
+AGENT_INPUTS: dict[str, Any] = {name: _agent_input(agent) for name, agent in AGENTS.items()}
+DISPATCH_INPUT = PolymorphicProxySerializer(
+    component_name="DispatchInput",
+    serializers=AGENT_INPUTS,
+    resource_type_field_name="agent",
 )
-_PAGE = inline_serializer(
-    "DispatchPage",
-    {
-        "items": serializers.ListField(child=_SUMMARY),
-        "cursor": serializers.CharField(allow_null=True),
-    },
-)
+
+
+# --- operations ---------------------------------------------------------------------------
 
 
 def _principal(request: Request) -> Principal:
@@ -131,79 +209,39 @@ def _owned(request: Request, dispatch_id: str) -> Dispatch:
     return services.dispatch_get(tenant_id=_principal(request).tenant_id, dispatch_id=dispatch_id)
 
 
-class DispatchInputSerializer(serializers.Serializer):
-    agent = serializers.ChoiceField(
-        choices=list(AGENTS),
-        error_messages={
-            "invalid_choice": f'"{{input}}" is not an agent. Allowed: {", ".join(AGENTS)}.'
-        },
-    )
-    task = serializers.CharField(min_length=TASK_MIN, max_length=TASK_MAX, trim_whitespace=False)
-    modelId = serializers.CharField(required=False, max_length=200)
-    repo = serializers.RegexField(
-        r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
-        required=False,
-        error_messages={"invalid": "Must be owner/name."},
-    )
-    branch = serializers.RegexField(
-        r"^[A-Za-z0-9._/-]{1,255}$",
-        required=False,
-        error_messages={"invalid": "Not a valid branch name."},
-    )
-    timeoutSeconds = serializers.IntegerField(
-        min_value=TIMEOUT_MIN, max_value=TIMEOUT_MAX, default=TIMEOUT_DEFAULT
-    )
-    idempotencyKey = serializers.CharField(required=False, min_length=1, max_length=255)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=20, default=list
-    )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        agent = AGENTS[attrs["agent"]]
-        model = attrs.setdefault("modelId", agent.default_model)
-        if model not in agent.models:
-            allowed = ", ".join(agent.models)
-            raise serializers.ValidationError(
-                {"modelId": [f'"{model}" is not a {agent.name} model. Allowed: {allowed}.']}
-            )
-        return attrs
+_CREATE_SCHEMA = extend_schema(
+    request=DISPATCH_INPUT,
+    parameters=[IDEMPOTENCY_HEADER],
+    responses=responses(201, DispatchCreatedSerializer, 409, 413, 415, 422),
+    description="Answers carry an Idempotency-Key header (the given key or a generated one). "
+    "A 503 whose details say `outcome: unknown` means the dispatch may exist: "
+    "send the same request with that Idempotency-Key again, which is safe.",
+)
 
 
 class DispatchCreateApi(APIView):
     permission_classes = [scope_permission(Scope.DISPATCH)]
+    InputSerializer: type[serializers.Serializer] = DispatchInputSerializer
 
-    @extend_schema(
-        operation_id="dispatch_create",
-        summary="Create a dispatch",
-        request=DispatchInputSerializer,
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
-        ],
-        responses={
-            **responses(201, "DispatchCreated", _CREATED),
-            409: ERROR,
-            422: ERROR,
-            429: ERROR,
-        },
-    )
+    @extend_schema(operation_id="dispatch_create", summary="Create a dispatch")
+    @_CREATE_SCHEMA
     def post(self, request: Request) -> Response:
         principal = _principal(request)
         data = self._validated(request, principal)
-        body_hash = services.request_hash(request.data)
+        headers = {"Idempotency-Key": data.idempotency_key}
         try:
             dispatch = services.dispatch_create(
                 tenant_id=principal.tenant_id,
                 api_key_id=principal.key.api_key_id,
                 limits=principal.limits,
                 data=data,
-                body_hash=body_hash,
+                body_hash=services.request_hash(request.data),
                 render=created_data,
                 actor=actor_from(request),
             )
         except services.Replay as replay:
-            return ok(
-                request, replay.response, status_code=201, headers={"Idempotent-Replayed": "true"}
-            )
+            headers["Idempotent-Replayed"] = "true"
+            return ok(request, replay.response, status_code=201, headers=headers)
         except QuotaExceeded as exc:
             raise _rate_limited(exc) from exc
         except TenantNotActive as exc:
@@ -211,15 +249,19 @@ class DispatchCreateApi(APIView):
         except IdempotencyMismatch as exc:
             raise ApiError("IDEMPOTENCY_MISMATCH", str(exc), status_code=422) from exc
         except IdempotencyInFlight as exc:
-            raise ApiError("CONFLICT", str(exc), status_code=409) from exc
-        return ok(request, created_data(dispatch), status_code=201)
+            raise ApiError("CONFLICT", str(exc), status_code=409, headers=headers) from exc
+        except OutcomeUnknown as exc:
+            raise _outcome_unknown(data.idempotency_key) from exc
+        return ok(request, created_data(dispatch), status_code=201, headers=headers)
 
     def _validated(self, request: Request, principal: Principal) -> services.DispatchInput:
         """Field checks and the deployment's rules together, so every bad field is listed."""
-        serializer = DispatchInputSerializer(data=request.data)
+        raw = request.data if isinstance(request.data, dict) else {}
+        serializer = AGENT_INPUTS.get(str(raw.get("agent")), self.InputSerializer)(
+            data=request.data
+        )
         valid = serializer.is_valid()
         errors: dict[str, Any] = {} if valid else dict(serializer.errors)
-        raw = request.data if isinstance(request.data, dict) else {}
         values = serializer.validated_data if valid else raw
         for field, message in _policy_errors(principal, values, request.headers).items():
             errors.setdefault(field, [message])
@@ -234,7 +276,8 @@ class DispatchCreateApi(APIView):
             timeout_seconds=values["timeoutSeconds"],
             tags=values["tags"],
             idempotency_key=values.get("idempotencyKey")
-            or request.headers.get("Idempotency-Key", ""),
+            or request.headers.get("Idempotency-Key")
+            or f"generated-{uuid.uuid4()}",
         )
 
 
@@ -247,12 +290,23 @@ def _policy_errors(principal: Principal, values: Any, headers: Any) -> dict[str,
         errors["timeoutSeconds"] = f"Must be at most {cap} seconds on the {principal.tier} tier."
     if isinstance(agent, str) and agent in AGENTS and not is_available(agent):
         errors["agent"] = f'The agent "{agent}" is not available on this deployment.'
-    header_key, body_key = headers.get("Idempotency-Key", ""), values.get("idempotencyKey")
-    if len(header_key) > 255:
-        errors["idempotencyKey"] = "Must be at most 255 characters."
+    header_key, body_key = headers.get("Idempotency-Key"), values.get("idempotencyKey")
+    if header_key is not None and not _IDEMPOTENCY_KEY.fullmatch(header_key):
+        errors["idempotencyKey"] = "The Idempotency-Key header must be 1-255 printable characters."
     elif header_key and body_key and header_key != body_key:
         errors["idempotencyKey"] = "Differs from the Idempotency-Key header."
     return errors
+
+
+def _outcome_unknown(idempotency_key: str) -> ApiError:
+    return ApiError(
+        "SERVICE_UNAVAILABLE",
+        "The data store did not confirm the write: the dispatch may or may not exist. "
+        "Retrying with the same Idempotency-Key is safe.",
+        status_code=503,
+        details={"outcome": "unknown", "dispatchMayExist": True, "idempotencyKey": idempotency_key},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Idempotency-Key": idempotency_key},
+    )
 
 
 def _rate_limited(exc: QuotaExceeded) -> ApiError:
@@ -285,9 +339,13 @@ class DispatchListApi(APIView):
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=API_STATUSES, required=False)
         agent = serializers.ChoiceField(choices=list(AGENTS), required=False)
-        since = serializers.DateTimeField(required=False)
-        until = serializers.DateTimeField(required=False)
-        cursor = serializers.CharField(required=False, max_length=4000)
+        since = IsoDateTimeField(required=False)
+        until = IsoDateTimeField(required=False, help_text="Not before `since`.")
+        cursor = PatternField(
+            r"^[A-Za-z0-9_.:-]{1,1000}$",
+            required=False,
+            help_text="Opaque: the `cursor` of the previous page, with the same filters.",
+        )
         limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +360,7 @@ class DispatchListApi(APIView):
         operation_id="dispatch_list",
         summary="List your dispatches, newest first",
         parameters=[FilterSerializer],
-        responses=responses(200, "DispatchPage", _PAGE),
+        responses=responses(200, DispatchPageSerializer),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
@@ -317,7 +375,7 @@ class DispatchListApi(APIView):
             cursor=values.get("cursor"),
             limit=values["limit"],
         )
-        return ok(request, {"items": [summary_data(d) for d in page.items], "cursor": page.cursor})
+        return ok(request, DispatchPageSerializer(page).data)
 
 
 class DispatchCollectionApi(DispatchListApi, DispatchCreateApi):
@@ -328,20 +386,32 @@ class DispatchCollectionApi(DispatchListApi, DispatchCreateApi):
         return [scope_permission(scope)()]
 
 
+def _detail(request: Request, dispatch_id: str) -> Response:
+    dispatch = _owned(request, dispatch_id)
+    logs = selectors.log_tail_text(dispatch_id=dispatch.dispatch_id)
+    return ok(request, DispatchDetailSerializer(dispatch, context={"logs": logs}).data)
+
+
+def _cancel(request: Request, dispatch_id: str) -> Response:
+    dispatch = _owned(request, dispatch_id)
+    try:
+        cancelled = services.dispatch_cancel(dispatch=dispatch, actor=actor_from(request))
+    except InvalidTransition as exc:
+        details = {"status": exc.status.api_value}
+        raise ApiError("CONFLICT", str(exc), status_code=409, details=details) from exc
+    return ok(request, DispatchSummarySerializer(cancelled).data)
+
+
 class DispatchDetailApi(APIView):
     permission_classes = [scope_permission(Scope.STATUS)]
 
     @extend_schema(
         operation_id="dispatch_get",
         summary="A dispatch's status, timings and log tail",
-        responses=responses(200, "DispatchDetail", _DETAIL),
+        responses=responses(200, DispatchDetailSerializer, 404),
     )
     def get(self, request: Request, dispatch_id: str) -> Response:
-        dispatch = _owned(request, dispatch_id)
-        return ok(
-            request,
-            detail_data(dispatch, selectors.log_tail_text(dispatch_id=dispatch.dispatch_id)),
-        )
+        return _detail(request, dispatch_id)
 
 
 class DispatchCancelApi(APIView):
@@ -351,38 +421,23 @@ class DispatchCancelApi(APIView):
         operation_id="dispatch_cancel",
         summary="Cancel a pending or running dispatch",
         request=None,
-        responses={**responses(200, "DispatchCancelled", _SUMMARY), 409: ERROR},
+        responses=responses(200, DispatchSummarySerializer, 404, 409),
     )
     def post(self, request: Request, dispatch_id: str) -> Response:
-        dispatch = _owned(request, dispatch_id)
-        try:
-            cancelled = services.dispatch_cancel(dispatch=dispatch, actor=actor_from(request))
-        except InvalidTransition as exc:
-            details = {"status": exc.status.api_value}
-            raise ApiError("CONFLICT", str(exc), status_code=409, details=details) from exc
-        return ok(request, summary_data(cancelled))
+        return _cancel(request, dispatch_id)
 
 
 class LegacyCreateApi(DispatchCreateApi):
     """The control plane's POST /dispatch."""
 
-    @extend_schema(
-        operation_id="legacy_dispatch_create",
-        deprecated=True,
-        request=DispatchInputSerializer,
-        responses={
-            **responses(201, "DispatchCreated", _CREATED),
-            409: ERROR,
-            422: ERROR,
-            429: ERROR,
-        },
-    )
+    @extend_schema(operation_id="legacy_dispatch_create", deprecated=True)
+    @_CREATE_SCHEMA
     def post(self, request: Request) -> Response:
         return super().post(request)
 
 
 class LegacyDispatchApi(APIView):
-    """The control plane's GET and DELETE /dispatch/<id>."""
+    """The control plane's GET and DELETE /dispatch/<id> (DELETE cancels, as it does there)."""
 
     def get_permissions(self) -> list[Any]:
         scope = Scope.STATUS if self.request.method == "GET" else Scope.CANCEL
@@ -391,15 +446,15 @@ class LegacyDispatchApi(APIView):
     @extend_schema(
         operation_id="legacy_dispatch_get",
         deprecated=True,
-        responses=responses(200, "DispatchDetail", _DETAIL),
+        responses=responses(200, DispatchDetailSerializer, 404),
     )
     def get(self, request: Request, dispatch_id: str) -> Response:
-        return DispatchDetailApi.get(self, request, dispatch_id)  # type: ignore[arg-type]
+        return _detail(request, dispatch_id)
 
     @extend_schema(
         operation_id="legacy_dispatch_cancel",
         deprecated=True,
-        responses={**responses(200, "DispatchCancelled", _SUMMARY), 409: ERROR},
+        responses=responses(200, DispatchSummarySerializer, 404, 409),
     )
     def delete(self, request: Request, dispatch_id: str) -> Response:
-        return DispatchCancelApi.post(self, request, dispatch_id)  # type: ignore[arg-type]
+        return _cancel(request, dispatch_id)

@@ -19,7 +19,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get("X-Request-ID", "")
-        request.request_id = given if _VALID_ID.match(given) else str(uuid.uuid4())  # type: ignore[attr-defined]
+        request.request_id = given if _VALID_ID.fullmatch(given) else str(uuid.uuid4())  # type: ignore[attr-defined]
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
         return response

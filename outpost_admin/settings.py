@@ -156,7 +156,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DispatchStatusEnum": "dispatches.domain.API_STATUSES",
         "TenantStatusEnum": "tenants.domain.TenantStatus",
-        "KeyStatusEnum": "tenants.domain.KeyStatus",
+        "KeyStatusEnum": "tenants.apis.KEY_STATUSES",
+        "TenantStatusChangeEnum": "tenants.apis.STATUS_CHANGES",
     },
 }
 

@@ -3,7 +3,7 @@
 from datetime import timedelta
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,60 +12,121 @@ from rest_framework.views import APIView
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import IsStaffOrAdminKey, principal_of
 from outpost_admin.api.envelope import ApiError, ok
-from outpost_admin.api.schema import ERROR, responses
-from outpost_admin.dynamo import iso, utcnow
+from outpost_admin.api.fields import (
+    IsoDateTimeField,
+    OneLineField,
+    PatternField,
+    StrictChoiceField,
+    StrictIntegerField,
+)
+from outpost_admin.api.schema import responses
+from outpost_admin.dynamo import utcnow
 
 from . import selectors, services
-from .authentication import Principal
-from .domain import ApiKey, IssuedKey, Scope, Tenant, TenantStatus, Tier
+from .domain import IssuedKey, KeyStatus, Scope, TenantStatus, Tier
 
 NO_STORE = {"Cache-Control": "no-store"}
+STATUS_CHANGES = [TenantStatus.ACTIVE.value, TenantStatus.SUSPENDED.value]
+KEY_STATUSES = [s.value for s in KeyStatus]
 
 
-def tenant_data(tenant: Tenant) -> dict[str, Any]:
-    return {
-        "tenantId": tenant.tenant_id,
-        "name": tenant.name,
-        "email": tenant.email,
-        "tier": str(tenant.tier),
-        "status": str(tenant.status),
-        "usageLimits": tenant.limits.as_usage_limits(),
-        "currentUsage": {"concurrentJobs": tenant.concurrent_jobs},
-        "createdAt": iso(tenant.created_at),
-        "updatedAt": iso(tenant.updated_at),
-    }
+@extend_schema_serializer(component_name="UsageLimits")
+class LimitsSerializer(serializers.Serializer):
+    maxConcurrentJobs = serializers.IntegerField(source="max_concurrent_jobs")
+    maxJobsPerDay = serializers.IntegerField(source="max_jobs_per_day")
+    maxJobTimeoutSeconds = serializers.IntegerField(source="max_job_timeout_seconds")
 
 
-def me_data(principal: Principal) -> dict[str, Any]:
-    return {
-        "tenantId": principal.tenant_id,
-        "name": principal.tenant_name,
-        "tier": str(principal.tier),
-        "limits": principal.limits.as_usage_limits(),
-        "key": {
-            "id": principal.key.api_key_id,
-            "prefix": principal.key.key_prefix,
-            "scopes": [str(s) for s in principal.key.scopes],
-        },
-    }
+@extend_schema_serializer(component_name="CurrentUsage")
+class CurrentUsageSerializer(serializers.Serializer):
+    concurrentJobs = serializers.IntegerField(source="concurrent_jobs")
 
 
-def key_data(key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.api_key_id,
-        "name": key.name,
-        "prefix": key.key_prefix,
-        "status": str(key.effective_status(utcnow())),
-        "scopes": [str(s) for s in key.scopes],
-        "createdAt": iso(key.created_at),
-        "expiresAt": iso(key.expires_at) if key.expires_at else None,
-        "lastUsedAt": iso(key.last_used_at) if key.last_used_at else None,
-        "usageCount": key.usage_count,
-    }
+@extend_schema_serializer(component_name="Tenant")
+class TenantSerializer(serializers.Serializer):
+    tenantId = serializers.UUIDField(source="tenant_id")
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    tier = serializers.ChoiceField([t.value for t in Tier])
+    status = serializers.ChoiceField([s.value for s in TenantStatus])
+    usageLimits = LimitsSerializer(source="limits")
+    currentUsage = CurrentUsageSerializer(source="*")
+    createdAt = IsoDateTimeField(source="created_at")
+    updatedAt = IsoDateTimeField(source="updated_at")
 
 
-def issued_data(issued: IssuedKey) -> dict[str, Any]:
-    return {**key_data(issued.key), "key": issued.raw}
+class KeyStatusField(serializers.ChoiceField):
+    """What a key is now: an active key past its expiry is expired."""
+
+    def __init__(self) -> None:
+        super().__init__(KEY_STATUSES, source="*")
+
+    def to_representation(self, key: Any) -> str:
+        return str(key.effective_status(utcnow()))
+
+
+@extend_schema_serializer(component_name="ApiKey")
+class KeySerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="api_key_id")
+    name = serializers.CharField()
+    prefix = serializers.CharField(source="key_prefix")
+    status = KeyStatusField()
+    scopes = serializers.ListField(child=serializers.ChoiceField([s.value for s in Scope]))
+    createdAt = IsoDateTimeField(source="created_at")
+    expiresAt = IsoDateTimeField(source="expires_at", allow_null=True)
+    lastUsedAt = IsoDateTimeField(source="last_used_at", allow_null=True)
+    usageCount = serializers.IntegerField(source="usage_count")
+
+
+@extend_schema_serializer(component_name="IssuedApiKey")
+class IssuedKeySerializer(KeySerializer):
+    """A key as issued: the key's fields and, this once only, the raw key."""
+
+    key = serializers.CharField(source="raw", help_text="The raw key. Shown this once only.")
+
+    def to_representation(self, issued: IssuedKey) -> dict[str, Any]:
+        return {**KeySerializer(issued.key).data, "key": issued.raw}
+
+
+@extend_schema_serializer(component_name="ApiKeyList")
+class KeyListSerializer(serializers.Serializer):
+    items = KeySerializer(many=True)
+
+
+@extend_schema_serializer(component_name="TenantPage")
+class TenantPageSerializer(serializers.Serializer):
+    items = TenantSerializer(many=True)
+    cursor = serializers.CharField(
+        allow_null=True, help_text="Pass it back as `cursor` for the next page; null at the end."
+    )
+
+
+@extend_schema_serializer(component_name="TenantProvisioned")
+class ProvisionedSerializer(serializers.Serializer):
+    tenant = TenantSerializer()
+    apiKey = IssuedKeySerializer()
+
+
+@extend_schema_serializer(component_name="ApiKeyRotated")
+class RotatedSerializer(serializers.Serializer):
+    previous = KeySerializer()
+    apiKey = IssuedKeySerializer()
+
+
+@extend_schema_serializer(component_name="MeKey")
+class MeKeySerializer(serializers.Serializer):
+    id = serializers.CharField(source="api_key_id")
+    prefix = serializers.CharField(source="key_prefix")
+    scopes = serializers.ListField(child=serializers.ChoiceField([s.value for s in Scope]))
+
+
+@extend_schema_serializer(component_name="Me")
+class MeSerializer(serializers.Serializer):
+    tenantId = serializers.UUIDField(source="tenant_id")
+    name = serializers.CharField(source="tenant_name")
+    tier = serializers.ChoiceField([t.value for t in Tier])
+    limits = LimitsSerializer()
+    key = MeKeySerializer()
 
 
 def _raise_service_error(exc: services.ServiceError, renamed: dict[str, str] | None = None) -> None:
@@ -74,73 +135,10 @@ def _raise_service_error(exc: services.ServiceError, renamed: dict[str, str] | N
     raise ApiError("VALIDATION_ERROR", str(exc), status_code=400, details={field: [str(exc)]})
 
 
-_LIMITS = inline_serializer(
-    "UsageLimits",
-    {
-        "maxConcurrentJobs": serializers.IntegerField(),
-        "maxJobsPerDay": serializers.IntegerField(),
-        "maxJobTimeoutSeconds": serializers.IntegerField(),
-    },
-)
-_TENANT = inline_serializer(
-    "Tenant",
-    {
-        "tenantId": serializers.UUIDField(),
-        "name": serializers.CharField(),
-        "email": serializers.EmailField(),
-        "tier": serializers.ChoiceField([t.value for t in Tier]),
-        "status": serializers.ChoiceField([s.value for s in TenantStatus]),
-        "usageLimits": _LIMITS,
-        "currentUsage": inline_serializer(
-            "CurrentUsage", {"concurrentJobs": serializers.IntegerField()}
-        ),
-        "createdAt": serializers.DateTimeField(),
-        "updatedAt": serializers.DateTimeField(),
-    },
-)
-_KEY_FIELDS: dict[str, Any] = {
-    "id": serializers.UUIDField(),
-    "name": serializers.CharField(),
-    "prefix": serializers.CharField(),
-    "status": serializers.ChoiceField(["active", "revoked", "expired"]),
-    "scopes": serializers.ListField(child=serializers.ChoiceField([s.value for s in Scope])),
-    "createdAt": serializers.DateTimeField(),
-    "expiresAt": serializers.DateTimeField(allow_null=True),
-    "lastUsedAt": serializers.DateTimeField(allow_null=True),
-    "usageCount": serializers.IntegerField(),
-}
-_KEY = inline_serializer("ApiKey", _KEY_FIELDS)
-_ISSUED = inline_serializer(
-    "IssuedApiKey",
-    {**_KEY_FIELDS, "key": serializers.CharField(help_text="The raw key. Shown this once only.")},
-)
-_KEY_LIST = inline_serializer("ApiKeyList", {"items": serializers.ListField(child=_KEY)})
-_TENANT_PAGE = inline_serializer(
-    "TenantPage",
-    {
-        "items": serializers.ListField(child=_TENANT),
-        "cursor": serializers.CharField(allow_null=True),
-    },
-)
-_PROVISIONED = inline_serializer("TenantProvisioned", {"tenant": _TENANT, "apiKey": _ISSUED})
-_ROTATED = inline_serializer("ApiKeyRotated", {"previous": _KEY, "apiKey": _ISSUED})
-_ME = inline_serializer(
-    "Me",
-    {
-        "tenantId": serializers.UUIDField(),
-        "name": serializers.CharField(),
-        "tier": serializers.CharField(),
-        "limits": _LIMITS,
-        "key": inline_serializer(
-            "MeKey",
-            {
-                "id": serializers.CharField(),
-                "prefix": serializers.CharField(),
-                "scopes": serializers.ListField(child=serializers.CharField()),
-            },
-        ),
-    },
-)
+def _conflict(exc: services.ServiceError) -> ApiError:
+    """A rule the current state refuses (not the input): a 409, naming the field if any."""
+    details = {exc.field: [str(exc)]} if exc.field else {}
+    return ApiError("CONFLICT", str(exc), status_code=409, details=details)
 
 
 class AdminApi(APIView):
@@ -151,50 +149,57 @@ class MeApi(APIView):
     @extend_schema(
         operation_id="me",
         summary="The tenant and key behind the API key",
-        responses=responses(200, "Me", _ME),
+        responses=responses(200, MeSerializer),
     )
     def get(self, request: Request) -> Response:
         principal = principal_of(request)
         if principal is None:
             raise ApiError("AUTHENTICATION_ERROR", "An API key is required.", status_code=401)
-        return ok(request, me_data(principal))
+        return ok(request, MeSerializer(principal).data)
+
+
+CURSOR_HELP = "Opaque: the `cursor` of the previous page, with the same filters."
 
 
 class TenantListApi(AdminApi):
-    class TenantFilterSerializer(serializers.Serializer):
-        search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    class FilterSerializer(serializers.Serializer):
+        search = serializers.CharField(
+            required=False, allow_blank=True, max_length=200, help_text="A name prefix."
+        )
         status = serializers.ChoiceField(choices=[s.value for s in TenantStatus], required=False)
         tier = serializers.ChoiceField(choices=[t.value for t in Tier], required=False)
-        cursor = serializers.CharField(required=False, max_length=4000)
+        cursor = PatternField(r"^[A-Za-z0-9_.:-]{1,1000}$", required=False, help_text=CURSOR_HELP)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
     @extend_schema(
         operation_id="admin_tenant_list",
         summary="List tenants",
-        parameters=[TenantFilterSerializer],
-        responses=responses(200, "TenantPage", _TENANT_PAGE),
+        parameters=[FilterSerializer],
+        responses=responses(200, TenantPageSerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = self.TenantFilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         page = selectors.tenant_list(**filters.validated_data)
-        return ok(request, {"items": [tenant_data(t) for t in page.items], "cursor": page.cursor})
+        return ok(request, TenantPageSerializer(page).data)
 
 
 class TenantCreateApi(AdminApi):
-    class TenantInputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
+    @extend_schema_serializer(component_name="TenantInput")
+    class InputSerializer(serializers.Serializer):
+        name = OneLineField(max_length=200)
         email = serializers.EmailField(max_length=254)
-        tier = serializers.ChoiceField(choices=[t.value for t in Tier], default=Tier.PRO.value)
+        tier = StrictChoiceField(choices=[t.value for t in Tier], default=Tier.PRO.value)
 
     @extend_schema(
         operation_id="admin_tenant_create",
         summary="Provision a tenant and its first key (shown once)",
-        request=TenantInputSerializer,
-        responses={**responses(201, "TenantProvisioned", _PROVISIONED), 409: ERROR},
+        request=InputSerializer,
+        responses=responses(201, ProvisionedSerializer, 409, 413, 415),
+        description="A tenant with the same e-mail (in any case) is a 409.",
     )
     def post(self, request: Request) -> Response:
-        data = self.TenantInputSerializer(data=request.data)
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             tenant, issued = services.tenant_provision(
@@ -203,9 +208,9 @@ class TenantCreateApi(AdminApi):
                 tier=Tier(data.validated_data["tier"]),
                 actor=actor_from(request),
             )
-        except services.ServiceError as exc:
-            _raise_service_error(exc)
-        body = {"tenant": tenant_data(tenant), "apiKey": issued_data(issued)}
+        except services.ServiceError as exc:  # the e-mail is taken
+            raise _conflict(exc) from exc
+        body = ProvisionedSerializer({"tenant": tenant, "apiKey": issued}).data
         return ok(request, body, status_code=201, headers=NO_STORE)
 
 
@@ -214,28 +219,27 @@ class TenantCollectionApi(TenantListApi, TenantCreateApi):
 
 
 class TenantDetailApi(AdminApi):
-    class TenantPatchSerializer(serializers.Serializer):
-        tier = serializers.ChoiceField(choices=[t.value for t in Tier], required=False)
-        status = serializers.ChoiceField(
-            choices=[TenantStatus.ACTIVE.value, TenantStatus.SUSPENDED.value], required=False
-        )
+    @extend_schema_serializer(component_name="TenantPatch")
+    class PatchSerializer(serializers.Serializer):
+        tier = StrictChoiceField(choices=[t.value for t in Tier], required=False)
+        status = StrictChoiceField(choices=STATUS_CHANGES, required=False)
 
     @extend_schema(
         operation_id="admin_tenant_get",
         summary="Get a tenant",
-        responses=responses(200, "TenantDetail", _TENANT),
+        responses=responses(200, TenantSerializer, 404),
     )
     def get(self, request: Request, tenant_id: str) -> Response:
-        return ok(request, tenant_data(selectors.tenant_get(tenant_id=tenant_id)))
+        return ok(request, TenantSerializer(selectors.tenant_get(tenant_id=tenant_id)).data)
 
     @extend_schema(
         operation_id="admin_tenant_update",
         summary="Change a tenant's tier or status",
-        request=TenantPatchSerializer,
-        responses={**responses(200, "TenantUpdated", _TENANT), 409: ERROR},
+        request=PatchSerializer,
+        responses=responses(200, TenantSerializer, 404, 409, 413, 415),
     )
     def patch(self, request: Request, tenant_id: str) -> Response:
-        data = self.TenantPatchSerializer(data=request.data)
+        data = self.PatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         actor = actor_from(request)
@@ -249,48 +253,56 @@ class TenantDetailApi(AdminApi):
                     tenant_id=tenant_id, status=TenantStatus(status), actor=actor
                 )
         except services.ServiceError as exc:
-            _raise_service_error(exc)
-        return ok(request, tenant_data(tenant))
+            raise _conflict(exc) from exc
+        return ok(request, TenantSerializer(tenant).data)
 
 
 class KeyCollectionApi(AdminApi):
-    class KeyInputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100)
-        scopes = serializers.MultipleChoiceField(
-            choices=[s.value for s in Scope], allow_empty=False
+    @extend_schema_serializer(component_name="KeyInput")
+    class InputSerializer(serializers.Serializer):
+        name = OneLineField(max_length=100)
+        scopes = serializers.ListField(
+            child=StrictChoiceField(choices=[s.value for s in Scope]),
+            min_length=1,
+            max_length=len(Scope),
         )
-        expiresAt = serializers.DateTimeField(required=False, allow_null=True)
+        expiresAt = IsoDateTimeField(
+            required=False, allow_null=True, help_text="In the future; null or absent: never."
+        )
 
     @extend_schema(
         operation_id="admin_key_list",
         summary="List a tenant's keys",
-        responses=responses(200, "KeyList", _KEY_LIST),
+        responses=responses(200, KeyListSerializer, 404),
     )
     def get(self, request: Request, tenant_id: str) -> Response:
         selectors.tenant_get(tenant_id=tenant_id)
         keys = selectors.key_list(tenant_id=tenant_id)
-        return ok(request, {"items": [key_data(k) for k in keys]})
+        return ok(request, KeyListSerializer({"items": keys}).data)
 
     @extend_schema(
         operation_id="admin_key_create",
         summary="Create a key (shown once)",
-        request=KeyInputSerializer,
-        responses={**responses(201, "KeyIssued", _ISSUED), 409: ERROR},
+        request=InputSerializer,
+        responses=responses(201, IssuedKeySerializer, 404, 409, 413, 415),
+        description="A tenant already holding its maximum of active keys is a 409.",
     )
     def post(self, request: Request, tenant_id: str) -> Response:
-        data = self.KeyInputSerializer(data=request.data)
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             issued = services.key_create(
                 tenant_id=tenant_id,
                 name=data.validated_data["name"],
-                scopes=tuple(Scope(s) for s in sorted(data.validated_data["scopes"])),
+                scopes=tuple(Scope(s) for s in sorted(set(data.validated_data["scopes"]))),
                 expires_at=data.validated_data.get("expiresAt"),
                 actor=actor_from(request),
             )
         except services.ServiceError as exc:
-            _raise_service_error(exc, renamed={"expires_at": "expiresAt"})
-        return ok(request, issued_data(issued), status_code=201, headers=NO_STORE)
+            if exc.field:  # the expiry is not in the future
+                _raise_service_error(exc, renamed={"expires_at": "expiresAt"})
+            raise _conflict(exc) from exc
+        return ok(request, IssuedKeySerializer(issued).data, status_code=201, headers=NO_STORE)
 
 
 class KeyRevokeApi(AdminApi):
@@ -298,7 +310,7 @@ class KeyRevokeApi(AdminApi):
         operation_id="admin_key_revoke",
         summary="Revoke a key",
         request=None,
-        responses={**responses(200, "KeyRevoked", _KEY), 409: ERROR},
+        responses=responses(200, KeySerializer, 404, 409),
     )
     def post(self, request: Request, tenant_id: str, key_id: str) -> Response:
         try:
@@ -306,22 +318,23 @@ class KeyRevokeApi(AdminApi):
                 tenant_id=tenant_id, api_key_id=key_id, actor=actor_from(request)
             )
         except services.ServiceError as exc:
-            raise ApiError("CONFLICT", str(exc), status_code=409) from exc
-        return ok(request, key_data(key))
+            raise _conflict(exc) from exc
+        return ok(request, KeySerializer(key).data)
 
 
 class KeyRotateApi(AdminApi):
-    class KeyRotateSerializer(serializers.Serializer):
-        graceHours = serializers.IntegerField(min_value=0, max_value=720, default=24)
+    @extend_schema_serializer(component_name="KeyRotateInput")
+    class InputSerializer(serializers.Serializer):
+        graceHours = StrictIntegerField(min_value=0, max_value=720, default=24)
 
     @extend_schema(
         operation_id="admin_key_rotate",
         summary="Rotate a key: a new key now, the old one until the grace ends",
-        request=KeyRotateSerializer,
-        responses={**responses(201, "KeyRotated", _ROTATED), 409: ERROR},
+        request=InputSerializer,
+        responses=responses(201, RotatedSerializer, 404, 409, 413, 415),
     )
     def post(self, request: Request, tenant_id: str, key_id: str) -> Response:
-        data = self.KeyRotateSerializer(data=request.data)
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             old, issued = services.key_rotate(
@@ -331,6 +344,6 @@ class KeyRotateApi(AdminApi):
                 actor=actor_from(request),
             )
         except services.ServiceError as exc:
-            raise ApiError("CONFLICT", str(exc), status_code=409) from exc
-        body = {"previous": key_data(old), "apiKey": issued_data(issued)}
+            raise _conflict(exc) from exc
+        body = RotatedSerializer({"previous": old, "apiKey": issued}).data
         return ok(request, body, status_code=201, headers=NO_STORE)

@@ -3,6 +3,8 @@ from datetime import UTC, datetime
 from django import forms
 from django.urls import reverse_lazy
 
+from outpost_admin.validation import one_line
+
 from .domain import Scope, TenantStatus, Tier
 
 TIER_CHOICES = [(t.value, t.value.title()) for t in Tier]
@@ -10,7 +12,7 @@ ANY = [("", "Any")]
 
 
 class ProvisionForm(forms.Form):
-    name = forms.CharField(max_length=200, strip=True)
+    name = forms.CharField(max_length=200, strip=True, validators=[one_line])
     email = forms.EmailField(max_length=254)
     tier = forms.ChoiceField(choices=TIER_CHOICES, initial=Tier.PRO.value)
 
@@ -31,7 +33,7 @@ class TierForm(forms.Form):
 
 
 class KeyForm(forms.Form):
-    name = forms.CharField(max_length=100, strip=True)
+    name = forms.CharField(max_length=100, strip=True, validators=[one_line])
     scopes = forms.MultipleChoiceField(
         choices=[(s.value, s.value) for s in Scope],
         widget=forms.CheckboxSelectMultiple,

@@ -3,7 +3,7 @@
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 
@@ -33,45 +33,71 @@ class StaffSessionScheme(OpenApiAuthenticationExtension):
         }
 
 
-_Meta = inline_serializer(
-    "Meta", {"requestId": serializers.CharField(), "timestamp": serializers.DateTimeField()}
-)
-ERROR = inline_serializer(
-    "ErrorEnvelope",
-    {
-        "success": serializers.BooleanField(default=False),
-        "error": inline_serializer(
-            "Error",
-            {
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "details": serializers.DictField(),
-            },
-        ),
-        "meta": _Meta,
-    },
-)
+ERROR_CODES = [
+    "VALIDATION_ERROR",
+    "IDEMPOTENCY_MISMATCH",
+    "AUTHENTICATION_ERROR",
+    "AUTHORIZATION_ERROR",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "NOT_ACCEPTABLE",
+    "CONFLICT",
+    "RATE_LIMIT_EXCEEDED",
+    "SERVICE_UNAVAILABLE",
+    "INTERNAL_ERROR",
+]
 
 
-_envelopes: dict[str, Any] = {}
+@extend_schema_serializer(component_name="Meta")
+class MetaSerializer(serializers.Serializer):
+    requestId = serializers.CharField(help_text="Also in the X-Request-ID header.")
+    timestamp = serializers.DateTimeField()
 
 
-def envelope(name: str, data: Any) -> Any:
-    """The success envelope around `data` (a serializer instance or field), one per name."""
-    if name not in _envelopes:
-        _envelopes[name] = inline_serializer(
-            f"{name}Envelope",
-            {"success": serializers.BooleanField(default=True), "data": data, "meta": _Meta},
-        )
-    return _envelopes[name]
+@extend_schema_serializer(component_name="Error")
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text=f"One of {', '.join(ERROR_CODES)}.")
+    message = serializers.CharField()
+    details = serializers.DictField(
+        help_text="For VALIDATION_ERROR, each field name with its messages."
+    )
 
 
-def responses(status: int, name: str, data: Any) -> dict[int, Any]:
-    return {
-        status: envelope(name, data),
-        400: ERROR,
-        401: ERROR,
-        403: ERROR,
-        404: ERROR,
-        503: ERROR,
-    }
+@extend_schema_serializer(component_name="ErrorEnvelope")
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    success = serializers.BooleanField(help_text="Always false.")
+    error = ErrorSerializer()
+    meta = MetaSerializer()
+
+
+ERROR = ErrorEnvelopeSerializer
+
+_envelopes: dict[type[serializers.Serializer], type[serializers.Serializer]] = {}
+
+
+def envelope(output: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The success envelope around an Output serializer: {"success", "data", "meta"}."""
+    if output not in _envelopes:
+        name = f"{component_name(output)}Envelope"
+        fields = {"success": serializers.BooleanField(), "data": output(), "meta": MetaSerializer()}
+        built = type(name, (serializers.Serializer,), fields)
+        _envelopes[output] = extend_schema_serializer(component_name=name)(built)
+    return _envelopes[output]
+
+
+def component_name(serializer: type[serializers.Serializer]) -> str:
+    override = getattr(serializer, "_spectacular_annotation", {}).get("component_name")
+    return str(override or serializer.__name__.removesuffix("Serializer"))
+
+
+# Every authenticated operation can answer these: bad query or body, no or a bad key, a key
+# without the scope, too many failed authentications from this address, a store outage.
+COMMON_ERRORS = (400, 401, 403, 429, 503)
+
+
+def responses(
+    status: int, output: type[serializers.Serializer] | None, *errors: int
+) -> dict[int, Any]:
+    """An operation's answers: its success envelope, the common errors and `errors`."""
+    success = envelope(output) if output else None
+    return {status: success, **{code: ERROR for code in sorted({*COMMON_ERRORS, *errors})}}

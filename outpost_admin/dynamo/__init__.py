@@ -15,7 +15,7 @@ from .errors import (
     TransactionConflict,
     Unavailable,
 )
-from .transactions import transact_write
+from .transactions import OutcomeUnknown, transact_write
 
 T = TypeVar("T")
 
@@ -31,6 +31,7 @@ __all__ = [
     "BadCursor",
     "Conflict",
     "NotFound",
+    "OutcomeUnknown",
     "Page",
     "StoreError",
     "TransactionConflict",

@@ -1,6 +1,7 @@
 import threading
 from datetime import datetime, timedelta
 
+import pytest
 from django.test import Client
 
 from dispatches import storage
@@ -101,3 +102,25 @@ def test_the_stored_item_uses_the_control_planes_attribute_names(api, tenant_key
     created = datetime.fromisoformat(item["started_at"].replace("Z", "+00:00"))
     assert item["expires_at"] == int((created + timedelta(days=90)).timestamp())
     assert "ended_at" not in item and "exit_code" not in item  # absent, not null
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"timeoutSeconds": "600"}, "timeoutSeconds"),
+        ({"timeoutSeconds": 600.5}, "timeoutSeconds"),
+        ({"timeoutSeconds": True}, "timeoutSeconds"),
+        ({"task": 12345678901}, "task"),
+        ({"modelId": "gpt-5.1-codex"}, "modelId"),
+        ({"modelId": ""}, "modelId"),
+        ({"branch": "main\n"}, "branch"),
+        ({"tags": [""]}, "tags"),
+        ({"idempotencyKey": "has space"}, "idempotencyKey"),
+    ],
+)
+def test_a_dispatch_body_that_breaks_the_schema_is_a_400(api, tenant_key, change, field):
+    _, key = tenant_key()
+    body = {"agent": "claude", "task": "Fix the failing test", **change}
+    response = api(key).post("/api/v1/dispatches", body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["details"]

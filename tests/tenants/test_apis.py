@@ -175,10 +175,10 @@ def test_it_refuses_bad_tenant_input_naming_the_field(staff_client, body, field)
     assert field in error["details"] and field in error["message"]
 
 
-def test_it_refuses_a_duplicate_email(staff_client, make_tenant):
+def test_a_duplicate_email_is_a_409_naming_the_field(staff_client, make_tenant):
     tenant, _ = make_tenant()
     body = {"name": "Copy", "email": tenant.email.upper()}
-    error = error_of(post_json(staff_client, TENANTS, body), 400, "VALIDATION_ERROR")
+    error = error_of(post_json(staff_client, TENANTS, body), 409, "CONFLICT")
     assert "email" in error["details"]
 
 
