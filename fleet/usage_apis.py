@@ -115,7 +115,7 @@ class UsageApi(APIView):
         operation_id="usage_get",
         summary="The key's tenant's dispatches per day, by status, agent and key",
         parameters=[UsageInput],
-        responses=responses(200, "Usage", OutputSerializer()),
+        responses=responses(200, OutputSerializer),
     )
     def get(self, request: Request) -> Response:
         principal = principal_of(request)
@@ -151,7 +151,7 @@ class AdminUsageApi(APIView):
         operation_id="admin_usage_get",
         summary="Every tenant's (or one tenant's) dispatches per day, and the top tenants",
         parameters=[InputSerializer],
-        responses=responses(200, "AdminUsage", OutputSerializer()),
+        responses=responses(200, OutputSerializer, 404),
     )
     def get(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.query_params)
