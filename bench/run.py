@@ -26,10 +26,11 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
+from outpost_admin.audit import Actor  # noqa: E402
 from outpost_admin.dynamo import call, counting_calls, iso, local, reset_client, to_item, utcnow  # noqa: E402
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS, create_tables  # noqa: E402
 from tenants import services  # noqa: E402
-from tenants.domain import Actor, Tier  # noqa: E402
+from tenants.domain import Tier  # noqa: E402
 
 TENANTS_N = int(os.environ.get("BENCH_TENANTS", "20000"))
 DISPATCHES_N = int(os.environ.get("BENCH_DISPATCHES", "20000"))

@@ -93,7 +93,7 @@ class DispatchSummarySerializer(serializers.Serializer):
     modelId = serializers.CharField(source="model_id")
     repo = BlankAsNullField()
     branch = BlankAsNullField()
-    tags = serializers.ListField(child=serializers.CharField())
+    tags = serializers.DictField(child=serializers.CharField(allow_blank=True))
     createdAt = IsoDateTimeField(source="started_at")
     endedAt = IsoDateTimeField(source="ended_at", allow_null=True)
 
@@ -129,6 +129,29 @@ def created_data(dispatch: Dispatch) -> dict[str, Any]:
 # --- input --------------------------------------------------------------------------------
 
 
+class TagsField(serializers.DictField):
+    """A map of strings, as the control plane stores tags; a list of strings is accepted too,
+    each becoming a tag with an empty value."""
+
+    MAX_TAGS, KEY_MAX, VALUE_MAX = 20, 64, 256
+
+    def __init__(self, **kwargs: Any):
+        child = StrictCharField(max_length=self.VALUE_MAX, allow_blank=True)
+        super().__init__(child=child, **kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if isinstance(data, list):
+            if not all(isinstance(t, str) for t in data):
+                raise serializers.ValidationError("A list of tags must hold strings only.")
+            data = dict.fromkeys(data, "")
+        tags: dict[str, str] = super().to_internal_value(data)
+        if len(tags) > self.MAX_TAGS:
+            raise serializers.ValidationError(f"At most {self.MAX_TAGS} tags.")
+        if not all(1 <= len(k) <= self.KEY_MAX for k in tags):
+            raise serializers.ValidationError(f"Tag names are 1 to {self.KEY_MAX} characters.")
+        return tags
+
+
 class DispatchInputSerializer(serializers.Serializer):
     """Every agent's fields; the per-agent subclasses below narrow `agent` and `modelId`."""
 
@@ -153,19 +176,19 @@ class DispatchInputSerializer(serializers.Serializer):
     timeoutSeconds = StrictIntegerField(
         min_value=TIMEOUT_MIN,
         max_value=TIMEOUT_CAP,
-        default=TIMEOUT_DEFAULT,
-        help_text="At most the tier's maxJobTimeoutSeconds (see /api/v1/me).",
+        required=False,
+        help_text=f"At most the tier's maxJobTimeoutSeconds (see /api/v1/me); if omitted, "
+        f"{TIMEOUT_DEFAULT} or that maximum, whichever is lower.",
     )
     idempotencyKey = PatternField(
         IDEMPOTENCY_KEY,
         required=False,
         help_text="Or the Idempotency-Key header (the same value if both are sent).",
     )
-    tags = serializers.ListField(
-        child=StrictCharField(min_length=1, max_length=64),
+    tags = TagsField(
         required=False,
-        max_length=20,
-        default=list,
+        default=dict,
+        help_text="A map of strings (a list of strings is taken as names with empty values).",
     )
 
 
@@ -273,7 +296,9 @@ class DispatchCreateApi(APIView):
             model_id=values["modelId"],
             repo=values.get("repo", ""),
             branch=values.get("branch", ""),
-            timeout_seconds=values["timeoutSeconds"],
+            timeout_seconds=values.get(
+                "timeoutSeconds", min(TIMEOUT_DEFAULT, principal.limits.max_job_timeout_seconds)
+            ),
             tags=values["tags"],
             idempotency_key=values.get("idempotencyKey")
             or request.headers.get("Idempotency-Key")

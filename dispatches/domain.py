@@ -1,8 +1,15 @@
-"""Dispatches: statuses, the agent registry, the dispatch record. No I/O."""
+"""Dispatches: statuses, the dispatch record. No I/O. (The agents are in outpost_admin.agents.)"""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from outpost_admin.agents import AGENTS, Agent
+
+__all__ = ["AGENTS", "API_STATUSES", "ORIGIN", "Agent", "Dispatch", "DispatchStatus"]
+
+# What every dispatch created here says on its item: our workers claim only these.
+ORIGIN = "outpost-admin"
 
 
 class DispatchStatus(StrEnum):
@@ -30,42 +37,6 @@ class DispatchStatus(StrEnum):
 API_STATUSES = [s.api_value for s in DispatchStatus]
 
 
-@dataclass(frozen=True)
-class Agent:
-    name: str
-    default_model: str
-    models: tuple[str, ...]
-
-
-AGENTS = {
-    a.name: a
-    for a in (
-        Agent(
-            "claude",
-            "claude-opus-4-5-20251101",
-            ("claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"),
-        ),
-        Agent(
-            "codex",
-            "gpt-5.1-codex-max",
-            ("gpt-5.1-codex-max", "gpt-5.1-codex", "gpt-5.1-codex-mini"),
-        ),
-        Agent(
-            "gemini", "gemini-3-flash-preview", ("gemini-3-flash-preview", "gemini-3-pro-preview")
-        ),
-        Agent(
-            "aider",
-            "deepseek/deepseek-coder",
-            ("deepseek/deepseek-coder", "deepseek/deepseek-chat"),
-        ),
-        Agent(
-            "grok",
-            "grok-4-1-fast-reasoning",
-            ("grok-4-1-fast-reasoning", "grok-4-1-fast-non-reasoning"),
-        ),
-    )
-}
-
 TASK_MIN, TASK_MAX = 10, 50_000
 TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 30, 86_400, 600
 RETENTION_DAYS = 90
@@ -86,7 +57,7 @@ class Dispatch:
     timeout_seconds: int = TIMEOUT_DEFAULT
     api_key_id: str = ""
     idempotency_key: str = ""
-    tags: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)  # a map of strings, as the control plane's
     ended_at: datetime | None = None
     claimed_at: datetime | None = None
     worker_id: str = ""
@@ -94,6 +65,16 @@ class Dispatch:
     error_message: str = ""
     status_reason: str = ""
     expires_at: int = 0
+    origin: str = ""  # ORIGIN for ours; empty for the control plane's
+    task_arn: str = ""  # the ECS task running it (the control plane's, or our ecs executor's)
+    # Derived attributes this project keeps; the control plane's items lack them until the
+    # backfill fills them in (started_day + the day's count; the outcome's count).
+    day_counted: bool = False
+    outcome_counted: bool = False
+
+    @property
+    def is_ours(self) -> bool:
+        return self.origin == ORIGIN
 
     @property
     def api_status(self) -> str:

@@ -1,49 +1,105 @@
-"""Recovery after a worker died: its RUNNING dispatches, and concurrency counters that drifted.
+"""Recovery: nothing stays RUNNING forever, and every slot taken is given back exactly once.
 
-An operator command (`manage.py reconcile`), not a request path: it pages through every
-RUNNING/PENDING dispatch on the status index and every tenant.
+It runs by itself inside every worker (`Worker` calls `sweep` every few seconds), one worker
+at a time under a lease item; `manage.py reconcile` runs the same steps once, in full. Every
+read is a Query (or a BatchGetItem by key), never a Scan:
+
+1. Our RUNNING dispatches (origin outpost-admin, status-index) are failed, or queued again,
+   when their worker stopped heart-beating, or, whatever the heartbeat says, when they are
+   past claim time + timeout + a grace period (a worker alive but unable to record an
+   outcome). The control plane's dispatches are never touched.
+2. Slots still held (the slot markers, one Query) whose dispatch ended without giving its
+   slot back, because the control plane cancelled or completed it or TTL deleted it, are
+   released, and the outcome counted for the day, once.
+3. The control plane's records get the derived attributes this project reads (see
+   backfill.py), from the tables' streams, from where the last pass stopped.
+4. A page of tenants (checkpointed) has its concurrency counter compared with the slots it
+   really holds and repaired when they differ.
 """
 
+import logging
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
 
 from fleet import selectors as fleet
 from fleet import services as fleet_services
-from outpost_admin.dynamo import utcnow
+from outpost_admin.dynamo import StoreError, utcnow
+from tenants import counters
 from tenants import storage as tenant_storage
 from tenants.domain import Tenant
 
-from . import services, storage
+from . import backfill, services, storage
 from .domain import Dispatch, DispatchStatus
+
+logger = logging.getLogger(__name__)
+LEASE = "recovery"
+RECOUNT_PAGE = 100
 
 
 @dataclass
 class Report:
     failed: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # slots given back for ended dispatches
     repaired: dict[str, tuple[int, int]] = field(default_factory=dict)  # tenant -> (was, now)
     changed_meanwhile: list[str] = field(default_factory=list)
+    backfilled: int = 0
 
 
-def reconcile(*, requeue: bool = False) -> Report:
+def reconcile(*, requeue: bool = False, now: datetime | None = None) -> Report:
+    """Every step, over everything (the operator command)."""
     report = Report()
-    recover_orphans(report, requeue=requeue)
+    recover_orphans(report, requeue=requeue, now=now)
+    release_ended(report)
+    report.backfilled = backfill.follow_streams({})
     recount_concurrency(report)
     return report
 
 
-def recover_orphans(report: Report, *, requeue: bool) -> None:
-    """Fail (or queue again) RUNNING dispatches whose worker stopped heart-beating."""
+def sweep(*, holder: str, now: datetime | None = None) -> Report | None:
+    """One pass by whoever holds the lease (None if another worker holds it)."""
+    now = now or utcnow()
+    state = storage.lease_acquire(
+        LEASE, holder=holder, now=now, seconds=settings.OUTPOST_RECOVERY_LEASE_SECONDS
+    )
+    if state is None:
+        return None
+    report = Report()
+    recover_orphans(report, requeue=False, now=now)
+    release_ended(report)
+    streams: dict[str, Any] = dict(state.get("streams", {}))
+    report.backfilled = backfill.follow_streams(streams)
+    cursor = recount_concurrency(report, cursor=state.get("recount") or None, pages=1)
+    storage.lease_save(LEASE, holder=holder, state={"streams": streams, "recount": cursor or ""})
+    return report
+
+
+# --- 1. RUNNING dispatches that will not finish by themselves -----------------------------
+
+
+def recover_orphans(report: Report, *, requeue: bool, now: datetime | None = None) -> None:
+    """Our RUNNING dispatches whose worker is gone, or that are overdue whatever it says."""
+    now = now or utcnow()
+    grace = timedelta(seconds=settings.OUTPOST_RECOVERY_GRACE_SECONDS)
     alive: dict[str, bool] = {}
-    for dispatch in storage.dispatch_iter_by_status(DispatchStatus.RUNNING):
+    for dispatch in storage.dispatch_iter_ours(DispatchStatus.RUNNING):
         worker = dispatch.worker_id
         if worker not in alive:
-            alive[worker] = fleet.worker_is_alive(worker_id=worker, now=utcnow())
-        if alive[worker]:
+            alive[worker] = fleet.worker_is_alive(worker_id=worker, now=now)
+        if _overdue(dispatch, now, grace):
+            reason = (
+                f"No outcome recorded within its timeout of {dispatch.timeout_seconds} s "
+                f"and {int(grace.total_seconds())} s grace (worker {worker or '(unknown)'})."
+            )
+        elif not alive[worker]:
+            reason = f"Worker {worker or '(unknown)'} stopped heart-beating."
+        else:
             continue
-        reason = f"Worker {worker or '(unknown)'} stopped heart-beating."
-        _recover(dispatch, reason, report, requeue=requeue)
+        _recover(report, dispatch, reason=reason, requeue=requeue)
 
 
 def recover_worker(worker_id: str, *, requeue: bool) -> Report:
@@ -53,15 +109,20 @@ def recover_worker(worker_id: str, *, requeue: bool) -> Report:
     that id while the launcher is starting: whatever it left RUNNING was interrupted.
     """
     report = Report()
-    for dispatch in storage.dispatch_iter_by_status(DispatchStatus.RUNNING):
+    for dispatch in storage.dispatch_iter_ours(DispatchStatus.RUNNING):
         if dispatch.worker_id == worker_id:
             reason = f"Worker {worker_id} stopped before it finished."
-            _recover(dispatch, reason, report, requeue=requeue)
+            _recover(report, dispatch, reason=reason, requeue=requeue)
     fleet_services.slots_retire_worker(worker_id=worker_id)
     return report
 
 
-def _recover(dispatch: Dispatch, reason: str, report: Report, *, requeue: bool) -> None:
+def _overdue(dispatch: Dispatch, now: datetime, grace: timedelta) -> bool:
+    started = dispatch.claimed_at or dispatch.started_at
+    return now > started + timedelta(seconds=dispatch.timeout_seconds) + grace
+
+
+def _recover(report: Report, dispatch: Dispatch, *, reason: str, requeue: bool) -> None:
     if requeue:
         if storage.dispatch_requeue(dispatch, reason=reason + " Queued again."):
             report.requeued.append(dispatch.dispatch_id)
@@ -71,59 +132,63 @@ def _recover(dispatch: Dispatch, reason: str, report: Report, *, requeue: bool) 
         report.failed.append(dispatch.dispatch_id)
 
 
-def recount_concurrency(report: Report) -> None:
-    """Set each tenant's concurrentJobs to its really active dispatches.
+# --- 2. slots of dispatches that ended elsewhere ------------------------------------------
 
-    The counters are read before the dispatches are counted and each repair is conditional
-    on the counter still holding what was read, so a dispatch created or finished meanwhile
-    (which moves the counter) makes the repair step aside instead of being overwritten.
-    """
-    counters = {t.tenant_id: t.concurrent_jobs for t in _all_tenants()}
-    active = _active_dispatches()
-    by_tenant = Counter(tenant_id for _, tenant_id in active)
-    for tenant_id, counter in counters.items():
-        if counter == by_tenant.get(tenant_id, 0):
+
+def release_ended(report: Report) -> None:
+    """Release the slot of every held marker whose dispatch is terminal or gone."""
+    held = counters.held_slots()
+    dispatches = storage.dispatch_get_many([dispatch_id for _, dispatch_id in held])
+    for tenant_id, dispatch_id in held:
+        dispatch = dispatches.get(dispatch_id)
+        if dispatch is not None and not dispatch.status.is_terminal:
             continue
-        actual = _confirmed_active(tenant_id, active)
-        if counter == actual:
-            continue
-        if storage.tenant_set_concurrency(tenant_id, expected=counter, actual=actual):
-            report.repaired[tenant_id] = (counter, actual)
-        else:
-            report.changed_meanwhile.append(tenant_id)
+        if storage.slot_release_orphan(tenant_id, dispatch_id, dispatch):
+            report.released.append(dispatch_id)
 
 
-def _active_dispatches() -> set[tuple[str, str]]:
-    """(dispatch id, tenant id) of every PENDING or RUNNING dispatch.
+# --- 4. counters that drifted -----------------------------------------------------------------
 
-    Claiming (PENDING -> RUNNING) and re-queueing (back) don't move the counter, so a
-    dispatch making either move while we read must still be counted once: reading PENDING,
-    RUNNING, then PENDING again, as a set, sees it in one of the three.
+
+def recount_concurrency(
+    report: Report, *, cursor: str | None = None, pages: int | None = None
+) -> str | None:
+    """Compare tenants' counters with the slots they hold, `pages` pages of tenants from
+    `cursor` (all of them by default); returns where the next pass starts (None: the end).
+
+    The counter is read before the markers are counted, and each repair is conditional on
+    the counter still holding what was read, so a dispatch created or finished meanwhile
+    (which moves both) makes the repair step aside instead of being overwritten.
     """
-    found = set()
-    for status in (DispatchStatus.PENDING, DispatchStatus.RUNNING, DispatchStatus.PENDING):
-        found |= {(d.dispatch_id, d.tenant_id) for d in storage.dispatch_iter_by_status(status)}
-    return found
+    held = Counter(tenant_id for tenant_id, _ in counters.held_slots())
+    done = 0
+    while pages is None or done < pages:
+        page = tenant_storage.tenant_list(cursor=cursor, limit=RECOUNT_PAGE)
+        for tenant in page.items:
+            if tenant.concurrent_jobs != held.get(tenant.tenant_id, 0):
+                _repair(report, tenant)
+        cursor, done = page.cursor, done + 1
+        if not cursor:
+            break
+    return cursor
 
 
-def _confirmed_active(tenant_id: str, active: set[tuple[str, str]]) -> int:
-    """Re-read the tenant's counted dispatches consistently: the index may lag a finish."""
-    ids = [dispatch_id for dispatch_id, owner in active if owner == tenant_id]
-    return sum(1 for dispatch_id in ids if _is_active(dispatch_id))
+def _repair(report: Report, tenant: Tenant) -> None:
+    # The index the page came from may lag: read the counter itself, then the markers.
+    counter = tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs
+    actual = len(counters.held_slots(tenant_id=tenant.tenant_id))
+    if counter == actual:
+        return
+    if counters.set_concurrency(tenant.tenant_id, expected=counter, actual=actual):
+        report.repaired[tenant.tenant_id] = (counter, actual)
+    else:
+        report.changed_meanwhile.append(tenant.tenant_id)
 
 
-def _is_active(dispatch_id: str) -> bool:
+def safe_sweep(*, holder: str) -> Report | None:
+    """sweep() for the worker loop: a store failure is logged and tried again next time."""
     try:
-        return not storage.dispatch_get(dispatch_id).status.is_terminal
-    except storage.NotFound:
-        return False
-
-
-def _all_tenants() -> Iterator[Tenant]:
-    cursor = None
-    while True:
-        page = tenant_storage.tenant_list(cursor=cursor, limit=100)
-        yield from page.items
-        if not page.cursor:
-            return
-        cursor = page.cursor
+        return sweep(holder=holder)
+    except StoreError as exc:
+        logger.warning("recovery by %s failed, will try again: %s", holder, exc)
+        return None

@@ -11,13 +11,13 @@ from typing import Any
 
 from ulid import ULID
 
-from fleet import usage_storage
+from outpost_admin.audit import Actor, audit_event
 from outpost_admin.dynamo import StoreError, utcnow
-from tenants.domain import Actor, Limits
-from tenants.services import audit_event
+from tenants.domain import Limits
 
 from . import storage
 from .domain import (
+    ORIGIN,
     RETENTION_DAYS,
     Dispatch,
     DispatchStatus,
@@ -41,7 +41,7 @@ class DispatchInput:
         self.repo: str = fields.get("repo", "")
         self.branch: str = fields.get("branch", "")
         self.timeout_seconds: int = fields["timeout_seconds"]
-        self.tags: tuple[str, ...] = tuple(fields.get("tags", ()))
+        self.tags: dict[str, str] = dict(fields.get("tags") or {})
         self.idempotency_key: str = fields.get("idempotency_key", "")
 
 
@@ -89,6 +89,7 @@ def dispatch_create(
         idempotency_key=data.idempotency_key,
         tags=data.tags,
         expires_at=int((now + timedelta(days=RETENTION_DAYS)).timestamp()),
+        origin=ORIGIN,
     )
     event = audit_event(
         tenant_id=tenant_id,
@@ -105,6 +106,11 @@ def dispatch_create(
             request_hash=body_hash,
             response=render(dispatch) if data.idempotency_key else None,
         )
+    except Replay as replay:
+        if replay.response is None:  # the control plane's record: answer with its dispatch
+            named = dispatch_get(tenant_id=tenant_id, dispatch_id=replay.dispatch_id)
+            raise Replay(render(named), dispatch_id=named.dispatch_id) from replay
+        raise
     except QuotaExceeded as exc:
         _count_rejection(dispatch, exc.limit)
         raise
@@ -114,13 +120,7 @@ def dispatch_create(
 def _count_rejection(dispatch: Dispatch, limit: str) -> None:
     """The refused path's one extra call; losing the count must not change the answer."""
     try:
-        usage_storage.rejection_count(
-            tenant_id=dispatch.tenant_id,
-            limit=limit,
-            agent=dispatch.agent,
-            key_id=dispatch.api_key_id,
-            day=dispatch.started_at.date(),
-        )
+        storage.rejection_count(dispatch, limit=limit)
     except StoreError as exc:
         logger.warning("could not count a refusal of %s: %s", dispatch.tenant_id, exc)
 

@@ -1,13 +1,19 @@
-"""Dispatches, their logs, idempotency records and the quota counters they move."""
+"""Dispatches, their logs and idempotency records, and the transactions that move the counters.
+
+The counters themselves (the tenant's slot, the day's usage) are built by tenants.counters;
+this module puts its actions into the dispatch's own transactions.
+"""
 
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from fleet import rollups
+from outpost_admin.audit import AuditEvent, audit_action
 from outpost_admin.dynamo import (
+    Action,
     Conflict,
+    NotFound,
     Page,
     TransactionConflict,
     call,
@@ -15,17 +21,16 @@ from outpost_admin.dynamo import (
     iso,
     parse_iso,
     to_item,
-    transact_write,
+    transact,
     utcnow,
     values,
 )
 from outpost_admin.dynamo.paging import query_all, query_page
 from outpost_admin.dynamo.tables import DISPATCH_LOGS, DISPATCHES, IDEMPOTENCY, TENANTS
-from tenants.domain import AuditEvent
-from tenants.storage import NotFound as NotFound
-from tenants.storage import audit_put, tenant_key, usage_sk
+from tenants import counters
 
 from .domain import (
+    ORIGIN,
     Dispatch,
     DispatchStatus,
     IdempotencyInFlight,
@@ -35,6 +40,8 @@ from .domain import (
     QuotaExceeded,
     TenantNotActive,
 )
+
+__all__ = ["NotFound", "Replay"]
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 ACTIVE = (DispatchStatus.PENDING, DispatchStatus.RUNNING)
@@ -52,15 +59,17 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "started_at": iso(d.started_at),
             "started_day": iso(d.started_at)[:10],
             "version": d.version,
+            "origin": d.origin or None,
             "repo": d.repo or None,
             "branch": d.branch or None,
             "timeout_seconds": d.timeout_seconds,
             "api_key_id": d.api_key_id or None,
             "idempotency_key": d.idempotency_key or None,
-            "tags": list(d.tags) or None,
+            "tags": dict(d.tags) or None,
             "ended_at": iso(d.ended_at) if d.ended_at else None,
             "claimed_at": iso(d.claimed_at) if d.claimed_at else None,
             "worker_id": d.worker_id or None,
+            "task_arn": d.task_arn or None,
             "exit_code": d.exit_code,
             "error_message": d.error_message or None,
             "status_reason": d.status_reason or None,
@@ -69,7 +78,17 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
     )
 
 
-def _from_item(item: dict[str, Any]) -> Dispatch:
+def _tags(value: Any) -> dict[str, str]:
+    """A map of strings (the control plane's shape); records written as a list keep their names."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return {str(t): "" for t in value}
+    return {}
+
+
+def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
+    """A dispatch item, whoever wrote it (a stream image as well as a read)."""
     data = from_item(item)
     return Dispatch(
         dispatch_id=data["dispatch_id"],
@@ -85,7 +104,7 @@ def _from_item(item: dict[str, Any]) -> Dispatch:
         timeout_seconds=int(data.get("timeout_seconds", 600)),
         api_key_id=data.get("api_key_id", ""),
         idempotency_key=data.get("idempotency_key", ""),
-        tags=tuple(data.get("tags", ())),
+        tags=_tags(data.get("tags")),
         ended_at=parse_iso(data.get("ended_at")),
         claimed_at=parse_iso(data.get("claimed_at")),
         worker_id=data.get("worker_id", ""),
@@ -93,7 +112,14 @@ def _from_item(item: dict[str, Any]) -> Dispatch:
         error_message=data.get("error_message", ""),
         status_reason=data.get("status_reason", ""),
         expires_at=int(data.get("expires_at", 0)),
+        origin=data.get("origin", ""),
+        task_arn=data.get("task_arn", ""),
+        day_counted="started_day" in data,
+        outcome_counted="counted_outcome" in data,
     )
+
+
+_from_item = dispatch_from_item
 
 
 def _key(dispatch_id: str) -> dict[str, Any]:
@@ -107,6 +133,21 @@ def dispatch_get(dispatch_id: str) -> Dispatch:
     if "Item" not in response:
         raise NotFound(f"dispatch {dispatch_id}")
     return _from_item(response["Item"])
+
+
+def dispatch_get_many(dispatch_ids: list[str]) -> dict[str, Dispatch]:
+    """The dispatches that exist among these ids (BatchGetItem, 100 at a time)."""
+    found: dict[str, Dispatch] = {}
+    for start in range(0, len(dispatch_ids), 100):
+        keys = [_key(i) for i in dict.fromkeys(dispatch_ids[start : start + 100])]
+        request = {DISPATCHES.name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = call("batch_get_item", RequestItems=request)
+            for item in response.get("Responses", {}).get(DISPATCHES.name, []):
+                dispatch = _from_item(item)
+                found[dispatch.dispatch_id] = dispatch
+            request = response.get("UnprocessedKeys") or {}
+    return found
 
 
 # --- creating: one transaction for the dispatch, the quota counters, idempotency, audit ----
@@ -129,99 +170,62 @@ def dispatch_create(
     With an idempotency key the stored response goes in the same transaction, so a replay
     can never see a dispatch without its record or the other way round.
     """
-    now = dispatch.started_at
-    actions = [
-        {
-            "Put": {
-                "TableName": DISPATCHES.name,
-                "Item": _to_item(dispatch),
-                "ConditionExpression": "attribute_not_exists(dispatch_id)",
-            }
-        },
-        {
-            "Update": {
-                "TableName": TENANTS.name,
-                "Key": tenant_key(dispatch.tenant_id),
-                "UpdateExpression": "SET currentUsage.concurrentJobs = currentUsage.concurrentJobs + :one",
-                "ConditionExpression": "#status = :active AND "
-                "currentUsage.concurrentJobs < usageLimits.maxConcurrentJobs",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": values({":one": 1, ":active": "active"}),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        },
-        {
-            "Update": {
-                "TableName": TENANTS.name,
-                "Key": to_item({"tenant_id": dispatch.tenant_id, "sk": usage_sk(now.date())}),
-                "UpdateExpression": "ADD dispatches :one, #agent :one, #cell :one",
-                "ConditionExpression": "attribute_not_exists(dispatches) OR dispatches < :max",
-                "ExpressionAttributeNames": {
-                    "#agent": f"agent_{dispatch.agent}",
-                    "#cell": rollups.created_cell(dispatch.agent, dispatch.api_key_id),
-                },
-                "ExpressionAttributeValues": values({":one": 1, ":max": max_per_day}),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        },
-        audit_put(event),
+    put = {
+        "TableName": DISPATCHES.name,
+        "Item": _to_item(dispatch),
+        "ConditionExpression": "attribute_not_exists(dispatch_id)",
+    }
+    tenant_id = dispatch.tenant_id
+    actions: list[Action] = [
+        ("dispatch", {"Put": put}),
+        *counters.take_slot(tenant_id, dispatch.dispatch_id, now=dispatch.started_at),
+        *counters.count_day(
+            tenant_id,
+            dispatch.started_at.date(),
+            agent=dispatch.agent,
+            key_id=dispatch.api_key_id,
+            max_per_day=max_per_day,
+        ),
+        audit_action(event),
     ]
     if dispatch.idempotency_key:
         actions.append(_idempotency_put(dispatch, request_hash, response or {}))
-    actions.append(
-        rollups.on_create(
-            TENANTS.name,
-            tenant_id=dispatch.tenant_id,
-            agent=dispatch.agent,
-            key_id=dispatch.api_key_id,
-            day=now.date(),
-        )
-    )
     try:
-        transact_write(actions)
+        transact(actions)
     except TransactionConflict as exc:
         _explain_create_failure(exc, dispatch, max_per_day, request_hash)
         raise
 
 
-def _idempotency_put(
-    dispatch: Dispatch, request_hash: str, response: dict[str, Any]
-) -> dict[str, Any]:
+def _idempotency_put(dispatch: Dispatch, request_hash: str, response: dict[str, Any]) -> Action:
     expires = dispatch.started_at + IDEMPOTENCY_TTL
-    return {
-        "Put": {
-            "TableName": IDEMPOTENCY.name,
-            "Item": to_item(
-                {
-                    "idempotency_key": _idempotency_key(
-                        dispatch.tenant_id, dispatch.idempotency_key
-                    ),
-                    "dispatch_id": dispatch.dispatch_id,
-                    "created_at": iso(dispatch.started_at),
-                    "ttl": int(expires.timestamp()),
-                    "request_hash": request_hash,
-                    "response": json.dumps(response),
-                }
-            ),
-            # An expired record that TTL has not deleted yet does not count.
-            "ConditionExpression": "attribute_not_exists(idempotency_key) OR #ttl < :now",
-            "ExpressionAttributeNames": {"#ttl": "ttl"},
-            "ExpressionAttributeValues": values({":now": int(dispatch.started_at.timestamp())}),
-        }
+    put = {
+        "TableName": IDEMPOTENCY.name,
+        "Item": to_item(
+            {
+                "idempotency_key": _idempotency_key(dispatch.tenant_id, dispatch.idempotency_key),
+                "dispatch_id": dispatch.dispatch_id,
+                "created_at": iso(dispatch.started_at),
+                "ttl": int(expires.timestamp()),
+                "request_hash": request_hash,
+                "response": json.dumps(response),
+            }
+        ),
+        # An expired record that TTL has not deleted yet does not count.
+        "ConditionExpression": "attribute_not_exists(idempotency_key) OR #ttl < :now",
+        "ExpressionAttributeNames": {"#ttl": "ttl"},
+        "ExpressionAttributeValues": values({":now": int(dispatch.started_at.timestamp())}),
     }
+    return "idempotency", {"Put": put}
 
 
 def _explain_create_failure(
     exc: TransactionConflict, dispatch: Dispatch, max_per_day: int, request_hash: str
 ) -> None:
-    reasons = exc.reasons
-    if dispatch.idempotency_key and reasons[4].get("Code") in (
-        "ConditionalCheckFailed",
-        "TransactionConflict",
-    ):
+    if exc.reason("idempotency").get("Code") in ("ConditionalCheckFailed", "TransactionConflict"):
         raise idempotency_outcome(dispatch.tenant_id, dispatch.idempotency_key, request_hash)
-    if exc.failed(1):
-        tenant = from_item(reasons[1].get("Item", {}))
+    if exc.failed("slot"):
+        tenant = from_item(exc.old_item("slot"))
         if tenant.get("status") != "active":
             raise TenantNotActive(f"The tenant is {tenant.get('status', 'missing')}.")
         usage = tenant.get("currentUsage", {})
@@ -231,8 +235,8 @@ def _explain_create_failure(
             current=int(usage.get("concurrentJobs", 0)),
             resets_at=None,
         )
-    if exc.failed(2):
-        current = int(from_item(reasons[2].get("Item", {})).get("dispatches", 0))
+    if exc.failed("day"):
+        current = int(from_item(exc.old_item("day")).get("dispatches", 0))
         midnight = datetime.combine(
             dispatch.started_at.date() + timedelta(days=1), datetime.min.time()
         )
@@ -245,11 +249,13 @@ def _explain_create_failure(
 
 
 class Replay(Exception):
-    """The same key and body were seen before: answer with the stored response."""
+    """The same key and body were seen before: answer with the stored response, or, for a
+    record the control plane wrote (no stored response), with the dispatch it names."""
 
-    def __init__(self, response: dict[str, Any]):
+    def __init__(self, response: dict[str, Any] | None, dispatch_id: str = ""):
         super().__init__("replay")
         self.response = response
+        self.dispatch_id = dispatch_id
 
 
 def idempotency_outcome(tenant_id: str, key: str, request_hash: str) -> Exception:
@@ -261,18 +267,20 @@ def idempotency_outcome(tenant_id: str, key: str, request_hash: str) -> Exceptio
         ConsistentRead=True,
     )
     record = from_item(response.get("Item", {}))
-    if "response" not in record:  # its transaction has not committed yet
+    if "dispatch_id" not in record:  # the transaction that writes it has not committed yet
         return IdempotencyInFlight("A request with this idempotency key is still in progress.")
+    if "response" not in record:  # the control plane's: no body to compare, no response kept
+        return Replay(None, dispatch_id=record["dispatch_id"])
     if record.get("request_hash") != request_hash:
         return IdempotencyMismatch("This idempotency key was used with a different request body.")
-    return Replay(json.loads(record.get("response", "{}")))
+    return Replay(json.loads(record.get("response", "{}")), dispatch_id=record["dispatch_id"])
 
 
 # --- state changes ------------------------------------------------------------------
 
 
 def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Dispatch | None:
-    """PENDING -> RUNNING for this worker; None if someone else got there first."""
+    """PENDING -> RUNNING for this worker, if it is ours; None if someone else got there first."""
     try:
         response = call(
             "update_item",
@@ -280,7 +288,7 @@ def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Disp
             Key=_key(dispatch.dispatch_id),
             UpdateExpression="SET #status = :running, worker_id = :worker, claimed_at = :now, "
             "version = version + :one",
-            ConditionExpression="#status = :pending",
+            ConditionExpression="#status = :pending AND origin = :ours",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=values(
                 {
@@ -289,6 +297,7 @@ def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Disp
                     ":worker": worker_id,
                     ":now": iso(now),
                     ":one": 1,
+                    ":ours": ORIGIN,
                 }
             ),
             ReturnValues="ALL_NEW",
@@ -334,12 +343,16 @@ def dispatch_finish(
     status_reason: str = "",
     event: AuditEvent | None = None,
 ) -> None:
-    """Write a terminal status and give the concurrency slot back, together and exactly once.
+    """Write a terminal status, count it for the day and give the slot back: together, once.
 
-    Raises InvalidTransition when the dispatch is already terminal: the slot was released then.
+    Raises InvalidTransition when the dispatch is already terminal (whoever ended it
+    released the slot, or the recovery sweep will).
     """
     sets = {":status": str(status), ":ended": iso(now), ":one": 1}
-    expression = "SET #status = :status, ended_at = :ended, version = version + :one"
+    expression = (
+        "SET #status = :status, ended_at = :ended, version = version + :one, "
+        "counted_outcome = :status"
+    )
     for attr, value in (
         ("exit_code", exit_code),
         ("error_message", error_message),
@@ -349,83 +362,147 @@ def dispatch_finish(
             expression += f", {attr} = :{attr}"
             sets[f":{attr}"] = value
     finish = {
-        "Update": {
-            "TableName": DISPATCHES.name,
-            "Key": _key(dispatch.dispatch_id),
-            "UpdateExpression": expression,
-            "ConditionExpression": "#status IN (:pending, :running)",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values(
-                {
-                    **sets,
-                    ":pending": str(DispatchStatus.PENDING),
-                    ":running": str(DispatchStatus.RUNNING),
-                }
-            ),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
+        "TableName": DISPATCHES.name,
+        "Key": _key(dispatch.dispatch_id),
+        "UpdateExpression": expression,
+        "ConditionExpression": "#status IN (:pending, :running)",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values(
+            {
+                **sets,
+                ":pending": str(DispatchStatus.PENDING),
+                ":running": str(DispatchStatus.RUNNING),
+            }
+        ),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
-    run_seconds = (now - dispatch.claimed_at).total_seconds() if dispatch.claimed_at else None
-    cells = rollups.finish_cells(
+    ending: list[Action] = [
+        ("dispatch", {"Update": finish}),
+        *_outcome_counts(dispatch, status, now),
+        *([audit_action(event)] if event else []),
+    ]
+    try:
+        _transact_releasing(ending, dispatch.tenant_id, dispatch.dispatch_id)
+    except TransactionConflict as exc:
+        if not exc.failed("dispatch"):
+            raise
+        current = from_item(exc.old_item("dispatch")).get("status", "")
+        raise InvalidTransition(DispatchStatus(current or status)) from exc
+
+
+def _transact_releasing(ending: list[Action], tenant_id: str, dispatch_id: str) -> bool:
+    """Run `ending` together with the release of the dispatch's slot.
+
+    Without the release when the slot was released already (or never taken: a dispatch
+    from before slot markers), without the decrement when the counter already reads zero.
+    True if this call released the slot.
+    """
+    release = counters.release_slot(tenant_id, dispatch_id)
+    for _ in range(3):
+        if not ending and not release:
+            return False
+        try:
+            transact([*ending, *release])
+            return bool(release)
+        except TransactionConflict as exc:
+            if exc.failed("slot_marker_gone"):
+                release = []
+            elif exc.failed("slot_release"):
+                release = counters.release_marker_only(tenant_id, dispatch_id)
+            else:
+                raise
+    raise AssertionError("a release settles within three tries")
+
+
+def rejection_count(dispatch: Dispatch, *, limit: str) -> None:
+    """Count a create its tenant's limits refused (the day's roll-ups)."""
+    transact(
+        counters.count_rejection(
+            dispatch.tenant_id,
+            dispatch.started_at.date(),
+            limit=limit,
+            agent=dispatch.agent,
+            key_id=dispatch.api_key_id,
+        )
+    )
+
+
+def slot_release_orphan(tenant_id: str, dispatch_id: str, dispatch: Dispatch | None) -> bool:
+    """Give back the slot of a dispatch that ended (or vanished) without releasing it: the
+    control plane cancelled or completed it, or TTL deleted it. Its outcome is counted for
+    the day in the same write when nobody counted it yet. False if already released."""
+    ending: list[Action] = []
+    if dispatch is not None and dispatch.status.is_terminal and not dispatch.outcome_counted:
+        ending = _outcome_counting(dispatch)
+    try:
+        return _transact_releasing(ending, tenant_id, dispatch_id)
+    except TransactionConflict as exc:
+        if not exc.failed("dispatch"):
+            raise
+        return _transact_releasing([], tenant_id, dispatch_id)  # counted meanwhile
+
+
+def _outcome_counting(dispatch: Dispatch) -> list[Action]:
+    """Count a terminal dispatch's outcome once: the mark on the item guards the count."""
+    mark = {
+        "TableName": DISPATCHES.name,
+        "Key": _key(dispatch.dispatch_id),
+        "UpdateExpression": "SET counted_outcome = :status",
+        "ConditionExpression": "attribute_not_exists(counted_outcome) AND #status = :status",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values({":status": str(dispatch.status)}),
+    }
+    now = dispatch.ended_at or utcnow()
+    return [("dispatch", {"Update": mark}), *_outcome_counts(dispatch, dispatch.status, now)]
+
+
+def _outcome_counts(dispatch: Dispatch, status: DispatchStatus, now: datetime) -> list[Action]:
+    started = dispatch.claimed_at
+    return counters.count_outcome(
+        dispatch.tenant_id,
+        dispatch.started_at.date(),
         status=status.value,
         agent=dispatch.agent,
         key_id=dispatch.api_key_id,
-        run_seconds=run_seconds,
-        with_key=True,
-    )
-    count = rollups.add_action(
-        TENANTS.name,
-        to_item({"tenant_id": dispatch.tenant_id, "sk": usage_sk(dispatch.started_at.date())}),
-        [f"status_{status.value.lower()}", *cells],
-    )
-    extra = [audit_put(event)] if event else []
-    extra += rollups.on_finish(
-        TENANTS.name,
-        tenant_id=dispatch.tenant_id,
         dispatch_id=dispatch.dispatch_id,
-        agent=dispatch.agent,
-        status=status.value,
-        created_day=dispatch.started_at.date(),
-        run_seconds=run_seconds,
+        run_seconds=(now - started).total_seconds() if started else None,
         now=now,
     )
+
+
+def dispatch_count_outcome(dispatch: Dispatch) -> bool:
+    """Count the outcome of a dispatch someone else ended (the backfill); False if counted."""
     try:
-        transact_write([finish, _release(dispatch.tenant_id), count, *extra])
+        transact(_outcome_counting(dispatch))
     except TransactionConflict as exc:
-        if exc.failed(0):
-            current = from_item(exc.reasons[0].get("Item", {})).get("status", "")
-            raise InvalidTransition(DispatchStatus(current or status)) from exc
-        if not exc.failed(1):
-            raise
-        # The counter was already zero (repaired by reconcile): finish without going negative.
-        transact_write([finish, count, *extra])
+        if exc.failed("dispatch"):
+            return False
+        raise
+    return True
 
 
-def _release(tenant_id: str) -> dict[str, Any]:
-    return {
-        "Update": {
-            "TableName": TENANTS.name,
-            "Key": tenant_key(tenant_id),
-            "UpdateExpression": "SET currentUsage.concurrentJobs = currentUsage.concurrentJobs - :one",
-            "ConditionExpression": "currentUsage.concurrentJobs > :zero",
-            "ExpressionAttributeValues": values({":one": 1, ":zero": 0}),
-        }
+def dispatch_count_day(dispatch: Dispatch) -> bool:
+    """Give a dispatch the control plane created its started_day (so the day index and
+    staff's history show it) and count it in its tenant's day, once; False if done before."""
+    mark = {
+        "TableName": DISPATCHES.name,
+        "Key": _key(dispatch.dispatch_id),
+        "UpdateExpression": "SET started_day = :day",
+        "ConditionExpression": "attribute_exists(dispatch_id) AND attribute_not_exists(started_day)",
+        "ExpressionAttributeValues": values({":day": iso(dispatch.started_at)[:10]}),
     }
-
-
-def tenant_set_concurrency(tenant_id: str, *, expected: int, actual: int) -> bool:
-    """Repair the concurrency counter, only if it still holds what reconcile saw."""
+    day = counters.count_day(
+        dispatch.tenant_id,
+        dispatch.started_at.date(),
+        agent=dispatch.agent,
+        key_id=dispatch.api_key_id,
+    )
     try:
-        call(
-            "update_item",
-            TableName=TENANTS.name,
-            Key=tenant_key(tenant_id),
-            UpdateExpression="SET currentUsage.concurrentJobs = :actual",
-            ConditionExpression="currentUsage.concurrentJobs = :expected",
-            ExpressionAttributeValues=values({":actual": actual, ":expected": expected}),
-        )
-    except Conflict:
-        return False
+        transact([("dispatch", {"Update": mark}), *day])
+    except TransactionConflict as exc:
+        if exc.failed("dispatch"):
+            return False
+        raise
     return True
 
 
@@ -506,22 +583,26 @@ def _newest_first(
     return Page([_from_item(i) for i in items], next_cursor)
 
 
-def dispatch_iter_by_status(
+def dispatch_iter_ours(
     status: DispatchStatus, *, tenant_id: str | None = None, page_size: int = 25
 ) -> Iterator[Dispatch]:
-    """Oldest first, page after page as the caller reads on (optionally one tenant's only)."""
+    """Our dispatches (origin outpost-admin) in one status, oldest first, page after page as
+    the caller reads on (optionally one tenant's only). The control plane's are filtered out."""
+    vals: dict[str, Any] = {":status": str(status), ":ours": ORIGIN}
+    filters = ["origin = :ours"]
+    if tenant_id:
+        filters.append("user_id = :tenant")
+        vals[":tenant"] = tenant_id
     params: dict[str, Any] = {
         "TableName": DISPATCHES.name,
         "IndexName": "status-index",
         "KeyConditionExpression": "#status = :status",
+        "FilterExpression": " AND ".join(filters),
         "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": values({":status": str(status)}),
+        "ExpressionAttributeValues": values(vals),
         "ScanIndexForward": True,
         "Limit": page_size,
     }
-    if tenant_id:
-        params["FilterExpression"] = "user_id = :tenant"
-        params["ExpressionAttributeValues"].update(values({":tenant": tenant_id}))
     return (_from_item(i) for i in query_all(params))
 
 
@@ -620,3 +701,53 @@ def log_tail(dispatch_id: str, *, chunks: int = 20) -> list[LogChunk]:
         Limit=chunks,
     )
     return [_chunk_from_item(i) for i in reversed(response.get("Items", []))]
+
+
+# --- the recovery lease: one worker at a time runs recovery ------------------------------
+
+
+def _lease_key(name: str) -> dict[str, Any]:
+    return to_item({"tenant_id": f"LEASE#{name}", "sk": "LEASE"})
+
+
+def lease_acquire(name: str, *, holder: str, now: datetime, seconds: int) -> dict[str, Any] | None:
+    """Hold the lease `name` for `seconds` if it is free, expired or already ours.
+
+    Returns what the holder left on it (its checkpoints), or None if another holds it.
+    """
+    try:
+        response = call(
+            "update_item",
+            TableName=TENANTS.name,
+            Key=_lease_key(name),
+            UpdateExpression="SET holder = :me, expiresAt = :until",
+            ConditionExpression="attribute_not_exists(holder) OR holder = :me OR expiresAt < :now",
+            ExpressionAttributeValues=values(
+                {
+                    ":me": holder,
+                    ":until": int((now + timedelta(seconds=seconds)).timestamp() * 1000),
+                    ":now": int(now.timestamp() * 1000),
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+    except Conflict:
+        return None
+    return dict(from_item(response["Attributes"]).get("state", {}))
+
+
+def lease_save(name: str, *, holder: str, state: dict[str, Any]) -> bool:
+    """Keep the holder's checkpoints on the lease, if it still holds it."""
+    try:
+        call(
+            "update_item",
+            TableName=TENANTS.name,
+            Key=_lease_key(name),
+            UpdateExpression="SET #state = :state",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=values({":state": state, ":me": holder}),
+        )
+    except Conflict:
+        return False
+    return True

@@ -133,7 +133,7 @@ class Worker:
         claimed = 0
         if not free:
             return 0
-        pending = storage.dispatch_iter_by_status(DispatchStatus.PENDING, tenant_id=self.tenant_id)
+        pending = storage.dispatch_iter_ours(DispatchStatus.PENDING, tenant_id=self.tenant_id)
         for candidate in pending:
             if self._stopping.is_set():
                 break

@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 
-from dispatches.domain import AGENTS
+from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import utcnow
 
 from .usage import MAX_DAYS

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from dispatches.domain import AGENTS
+from outpost_admin.agents import AGENTS
 
 from . import storage
 from .domain import ANY_AGENT, PoolSummary, summarize

@@ -1,4 +1,4 @@
-"""Usage over time, computed from the roll-up items' cells (fleet/rollups.py). No I/O."""
+"""Usage over time, computed from the roll-up items' cells (tenants/rollups.py). No I/O."""
 
 import math
 from collections import Counter
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from .rollups import NO_KEY, RUN_TIME_BOUNDS
+from tenants.rollups import NO_KEY, RUN_TIME_BOUNDS
 
 FINISHED = ("completed", "failed", "timeout", "cancelled")
 STATUSES = (*FINISHED, "active")  # active: created that day, still pending or running

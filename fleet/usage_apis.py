@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dispatches.domain import AGENTS
+from outpost_admin.agents import AGENTS
 from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ok
 from outpost_admin.api.schema import responses

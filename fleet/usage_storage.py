@@ -4,10 +4,10 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from outpost_admin.dynamo import call, from_item, to_item, transact_write
+from outpost_admin.dynamo import call, from_item, to_item
 from outpost_admin.dynamo.tables import TENANTS
+from tenants import rollups
 
-from . import rollups
 from .usage import Cells, parse_cells
 
 BATCH = 100  # BatchGetItem's limit
@@ -61,18 +61,3 @@ def tenant_names(tenant_ids: list[str]) -> dict[str, str]:
         ExpressionAttributeNames={"#n": "name"},
     )
     return {i["tenant_id"]: i.get("name", "") for i in items}
-
-
-def rejection_count(*, tenant_id: str, limit: str, agent: str, key_id: str, day: date) -> None:
-    """One call on the refused path only: the tenant's day item and its shard, together."""
-    key = to_item({"tenant_id": tenant_id, "sk": f"USAGE#{day.isoformat()}"})
-    actions = rollups.on_reject(
-        TENANTS.name,
-        tenant_key=key,
-        tenant_id=tenant_id,
-        limit=limit,
-        agent=agent,
-        key_id=key_id,
-        day=day,
-    )
-    transact_write(actions)

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from dispatches.domain import AGENTS
+from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import NotFound
 from outpost_admin.pages import portal_required, render_page, viewer_tenant_id
 from tenants import selectors as tenant_selectors

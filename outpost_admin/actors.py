@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tenants.domain import Actor
+from outpost_admin.audit import Actor
 
 
 def client_ip(request: Any) -> str:

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
-from outpost_admin.api.authentication import IsStaffOrAdminKey, principal_of
+from outpost_admin.api.authentication import IsStaffOrOperatorKey, principal_of
 from outpost_admin.api.envelope import ApiError, ok
 from outpost_admin.api.fields import (
     IsoDateTimeField,
@@ -71,6 +71,10 @@ class KeySerializer(serializers.Serializer):
     name = serializers.CharField()
     prefix = serializers.CharField(source="key_prefix")
     status = KeyStatusField()
+    suspendedWithTenant = serializers.BooleanField(
+        source="suspended_with_tenant",
+        help_text="Its tenant's suspension revoked it; reactivation gives it back.",
+    )
     scopes = serializers.ListField(child=serializers.ChoiceField([s.value for s in Scope]))
     createdAt = IsoDateTimeField(source="created_at")
     expiresAt = IsoDateTimeField(source="expires_at", allow_null=True)
@@ -142,7 +146,7 @@ def _conflict(exc: services.ServiceError) -> ApiError:
 
 
 class AdminApi(APIView):
-    permission_classes = [IsStaffOrAdminKey]
+    permission_classes = [IsStaffOrOperatorKey]
 
 
 class MeApi(APIView):
@@ -297,9 +301,10 @@ class KeyCollectionApi(AdminApi):
                 scopes=tuple(Scope(s) for s in sorted(set(data.validated_data["scopes"]))),
                 expires_at=data.validated_data.get("expiresAt"),
                 actor=actor_from(request),
+                by_staff=principal_of(request) is None and request.user.is_staff,
             )
         except services.ServiceError as exc:
-            if exc.field:  # the expiry is not in the future
+            if exc.field:  # the expiry is not in the future, or operator asked for by a key
                 _raise_service_error(exc, renamed={"expires_at": "expiresAt"})
             raise _conflict(exc) from exc
         return ok(request, IssuedKeySerializer(issued).data, status_code=201, headers=NO_STORE)

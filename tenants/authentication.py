@@ -132,6 +132,8 @@ def _legacy_principal(key_hash: str) -> Principal:
 
 def _check(principal: Principal) -> None:
     status = principal.key.effective_status(utcnow())
+    if principal.key.suspended_with_tenant and status == KeyStatus.REVOKED:
+        raise KeyRefused("The tenant is suspended.")
     if status == KeyStatus.REVOKED:
         raise KeyRefused("The API key has been revoked.")
     if status == KeyStatus.EXPIRED:

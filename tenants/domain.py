@@ -1,9 +1,8 @@
-"""Tenants, tiers, API keys and audit events: plain values, no I/O."""
+"""Tenants, tiers, API keys and daily usage: plain values, no I/O."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 
 class Tier(StrEnum):
@@ -30,7 +29,15 @@ class Scope(StrEnum):
     STATUS = "status"
     LIST = "list"
     CANCEL = "cancel"
-    ADMIN = "admin"
+    ADMIN = (
+        "admin"  # every scope above, within the key's own tenant (as the control plane reads it)
+    )
+    OPERATOR = "operator"  # acting on other tenants (the admin API); only staff grant it
+
+
+# What `admin` stands for: every scope of the key's own tenant, never `operator`.
+TENANT_SCOPES = frozenset({Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL})
+SUSPENDED_LABEL = "suspended with its tenant"
 
 
 @dataclass(frozen=True)
@@ -94,14 +101,24 @@ class ApiKey:
     usage_count: int = 0
     # Copied from the tenant so that authentication is one read (see DESIGN.md, keys).
     tenant_status: TenantStatus | None = None
+    # Set when a tenant's suspension revoked this key; reactivation restores exactly these.
+    suspended_with_tenant: bool = False
 
     def effective_status(self, now: datetime) -> KeyStatus:
         if self.status == KeyStatus.ACTIVE and self.expires_at and self.expires_at <= now:
             return KeyStatus.EXPIRED
         return self.status
 
+    def state(self, now: datetime) -> str:
+        """What a key list shows: the stored status, or that a suspension set it."""
+        if self.suspended_with_tenant and self.status == KeyStatus.REVOKED:
+            return SUSPENDED_LABEL
+        return str(self.effective_status(now))
+
     def allows(self, scope: Scope) -> bool:
-        return Scope.ADMIN in self.scopes or scope in self.scopes
+        if scope == Scope.OPERATOR:
+            return Scope.OPERATOR in self.scopes
+        return scope in self.scopes or (Scope.ADMIN in self.scopes and scope in TENANT_SCOPES)
 
 
 @dataclass(frozen=True)
@@ -110,33 +127,6 @@ class IssuedKey:
 
     key: ApiKey
     raw: str
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who did something, from where: every audit record carries it."""
-
-    name: str
-    request_id: str = ""
-    ip_address: str = ""
-    user_agent: str = ""
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    tenant_id: str
-    timestamp: str
-    action: str
-    resource: str
-    actor: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    request_id: str = ""
-    ip_address: str = ""
-    user_agent: str = ""
-
-    @property
-    def occurred_at(self) -> str:
-        return self.timestamp.split("#", 1)[0]
 
 
 @dataclass(frozen=True)

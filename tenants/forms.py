@@ -38,7 +38,8 @@ class KeyForm(forms.Form):
         choices=[(s.value, s.value) for s in Scope],
         widget=forms.CheckboxSelectMultiple,
         initial=[Scope.DISPATCH.value, Scope.STATUS.value, Scope.LIST.value, Scope.CANCEL.value],
-        help_text="admin gives the key the whole admin API, over every tenant: operators only.",
+        help_text="admin: every scope above, within this tenant. operator: the admin API over "
+        "every tenant (staff only; recorded in the audit log).",
     )
     expires_at = forms.DateTimeField(
         required=False,

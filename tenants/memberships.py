@@ -16,10 +16,11 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
-from . import storage
-from .domain import Actor
+from outpost_admin.audit import Actor, audit_event, audit_write
+from outpost_admin.dynamo import NotFound
+
 from .models import TenantMembership
-from .services import ServiceError, audit_event
+from .services import ServiceError
 
 invite_tokens = PasswordResetTokenGenerator()
 
@@ -58,7 +59,7 @@ def _create_member(*, tenant_id: str, email: str, actor: Actor) -> User:
         actor=actor,
         metadata={"email": email},
     )
-    storage.audit_write(event)
+    audit_write(event)
     return user
 
 
@@ -112,7 +113,7 @@ def tenant_user_revoke(*, tenant_id: str, user_id: int, actor: Actor) -> User:
     with transaction.atomic():
         user.is_active = False
         user.save(update_fields=["is_active"])
-        storage.audit_write(event)
+        audit_write(event)
     return user
 
 
@@ -126,4 +127,4 @@ def _membership(*, tenant_id: str, user_id: int) -> TenantMembership:
             tenant_id=tenant_id, user_id=user_id
         )
     except TenantMembership.DoesNotExist as exc:
-        raise storage.NotFound(f"user {user_id}") from exc
+        raise NotFound(f"user {user_id}") from exc

@@ -2,13 +2,23 @@
 
 import uuid
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
+from outpost_admin.audit import AuditEvent, audit_list
 from outpost_admin.dynamo import NotFound, Page, utcnow
 
-from . import storage
-from .domain import ApiKey, AuditEvent, DailyUsage, Tenant
+from . import counters, storage
+from .domain import ApiKey, DailyUsage, Tenant
+
+__all__ = [
+    "audit_iter",
+    "audit_list",
+    "key_get",
+    "key_list",
+    "tenant_get",
+    "tenant_list",
+    "usage_today",
+]
 
 
 def tenant_get(*, tenant_id: str) -> Tenant:
@@ -69,29 +79,6 @@ def key_list(*, tenant_id: str) -> list[ApiKey]:
     return storage.keys_for_tenant(tenant_id)
 
 
-def audit_list(
-    *,
-    tenant_id: str = "",
-    day: date | None = None,
-    action: str = "",
-    actor: str = "",
-    resource: str = "",
-    text: str = "",
-    cursor: str | None = None,
-    limit: int = 50,
-) -> Page[AuditEvent]:
-    return storage.audit_list(
-        tenant_id=tenant_id,
-        day=day,
-        action=action,
-        actor=actor,
-        resource=resource,
-        text=text,
-        cursor=cursor,
-        limit=limit,
-    )
-
-
 def audit_iter(*, limit: int, **filters: Any) -> Iterator[AuditEvent]:
     """The records a filter matches, page after page, at most `limit` (for a CSV export)."""
     cursor, shown = None, 0
@@ -105,4 +92,4 @@ def audit_iter(*, limit: int, **filters: Any) -> Iterator[AuditEvent]:
 
 
 def usage_today(*, tenant_id: str) -> DailyUsage:
-    return storage.usage_get(tenant_id, utcnow().date())
+    return counters.usage_get(tenant_id, utcnow().date())

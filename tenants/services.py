@@ -1,19 +1,16 @@
 """Writes and business rules for tenants, API keys and the audit trail."""
 
-import re
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from outpost_admin.dynamo import Conflict, iso, utcnow
+from outpost_admin.audit import Actor, audit_event
+from outpost_admin.dynamo import Action, Conflict, iso, utcnow
 
 from . import keys, selectors, storage
 from .domain import (
     TIER_LIMITS,
-    Actor,
     ApiKey,
-    AuditEvent,
     IssuedKey,
     KeyStatus,
     Scope,
@@ -24,9 +21,6 @@ from .domain import (
 
 MAX_ACTIVE_KEYS = 25
 DEFAULT_SCOPES = (Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL)
-# Names that hold a secret: "key", "apiKey", "rawKey", "keyHash", "secret", "password", ...
-# (but not "keyPrefix" or "newKeyId", which identify a key without revealing it).
-_SECRET_NAME = re.compile(r"(^|[a-z_])(key|secret|token|password|hash)$", re.IGNORECASE)
 
 
 class ServiceError(Exception):
@@ -35,27 +29,6 @@ class ServiceError(Exception):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
-
-
-def audit_event(
-    *, tenant_id: str, action: str, resource: str, actor: Actor, metadata: dict[str, Any]
-) -> AuditEvent:
-    return AuditEvent(
-        tenant_id=tenant_id,
-        timestamp=storage.audit_event_key(utcnow()),
-        action=action,
-        resource=resource,
-        actor=actor.name,
-        metadata=redact(metadata),
-        request_id=actor.request_id,
-        ip_address=actor.ip_address,
-        user_agent=actor.user_agent[:512],
-    )
-
-
-def redact(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Audit metadata never carries secrets, whatever a caller passes."""
-    return {k: "[redacted]" if _SECRET_NAME.search(k) else v for k, v in metadata.items()}
 
 
 def _new_key(
@@ -78,9 +51,12 @@ def _new_key(
 
 
 def tenant_provision(
-    *, name: str, email: str, tier: Tier, actor: Actor
+    *, name: str, email: str, tier: Tier, actor: Actor, operator: bool = False
 ) -> tuple[Tenant, IssuedKey]:
-    """Create the tenant and its first key together; the raw key is returned once."""
+    """Create the tenant and its first key together; the raw key is returned once.
+
+    `operator` adds the operator scope to that key: only staff paths pass it.
+    """
     name, email = name.strip(), email.strip().lower()
     now = utcnow()
     tenant = Tenant(
@@ -94,7 +70,8 @@ def tenant_provision(
         updated_at=now,
         last_reset_date=now.date().isoformat(),
     )
-    issued = _new_key(tenant=tenant, name="default", scopes=DEFAULT_SCOPES, expires_at=None)
+    scopes = (*DEFAULT_SCOPES, Scope.OPERATOR) if operator else DEFAULT_SCOPES
+    issued = _new_key(tenant=tenant, name="default", scopes=scopes, expires_at=None)
     tenant = replace(tenant, key_ids=frozenset({issued.key.api_key_id}), key_count=1)
     event = audit_event(
         tenant_id=tenant.tenant_id,
@@ -106,6 +83,7 @@ def tenant_provision(
             "email": email,
             "tier": str(tier),
             "keyPrefix": issued.key.key_prefix,
+            "scopes": [str(s) for s in scopes],
         },
     )
     try:
@@ -119,8 +97,10 @@ def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor
     # Expired keys are refused whatever their copy says; leaving them out keeps the
     # transaction within DynamoDB's 100 actions however many rotations a tenant has made.
     now = utcnow()
-    active = [k for k in _tenant_keys(tenant) if k.effective_status(now) == KeyStatus.ACTIVE]
+    all_keys = _tenant_keys(tenant)
+    active = [k for k in all_keys if k.effective_status(now) == KeyStatus.ACTIVE]
     changed = replace(changed, updated_at=max(now, tenant.updated_at + timedelta(milliseconds=1)))
+    key_changes = _suspension_changes(tenant, changed, all_keys, now)
     event = audit_event(
         tenant_id=tenant.tenant_id,
         action=action,
@@ -129,11 +109,45 @@ def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor
         metadata={
             "from": {"tier": str(tenant.tier), "status": str(tenant.status)},
             "to": {"tier": str(changed.tier), "status": str(changed.status)},
+            **({"keysChanged": len(key_changes)} if key_changes else {}),
         },
     )
-    storage.tenant_update(changed, expected_updated_at=tenant.updated_at, keys=active, event=event)
+    storage.tenant_update(
+        changed,
+        expected_updated_at=tenant.updated_at,
+        keys=active,
+        key_changes=key_changes,
+        event=event,
+    )
     forget_cached_keys(tenant_id=tenant.tenant_id)
     return changed
+
+
+def _suspension_changes(
+    tenant: Tenant, changed: Tenant, keys: list[ApiKey], now: datetime
+) -> list[Action]:
+    """Suspending revokes every active key (so the control plane refuses them too) and marks
+    it; reactivating gives back exactly the marked ones, as expired if they expired meanwhile.
+    A key revoked while suspended loses its mark, so it stays revoked."""
+    if changed.status == TenantStatus.SUSPENDED and tenant.status != TenantStatus.SUSPENDED:
+        return [
+            storage.key_suspend(k, changed, at=now)
+            for k in keys
+            if k.effective_status(now) == KeyStatus.ACTIVE
+        ]
+    if tenant.status == TenantStatus.SUSPENDED and changed.status != TenantStatus.SUSPENDED:
+        return [
+            storage.key_unsuspend(k, changed, status=_restored_status(k, now))
+            for k in keys
+            if k.suspended_with_tenant and k.status == KeyStatus.REVOKED
+        ]
+    return []
+
+
+def _restored_status(key: ApiKey, now: datetime) -> KeyStatus:
+    if key.expires_at and key.expires_at <= now:
+        return KeyStatus.EXPIRED
+    return KeyStatus.ACTIVE
 
 
 def _tenant_keys(tenant: Tenant) -> list[ApiKey]:
@@ -166,7 +180,11 @@ def key_create(
     scopes: tuple[Scope, ...],
     expires_at: datetime | None,
     actor: Actor,
+    by_staff: bool = False,
 ) -> IssuedKey:
+    """Issue a key. The operator scope reaches other tenants, so only staff may grant it."""
+    if Scope.OPERATOR in scopes and not by_staff:
+        raise ServiceError("Only staff can grant the operator scope.", field="scopes")
     tenant = storage.tenant_get(tenant_id)
     now = utcnow()
     _check_key_room(tenant_id, now)
@@ -201,7 +219,7 @@ def _check_key_room(tenant_id: str, now: datetime) -> None:
 
 def key_revoke(*, tenant_id: str, api_key_id: str, actor: Actor) -> ApiKey:
     key = selectors.key_get(tenant_id=tenant_id, api_key_id=api_key_id)
-    if key.status != KeyStatus.ACTIVE:
+    if key.status != KeyStatus.ACTIVE and not key.suspended_with_tenant:
         raise ServiceError(f"The key is already {key.status}.")
     event = audit_event(
         tenant_id=tenant_id,
@@ -215,7 +233,7 @@ def key_revoke(*, tenant_id: str, api_key_id: str, actor: Actor) -> ApiKey:
     except Conflict as exc:
         raise ServiceError("The key is no longer active.") from exc
     forget_cached_keys(key_hash=key.key_hash)
-    return replace(key, status=KeyStatus.REVOKED)
+    return replace(key, status=KeyStatus.REVOKED, suspended_with_tenant=False)
 
 
 def key_rotate(

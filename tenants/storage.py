@@ -1,12 +1,15 @@
-"""Tenants, API keys, audit records and daily usage items: one function per access pattern."""
+"""Tenants and API keys: one function per access pattern.
 
-import secrets
-from datetime import date, datetime, timedelta
+The counters on the tenant item and the usage items belong to counters.py; audit records to
+outpost_admin.audit. Both hand this module named transaction actions.
+"""
+
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-
+from outpost_admin.audit import AuditEvent, audit_action
 from outpost_admin.dynamo import (
+    Action,
     AlreadyExists,
     Conflict,
     NotFound,
@@ -17,16 +20,15 @@ from outpost_admin.dynamo import (
     iso,
     parse_iso,
     to_item,
-    utcnow,
+    transact,
     values,
 )
 from outpost_admin.dynamo.paging import query_all, query_page
-from outpost_admin.dynamo.tables import API_KEYS, AUDIT, TENANTS
+from outpost_admin.dynamo.tables import API_KEYS, TENANTS
 
+from .counters import TENANT_SK, tenant_key
 from .domain import (
     ApiKey,
-    AuditEvent,
-    DailyUsage,
     KeyStatus,
     Limits,
     Scope,
@@ -35,7 +37,6 @@ from .domain import (
     Tier,
 )
 
-TENANT_SK = "TENANT"
 EMAIL_SK = "EMAIL"
 
 
@@ -90,10 +91,6 @@ def _tenant_from_item(item: dict[str, Any]) -> Tenant:
         key_ids=frozenset(data.get("apiKeyIds", ())),
         key_count=int(data.get("keyCount", 0)),
     )
-
-
-def tenant_key(tenant_id: str) -> dict[str, Any]:
-    return to_item({"tenant_id": tenant_id, "sk": TENANT_SK})
 
 
 def tenant_get(tenant_id: str) -> Tenant:
@@ -193,80 +190,137 @@ def tenant_list(
 
 def tenant_provision(tenant: Tenant, key: ApiKey, event: AuditEvent) -> None:
     """Tenant, its e-mail claim, its first key and the audit record: all or nothing."""
-    actions = [
-        {
-            "Put": {
-                "TableName": TENANTS.name,
-                "Item": _tenant_to_item(tenant),
-                "ConditionExpression": "attribute_not_exists(tenant_id)",
-            }
-        },
-        {
-            "Put": {
-                "TableName": TENANTS.name,
-                "Item": {
-                    **_email_key(tenant.email),
-                    **to_item({"tenantId": tenant.tenant_id, "email": tenant.email}),
-                },
-                "ConditionExpression": "attribute_not_exists(tenant_id)",
-            }
-        },
-        _key_put(key, tenant),
-        audit_put(event),
-    ]
+    tenant_put = {
+        "TableName": TENANTS.name,
+        "Item": _tenant_to_item(tenant),
+        "ConditionExpression": "attribute_not_exists(tenant_id)",
+    }
     try:
-        call("transact_write_items", TransactItems=actions)
+        transact(
+            [
+                ("tenant", {"Put": tenant_put}),
+                email_claim(tenant.email, tenant.tenant_id),
+                _key_put(key, tenant),
+                audit_action(event),
+            ]
+        )
     except TransactionConflict as exc:
-        if exc.failed(1):
+        if exc.failed("email"):
             raise AlreadyExists("a tenant with this email already exists") from exc
         raise
 
 
-def tenant_update(
-    tenant: Tenant, *, expected_updated_at: datetime, keys: list[ApiKey], event: AuditEvent
-) -> None:
-    """Write tier, limits and status, copy them onto the tenant's active keys, audit: at once."""
-    update = {
-        "Update": {
-            "TableName": TENANTS.name,
-            "Key": tenant_key(tenant.tenant_id),
-            "UpdateExpression": "SET tier = :tier, #status = :status, usageLimits = :limits, "
-            "updatedAt = :now",
-            # A key issued since the tenant was read bumps keyCount: this fails then.
-            "ConditionExpression": "updatedAt = :seen AND "
-            "(attribute_not_exists(keyCount) OR keyCount = :keys)",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values(
-                {
-                    ":tier": str(tenant.tier),
-                    ":status": str(tenant.status),
-                    ":limits": tenant.limits.as_usage_limits(),
-                    ":now": iso(tenant.updated_at),
-                    ":seen": iso(expected_updated_at),
-                    ":keys": tenant.key_count,
-                }
-            ),
-        }
+def email_claim(email: str, tenant_id: str) -> Action:
+    """The item that makes an e-mail address belong to one tenant; fails if it already does."""
+    put = {
+        "TableName": TENANTS.name,
+        "Item": {**_email_key(email), **to_item({"tenantId": tenant_id, "email": email})},
+        "ConditionExpression": "attribute_not_exists(tenant_id)",
     }
-    actions = [update, *(_key_snapshot_update(k, tenant) for k in keys), audit_put(event)]
+    return "email", {"Put": put}
+
+
+def tenant_update(
+    tenant: Tenant,
+    *,
+    expected_updated_at: datetime,
+    keys: list[ApiKey],
+    key_changes: list[Action],
+    event: AuditEvent,
+) -> None:
+    """Write tier, limits and status, copy them onto the tenant's active keys, change the
+    keys' own status (suspension), audit: at once."""
+    update = {
+        "TableName": TENANTS.name,
+        "Key": tenant_key(tenant.tenant_id),
+        "UpdateExpression": "SET tier = :tier, #status = :status, usageLimits = :limits, "
+        "updatedAt = :now",
+        # A key issued since the tenant was read bumps keyCount: this fails then.
+        "ConditionExpression": "updatedAt = :seen AND "
+        "(attribute_not_exists(keyCount) OR keyCount = :keys)",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values(
+            {
+                ":tier": str(tenant.tier),
+                ":status": str(tenant.status),
+                ":limits": tenant.limits.as_usage_limits(),
+                ":now": iso(tenant.updated_at),
+                ":seen": iso(expected_updated_at),
+                ":keys": tenant.key_count,
+            }
+        ),
+    }
+    changed = {name for name, _ in key_changes}
+    snapshots = [
+        _key_snapshot_update(k, tenant) for k in keys if f"key:{k.api_key_id}" not in changed
+    ]
     try:
-        call("transact_write_items", TransactItems=actions)
+        transact([("tenant", {"Update": update}), *snapshots, *key_changes, audit_action(event)])
     except TransactionConflict as exc:
         raise Conflict("the tenant changed meanwhile; reload and try again") from exc
 
 
-def _key_snapshot_update(key: ApiKey, tenant: Tenant) -> dict[str, Any]:
-    return {
-        "Update": {
-            "TableName": API_KEYS.name,
-            "Key": to_item({"apiKeyId": key.api_key_id}),
-            "UpdateExpression": "SET tenantStatus = :s, tenantTier = :t, tenantName = :n",
-            "ConditionExpression": "attribute_exists(apiKeyId)",
-            "ExpressionAttributeValues": values(
-                {":s": str(tenant.status), ":t": str(tenant.tier), ":n": tenant.name}
-            ),
-        }
+def _key_snapshot_update(key: ApiKey, tenant: Tenant) -> Action:
+    update = {
+        "TableName": API_KEYS.name,
+        "Key": to_item({"apiKeyId": key.api_key_id}),
+        "UpdateExpression": "SET tenantStatus = :s, tenantTier = :t, tenantName = :n",
+        "ConditionExpression": "attribute_exists(apiKeyId)",
+        "ExpressionAttributeValues": values(
+            {":s": str(tenant.status), ":t": str(tenant.tier), ":n": tenant.name}
+        ),
     }
+    return f"key:{key.api_key_id}", {"Update": update}
+
+
+def key_suspend(key: ApiKey, tenant: Tenant, *, at: datetime) -> Action:
+    """Revoke an active key for the tenant's suspension, and say so on the key.
+
+    The control plane accepts only active/revoked/expired and refuses all but active, so
+    `revoked` is what makes it answer 401; `suspendedWithTenant` tells reactivation which
+    keys to give back.
+    """
+    update = {
+        "TableName": API_KEYS.name,
+        "Key": to_item({"apiKeyId": key.api_key_id}),
+        "UpdateExpression": "SET #status = :revoked, suspendedWithTenant = :at, "
+        "tenantStatus = :s, tenantTier = :t, tenantName = :n",
+        "ConditionExpression": "#status = :active",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values(
+            {
+                ":revoked": str(KeyStatus.REVOKED),
+                ":active": str(KeyStatus.ACTIVE),
+                ":at": iso(at),
+                ":s": str(tenant.status),
+                ":t": str(tenant.tier),
+                ":n": tenant.name,
+            }
+        ),
+    }
+    return f"key:{key.api_key_id}", {"Update": update}
+
+
+def key_unsuspend(key: ApiKey, tenant: Tenant, *, status: KeyStatus) -> Action:
+    """Give back a key the suspension revoked (as `status`: active, or expired meanwhile)."""
+    update = {
+        "TableName": API_KEYS.name,
+        "Key": to_item({"apiKeyId": key.api_key_id}),
+        "UpdateExpression": "SET #status = :status, tenantStatus = :s, tenantTier = :t, "
+        "tenantName = :n REMOVE suspendedWithTenant",
+        "ConditionExpression": "#status = :revoked AND attribute_exists(suspendedWithTenant)",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values(
+            {
+                ":status": str(status),
+                ":revoked": str(KeyStatus.REVOKED),
+                ":s": str(tenant.status),
+                ":t": str(tenant.tier),
+                ":n": tenant.name,
+            }
+        ),
+    }
+    return f"key:{key.api_key_id}", {"Update": update}
 
 
 # --- API keys ---------------------------------------------------------------
@@ -310,6 +364,7 @@ def _key_from_item(item: dict[str, Any]) -> tuple[ApiKey, dict[str, Any]]:
         last_used_at=parse_iso(data.get("lastUsedAt")),
         usage_count=int(data.get("usageCount", 0)),
         tenant_status=TenantStatus(data["tenantStatus"]) if "tenantStatus" in data else None,
+        suspended_with_tenant="suspendedWithTenant" in data,
     )
     snapshot: dict[str, Any] = {
         k: data[k] for k in ("tenantStatus", "tenantTier", "tenantName") if k in data
@@ -317,14 +372,13 @@ def _key_from_item(item: dict[str, Any]) -> tuple[ApiKey, dict[str, Any]]:
     return key, snapshot
 
 
-def _key_put(key: ApiKey, tenant: Tenant | None = None) -> dict[str, Any]:
-    return {
-        "Put": {
-            "TableName": API_KEYS.name,
-            "Item": _key_to_item(key, tenant),
-            "ConditionExpression": "attribute_not_exists(apiKeyId)",
-        }
+def _key_put(key: ApiKey, tenant: Tenant | None = None) -> Action:
+    put = {
+        "TableName": API_KEYS.name,
+        "Item": _key_to_item(key, tenant),
+        "ConditionExpression": "attribute_not_exists(apiKeyId)",
     }
+    return f"key:{key.api_key_id}", {"Put": put}
 
 
 def key_get(api_key_id: str) -> ApiKey:
@@ -367,44 +421,40 @@ def keys_for_tenant(tenant_id: str) -> list[ApiKey]:
 def key_create(key: ApiKey, tenant: Tenant, event: AuditEvent) -> None:
     """The key carries the tenant's status; the condition makes sure it is still the current one."""
     try:
-        call(
-            "transact_write_items",
-            TransactItems=[_tenant_key_claim(key, tenant), _key_put(key, tenant), audit_put(event)],
-        )
+        transact([_tenant_key_claim(key, tenant), _key_put(key, tenant), audit_action(event)])
     except TransactionConflict as exc:
         raise Conflict("the tenant changed meanwhile; reload and try again") from exc
 
 
-def _tenant_key_claim(key: ApiKey, tenant: Tenant) -> dict[str, Any]:
+def _tenant_key_claim(key: ApiKey, tenant: Tenant) -> Action:
     """Record the new key on the tenant item, if the tenant is still as the key copies it."""
-    return {
-        "Update": {
-            "TableName": TENANTS.name,
-            "Key": tenant_key(tenant.tenant_id),
-            "UpdateExpression": "ADD apiKeyIds :id, keyCount :one",
-            "ConditionExpression": "updatedAt = :seen",
-            "ExpressionAttributeValues": values(
-                {":id": {key.api_key_id}, ":one": 1, ":seen": iso(tenant.updated_at)}
-            ),
-        }
+    update = {
+        "TableName": TENANTS.name,
+        "Key": tenant_key(tenant.tenant_id),
+        "UpdateExpression": "ADD apiKeyIds :id, keyCount :one",
+        "ConditionExpression": "updatedAt = :seen",
+        "ExpressionAttributeValues": values(
+            {":id": {key.api_key_id}, ":one": 1, ":seen": iso(tenant.updated_at)}
+        ),
     }
+    return "tenant", {"Update": update}
 
 
 def key_revoke(key: ApiKey, event: AuditEvent) -> None:
+    """Revoke an active key, or one its tenant's suspension revoked (reactivation then
+    leaves it revoked)."""
     update = {
-        "Update": {
-            "TableName": API_KEYS.name,
-            "Key": to_item({"apiKeyId": key.api_key_id}),
-            "UpdateExpression": "SET #status = :revoked",
-            "ConditionExpression": "#status = :active",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values(
-                {":revoked": str(KeyStatus.REVOKED), ":active": str(KeyStatus.ACTIVE)}
-            ),
-        }
+        "TableName": API_KEYS.name,
+        "Key": to_item({"apiKeyId": key.api_key_id}),
+        "UpdateExpression": "SET #status = :revoked REMOVE suspendedWithTenant",
+        "ConditionExpression": "#status = :active OR attribute_exists(suspendedWithTenant)",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values(
+            {":revoked": str(KeyStatus.REVOKED), ":active": str(KeyStatus.ACTIVE)}
+        ),
     }
     try:
-        call("transact_write_items", TransactItems=[update, audit_put(event)])
+        transact([("key", {"Update": update}), audit_action(event)])
     except TransactionConflict as exc:
         raise Conflict("the key is no longer active") from exc
 
@@ -414,22 +464,26 @@ def key_rotate(
 ) -> None:
     """Issue `new` and let `old` expire at old_expires_at (never later than it already would)."""
     update = {
-        "Update": {
-            "TableName": API_KEYS.name,
-            "Key": to_item({"apiKeyId": old.api_key_id}),
-            "UpdateExpression": "SET expiresAt = :exp",
-            "ConditionExpression": "#status = :active",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values(
-                {":exp": iso(old_expires_at), ":active": str(KeyStatus.ACTIVE)}
-            ),
-        }
+        "TableName": API_KEYS.name,
+        "Key": to_item({"apiKeyId": old.api_key_id}),
+        "UpdateExpression": "SET expiresAt = :exp",
+        "ConditionExpression": "#status = :active",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values(
+            {":exp": iso(old_expires_at), ":active": str(KeyStatus.ACTIVE)}
+        ),
     }
-    actions = [update, _tenant_key_claim(new, tenant), _key_put(new, tenant), audit_put(event)]
     try:
-        call("transact_write_items", TransactItems=actions)
+        transact(
+            [
+                ("old_key", {"Update": update}),
+                _tenant_key_claim(new, tenant),
+                _key_put(new, tenant),
+                audit_action(event),
+            ]
+        )
     except TransactionConflict as exc:
-        if exc.failed(1):
+        if exc.failed("tenant"):
             raise Conflict("the tenant changed meanwhile; reload and try again") from exc
         raise Conflict("the key is no longer active") from exc
 
@@ -445,155 +499,31 @@ def key_record_usage(api_key_id: str, *, count: int, last_used_at: datetime) -> 
     )
 
 
-# --- audit ------------------------------------------------------------------
+# --- the control plane's tenants: what this project derives from them --------------------
 
 
-def audit_event_key(occurred_at: datetime) -> str:
-    """Sort key: the time, then a random suffix so two events never overwrite each other."""
-    return f"{iso(occurred_at)}#{secrets.token_hex(4)}"
+def tenant_fill_in(tenant_id: str, *, name: str, email: str) -> bool:
+    """Give a tenant the control plane created its `nameLower` (so the list and name search
+    find it) and claim its e-mail (so search finds it and nobody provisions it again).
 
-
-def audit_put(event: AuditEvent) -> dict[str, Any]:
-    occurred = parse_iso(event.occurred_at)
-    assert occurred is not None
-    expires = occurred + timedelta(days=settings.AUDIT_RETENTION_DAYS)
-    item = to_item(
-        {
-            "tenant_id": event.tenant_id,
-            "timestamp": event.timestamp,
-            "day": event.occurred_at[:10],
-            "action": event.action,
-            "resource": event.resource,
-            "actor": event.actor,
-            "metadata": event.metadata or None,
-            "request_id": event.request_id or None,
-            "ip_address": event.ip_address or None,
-            "user_agent": event.user_agent or None,
-            "expires_at": int(expires.timestamp()),
-        }
-    )
-    return {
-        "Put": {
-            "TableName": AUDIT.name,
-            "Item": item,
-            "ConditionExpression": "attribute_not_exists(tenant_id)",
-        }
+    False if it was done before. An e-mail another tenant holds already stays theirs.
+    """
+    update = {
+        "TableName": TENANTS.name,
+        "Key": tenant_key(tenant_id),
+        "UpdateExpression": "SET nameLower = :lower",
+        "ConditionExpression": "attribute_exists(tenant_id) AND attribute_not_exists(nameLower)",
+        "ExpressionAttributeValues": values({":lower": name.lower()}),
     }
-
-
-def audit_write(event: AuditEvent) -> None:
-    put = audit_put(event)["Put"]
-    call("put_item", **put)
-
-
-def _audit_from_item(item: dict[str, Any]) -> AuditEvent:
-    data = from_item(item)
-    return AuditEvent(
-        tenant_id=data["tenant_id"],
-        timestamp=data["timestamp"],
-        action=data.get("action", ""),
-        resource=data.get("resource", ""),
-        actor=data.get("actor", ""),
-        metadata=data.get("metadata", {}),
-        request_id=data.get("request_id", ""),
-        ip_address=data.get("ip_address", ""),
-        user_agent=data.get("user_agent", ""),
-    )
-
-
-def audit_list(
-    *,
-    tenant_id: str = "",
-    day: date | None = None,
-    action: str = "",
-    actor: str = "",
-    resource: str = "",
-    text: str = "",
-    cursor: str | None = None,
-    limit: int = 50,
-) -> Page[AuditEvent]:
-    """Newest first: one tenant's records, or everybody's on one UTC day; filtered by action
-    prefix, actor, resource prefix and free text (in action, resource, actor, request, IP)."""
-    names: dict[str, str] = {}
-    if tenant_id:
-        params: dict[str, Any] = {"KeyConditionExpression": "tenant_id = :p"}
-        vals: dict[str, Any] = {":p": tenant_id}
-        key_names: tuple[str, ...] = ("tenant_id", "timestamp")
-        if day:
-            params["KeyConditionExpression"] += " AND begins_with(#ts, :day)"
-            names["#ts"] = "timestamp"
-            vals[":day"] = day.isoformat()
-    else:
-        params = {"IndexName": "audit-day-index", "KeyConditionExpression": "#day = :p"}
-        names["#day"] = "day"
-        vals = {":p": (day or utcnow().date()).isoformat()}
-        key_names = ("tenant_id", "timestamp", "day")
-    filters = _audit_filters(names, vals, action=action, actor=actor, resource=resource, text=text)
-    if filters:
-        params["FilterExpression"] = " AND ".join(filters)
-    if names:
-        params["ExpressionAttributeNames"] = names
-    params.update(
-        TableName=AUDIT.name, ScanIndexForward=False, ExpressionAttributeValues=values(vals)
-    )
-    items, next_cursor = query_page(
-        params,
-        limit=limit,
-        cursor=cursor,
-        scope=f"audit:{tenant_id}:{day}:{action}:{actor}:{resource}:{text}",
-        key_names=key_names,
-        max_reads=5,
-        read_size=200 if filters else 0,
-    )
-    return Page([_audit_from_item(i) for i in items], next_cursor)
-
-
-def _audit_filters(
-    names: dict[str, str],
-    vals: dict[str, Any],
-    *,
-    action: str,
-    actor: str,
-    resource: str,
-    text: str,
-) -> list[str]:
-    """FilterExpression parts; adds the names and values they use."""
-    filters = []
-    for attr, condition, value in (
-        ("action", "begins_with(#action, :action)", action),
-        ("actor", "contains(#actor, :actor)", actor),
-        ("resource", "begins_with(#resource, :resource)", resource),
-    ):
-        if value:
-            filters.append(condition)
-            names[f"#{attr}"] = attr
-            vals[f":{attr}"] = value
-    if text:
-        fields = ("action", "actor", "resource", "request_id", "ip_address", "user_agent")
-        names.update({f"#{f}": f for f in fields})
-        filters.append("(" + " OR ".join(f"contains(#{f}, :text)" for f in fields) + ")")
-        vals[":text"] = text
-    return filters
-
-
-# --- daily usage roll-ups ---------------------------------------------------------
-
-
-def usage_sk(day: date) -> str:
-    return f"USAGE#{day.isoformat()}"
-
-
-def usage_get(tenant_id: str, day: date) -> DailyUsage:
-    response = call(
-        "get_item",
-        TableName=TENANTS.name,
-        Key=to_item({"tenant_id": tenant_id, "sk": usage_sk(day)}),
-    )
-    data = from_item(response.get("Item", {}))
-    # Counters are flat attributes (agent_<name>, status_<status>) so one ADD can create them.
-    return DailyUsage(
-        day=day,
-        dispatches=int(data.get("dispatches", 0)),
-        by_agent={k[6:]: int(v) for k, v in data.items() if k.startswith("agent_")},
-        by_status={k[7:]: int(v) for k, v in data.items() if k.startswith("status_")},
-    )
+    actions: list[Action] = [("tenant", {"Update": update})]
+    if email:
+        actions.append(email_claim(email.lower(), tenant_id))
+    try:
+        transact(actions)
+    except TransactionConflict as exc:
+        if exc.failed("tenant"):
+            return False
+        if not exc.failed("email"):
+            raise
+        transact(actions[:1])
+    return True

@@ -15,12 +15,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url
 
 from outpost_admin.actors import actor_from
+from outpost_admin.audit import AuditEvent
 from outpost_admin.dynamo import utcnow
 from outpost_admin.pages import no_store, render_page, staff_required
 from outpost_admin.templatetags.outpost import audit_details, relative
 
 from . import memberships, selectors, services
-from .domain import TIER_LIMITS, ApiKey, AuditEvent, KeyStatus, Scope, Tenant, TenantStatus, Tier
+from .domain import (
+    SUSPENDED_LABEL,
+    TIER_LIMITS,
+    ApiKey,
+    KeyStatus,
+    Scope,
+    Tenant,
+    TenantStatus,
+    Tier,
+)
 from .forms import (
     AuditFilterForm,
     KeyForm,
@@ -117,8 +127,11 @@ def key_states(
     for key in keys:
         status = key.effective_status(now)
         badge, text = status.value, status.value
-        if status == KeyStatus.ACTIVE and tenant.status == TenantStatus.SUSPENDED:
-            badge, text = "suspended", "suspended with its tenant"
+        if key.suspended_with_tenant and status == KeyStatus.REVOKED:
+            # Revoked by the suspension; reactivation gives it back.
+            badge, text = "suspended", SUSPENDED_LABEL
+        elif status == KeyStatus.ACTIVE and tenant.status == TenantStatus.SUSPENDED:
+            badge, text = "suspended", SUSPENDED_LABEL
         elif status == KeyStatus.ACTIVE and key.expires_at:
             expires = relative(key.expires_at, now)
             if newest.get(key.name, key.created_at) > key.created_at:
@@ -181,6 +194,7 @@ def key_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
                 scopes=tuple(Scope(s) for s in form.cleaned_data["scopes"]),
                 expires_at=form.cleaned_data["expires_at"],
                 actor=actor_from(request),
+                by_staff=True,
             )
         except services.ServiceError as exc:
             form.add_error(exc.field, str(exc))

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 import pytest
 from django.conf import settings
 
+from outpost_admin.audit import Actor
 from outpost_admin.dynamo import call, iso, local, reset_client, utcnow, values
 from outpost_admin.dynamo import client as dynamodb_client
 from outpost_admin.dynamo.tables import TENANTS, create_tables
 from tenants import authentication, services, storage
-from tenants.domain import Actor, Tier
+from tenants.domain import Tier
 
 # Playwright's sync API runs an event loop beside live_server's synchronous ORM calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -15,7 +15,7 @@ from .errors import (
     TransactionConflict,
     Unavailable,
 )
-from .transactions import OutcomeUnknown, transact_write
+from .transactions import Action, OutcomeUnknown, transact, transact_write
 
 T = TypeVar("T")
 
@@ -27,6 +27,7 @@ class Page(Generic[T]):
 
 
 __all__ = [
+    "Action",
     "AlreadyExists",
     "BadCursor",
     "Conflict",
@@ -46,6 +47,7 @@ __all__ = [
     "parse_iso",
     "reset_client",
     "to_item",
+    "transact",
     "transact_write",
     "utcnow",
     "values",

@@ -42,14 +42,28 @@ class Conflict(StoreError):
 
 
 class TransactionConflict(Conflict):
-    """A transaction was cancelled; `reasons` holds one code per action ("None" if it passed)."""
+    """A transaction was cancelled; `reasons` holds one code per action ("None" if it passed).
 
-    def __init__(self, reasons: list[dict[str, Any]]):
+    Actions are told apart by the names the caller gave them (see transactions.transact),
+    never by their position.
+    """
+
+    def __init__(self, reasons: list[dict[str, Any]], names: tuple[str, ...] = ()):
         super().__init__("transaction cancelled")
         self.reasons = reasons
+        self.names = names
 
-    def failed(self, index: int) -> bool:
-        return self.reasons[index].get("Code") == "ConditionalCheckFailed"
+    def reason(self, name: str) -> dict[str, Any]:
+        if name not in self.names or len(self.reasons) != len(self.names):
+            return {}
+        return self.reasons[self.names.index(name)]
+
+    def failed(self, name: str) -> bool:
+        return self.reason(name).get("Code") == "ConditionalCheckFailed"
+
+    def old_item(self, name: str) -> dict[str, Any]:
+        """The item as it was, for an action sent with ReturnValuesOnConditionCheckFailure."""
+        return dict(self.reason(name).get("Item") or {})
 
 
 class Unavailable(StoreError):

@@ -24,6 +24,8 @@ class Table:
     indexes: tuple[Index, ...] = ()
     ttl: str | None = None
     numeric: frozenset[str] = field(default_factory=frozenset)
+    # A stream of new images: recovery follows it to fill in the control plane's records.
+    stream: bool = False
 
     @property
     def name(self) -> str:
@@ -41,6 +43,7 @@ TENANTS = Table(
         # Added by this project: tenant items (sk="TENANT") sorted by lower-cased name.
         Index("tenant-name-index", "sk", "nameLower"),
     ),
+    stream=True,
 )
 API_KEYS = Table(
     "DYNAMODB_API_KEYS_TABLE",
@@ -65,6 +68,7 @@ DISPATCHES = Table(
         Index("dispatch-day-index", "started_day", "started_at"),
     ),
     ttl="expires_at",
+    stream=True,
 )
 POOL = Table("pool", "agent_type", "task_arn", ttl="ttl")
 IDEMPOTENCY = Table("dispatch-idempotency", "idempotency_key", ttl="ttl")
@@ -109,6 +113,7 @@ def create_tables(*, log: Any = print) -> None:
             log(f"created {table.name}")
         else:
             _add_missing_indexes(table, log)
+            _ensure_stream(table, log)
         _ensure_ttl(table)
 
 
@@ -132,6 +137,8 @@ def _create(table: Table) -> None:
     }
     if table.indexes:
         params["GlobalSecondaryIndexes"] = [_gsi(i) for i in table.indexes]
+    if table.stream:
+        params["StreamSpecification"] = STREAM
     call("create_table", **params)
     _wait_active(table.name)
 
@@ -151,6 +158,21 @@ def _add_missing_indexes(table: Table, log: Any) -> None:
         )
         log(f"added index {index.name} to {table.name}")
         _wait_active(table.name)
+
+
+STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+
+
+def _ensure_stream(table: Table, log: Any) -> None:
+    """Turn the stream on if the table has none; one that exists (any view) is left as is."""
+    if not table.stream:
+        return
+    description = call("describe_table", TableName=table.name)["Table"]
+    if description.get("StreamSpecification", {}).get("StreamEnabled"):
+        return
+    call("update_table", TableName=table.name, StreamSpecification=STREAM)
+    log(f"enabled the stream of {table.name}")
+    _wait_active(table.name)
 
 
 def _ensure_ttl(table: Table) -> None:

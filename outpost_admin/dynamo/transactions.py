@@ -13,6 +13,9 @@ from .errors import TransactionConflict, Unavailable
 
 ATTEMPTS = 8
 
+# One action of a transaction and the name a cancellation reports it by.
+Action = tuple[str, dict[str, Any]]
+
 
 class OutcomeUnknown(Unavailable):
     """The transaction was sent but no answer came back: it may or may not have been applied."""
@@ -68,3 +71,14 @@ _REFUSED = frozenset(
         "UnrecognizedClientException",
     }
 )
+
+
+def transact(actions: list[Action]) -> None:
+    """transact_write of named actions: a cancellation says which failed by name."""
+    names = tuple(name for name, _ in actions)
+    assert len(set(names)) == len(names), f"action names must be unique: {names}"
+    try:
+        transact_write([action for _, action in actions])
+    except TransactionConflict as exc:
+        exc.names = names
+        raise

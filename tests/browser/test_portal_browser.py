@@ -11,8 +11,8 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
+from outpost_admin.audit import Actor
 from tenants import memberships
-from tenants.domain import Actor
 from tenants.models import TenantMembership
 from tests.conftest import unique_email
 

@@ -6,7 +6,8 @@ from django.test import Client
 
 from dispatches import storage
 from dispatches.domain import DispatchStatus
-from outpost_admin.dynamo import counting_calls
+from outpost_admin.dynamo import call, counting_calls, to_item
+from outpost_admin.dynamo.tables import DISPATCHES
 from tenants import storage as tenant_storage
 from tenants.domain import Tier
 
@@ -22,8 +23,38 @@ def test_it_creates_a_pending_dispatch_with_the_stored_shape(api, tenant_key):
     assert data["modelId"] == "claude-opus-4-5-20251101"
     stored = storage.dispatch_get(data["dispatchId"])
     assert stored.status == DispatchStatus.PENDING and stored.tenant_id == tenant.tenant_id
-    assert stored.version == 1 and stored.repo == "acme/widgets" and stored.tags == ("nightly",)
+    assert stored.version == 1 and stored.repo == "acme/widgets"
+    assert stored.tags == {"nightly": ""} and stored.origin == "outpost-admin"
     assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 1
+
+
+def test_tags_are_a_map_of_strings_stored_and_returned_as_such(api, tenant_key):
+    _, key = tenant_key()
+    tags = {"team": "web", "ticket": "OPS-12", "flag": ""}
+    response = api(key).post("/api/v1/dispatches", {**BODY, "tags": tags})
+    assert response.status_code == 201, response.json()
+    dispatch_id = response.json()["data"]["dispatchId"]
+    item = call("get_item", TableName=DISPATCHES.name, Key=to_item({"dispatch_id": dispatch_id}))
+    assert item["Item"]["tags"] == {"M": {k: {"S": v} for k, v in tags.items()}}
+    detail = api(key).get(f"/api/v1/dispatches/{dispatch_id}").json()["data"]
+    assert detail["tags"] == tags
+
+
+def test_tags_that_are_not_strings_are_a_400_naming_the_field(api, tenant_key):
+    _, key = tenant_key()
+    for tags in ({"n": {"nested": 1}}, [1, 2], "x", {"": "empty name"}):
+        response = api(key).post("/api/v1/dispatches", {**BODY, "tags": tags})
+        assert response.status_code == 400 and "tags" in response.json()["error"]["details"]
+
+
+def test_an_omitted_timeout_is_the_default_capped_at_the_tiers_maximum(api, tenant_key):
+    _, key = tenant_key(Tier.FREE)  # free: at most 300 s, below the default 600
+    response = api(key).post("/api/v1/dispatches", BODY)
+    assert response.status_code == 201, response.json()
+    stored = storage.dispatch_get(response.json()["data"]["dispatchId"])
+    assert stored.timeout_seconds == 300
+    explicit = api(key).post("/api/v1/dispatches", {**BODY, "timeoutSeconds": 600})
+    assert explicit.status_code == 400
 
 
 def test_twenty_concurrent_creates_on_a_free_tier_give_one_201(tenant_key):

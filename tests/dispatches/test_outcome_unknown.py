@@ -8,6 +8,7 @@ from botocore.exceptions import ReadTimeoutError
 from dispatches import storage
 from outpost_admin.dynamo import client as dynamodb_client
 from outpost_admin.dynamo import counting_calls, utcnow
+from tenants import counters
 from tenants import storage as tenant_storage
 
 from .conftest import BODY
@@ -41,7 +42,7 @@ def dispatches_of(tenant_id):
 
 
 def count_today(tenant_id):
-    return tenant_storage.usage_get(tenant_id, utcnow().date()).dispatches
+    return counters.usage_get(tenant_id, utcnow().date()).dispatches
 
 
 def test_a_create_whose_answer_is_lost_says_the_dispatch_may_exist(api, tenant_key):

@@ -12,6 +12,7 @@ from dispatches.domain import DispatchStatus
 from fleet import services as pool
 from fleet import storage as pool_storage
 from outpost_admin.dynamo import utcnow
+from tenants import counters
 from tenants import storage as tenant_storage
 
 from .workers import create
@@ -88,7 +89,7 @@ def test_it_repairs_a_drifted_counter_from_the_active_dispatches(make_tenant):
     create(tenant)
     finished = create(tenant)
     storage.dispatch_finish(finished, status=DispatchStatus.COMPLETED, now=utcnow())
-    assert storage.tenant_set_concurrency(tenant.tenant_id, expected=1, actual=4)
+    assert counters.set_concurrency(tenant.tenant_id, expected=1, actual=4)
     output = reconcile()
     assert concurrent_jobs(tenant) == 1
     assert f"repaired tenant {tenant.tenant_id}: concurrentJobs 4 -> 1" in output
@@ -96,6 +97,6 @@ def test_it_repairs_a_drifted_counter_from_the_active_dispatches(make_tenant):
 
 def test_a_counter_that_leaked_to_a_tenant_with_nothing_active_goes_back_to_zero(make_tenant):
     tenant, _ = make_tenant()
-    assert storage.tenant_set_concurrency(tenant.tenant_id, expected=0, actual=2)
+    assert counters.set_concurrency(tenant.tenant_id, expected=0, actual=2)
     reconcile()
     assert concurrent_jobs(tenant) == 0

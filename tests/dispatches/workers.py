@@ -14,7 +14,7 @@ from dispatches import services, storage
 from dispatches.domain import AGENTS, Dispatch
 from dispatches.services import DispatchInput
 from dispatches.worker import Worker
-from tenants.domain import Actor
+from outpost_admin.audit import Actor
 
 ACTOR = Actor(name="tester", request_id="req-test")
 

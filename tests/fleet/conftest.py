@@ -6,9 +6,10 @@ from django.test import Client
 
 from dispatches import services, storage
 from dispatches.domain import DispatchStatus
+from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
 from tenants import services as tenant_services
-from tenants.domain import Actor, Scope
+from tenants.domain import Scope
 
 ECHO = [sys.executable, "-c", "print('ok')"]
 TASK = "Fix the failing test in utils.py"

@@ -6,9 +6,9 @@ import pytest
 
 from dispatches import services
 from dispatches.domain import DispatchStatus
-from fleet import rollups
 from fleet.usage_selectors import usage_report
 from outpost_admin.dynamo import counting_calls, utcnow
+from tenants import rollups
 from tenants.domain import Tier
 
 from .conftest import create, finish, second_key

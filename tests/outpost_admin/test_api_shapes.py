@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 
+from outpost_admin.audit import audit_list
 from tenants import storage
 from tests.conftest import unique_email
 
@@ -143,7 +144,7 @@ def test_a_request_id_with_a_line_break_is_replaced_not_echoed_or_audited(staff_
     request_id = response["X-Request-ID"]
     assert request_id != "trace-1\n" and len(request_id) == 36
     tenant_id = response.json()["data"]["tenant"]["tenantId"]
-    assert [e.request_id for e in storage.audit_list(tenant_id=tenant_id).items] == [request_id]
+    assert [e.request_id for e in audit_list(tenant_id=tenant_id).items] == [request_id]
 
 
 def test_an_overlong_request_id_is_replaced(client):

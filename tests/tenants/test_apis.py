@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
+from outpost_admin import audit
 from outpost_admin.dynamo import call, iso, parse_iso, to_item, utcnow
 from outpost_admin.dynamo.tables import API_KEYS
 from tenants import keys, services, storage
@@ -52,14 +53,20 @@ def data_of(response, status=200):
 
 
 def actions_of(tenant_id):
-    return [e.action for e in storage.audit_list(tenant_id=tenant_id).items]
+    return [e.action for e in audit.audit_list(tenant_id=tenant_id).items]
 
 
 @pytest.fixture
 def admin_key(make_tenant, actor):
+    """A key with the operator scope (granted by staff): the admin API over every tenant."""
     tenant, _ = make_tenant(name="Operators")
     issued = services.key_create(
-        tenant_id=tenant.tenant_id, name="ops", scopes=(Scope.ADMIN,), expires_at=None, actor=actor
+        tenant_id=tenant.tenant_id,
+        name="ops",
+        scopes=(Scope.OPERATOR,),
+        expires_at=None,
+        actor=actor,
+        by_staff=True,
     )
     return issued.raw
 
@@ -77,11 +84,43 @@ def test_it_answers_401_to_anonymous_callers(client):
     assert error["message"]
 
 
-def test_it_answers_403_to_a_key_without_the_admin_scope(client, make_tenant):
+def test_it_answers_403_to_a_key_without_the_operator_scope(client, make_tenant):
     _, issued = make_tenant()
     response = client.get(TENANTS, headers={"X-API-Key": issued.raw})
     error = error_of(response, 403, "AUTHORIZATION_ERROR")
-    assert "admin" in error["message"]
+    assert "operator" in error["message"]
+
+
+def test_an_admin_key_is_a_wildcard_within_its_tenant_not_over_other_tenants(
+    client, make_tenant, actor
+):
+    # `admin` means every scope of its own tenant, as the control plane reads it.
+    tenant, _ = make_tenant()
+    issued = services.key_create(
+        tenant_id=tenant.tenant_id, name="all", scopes=(Scope.ADMIN,), expires_at=None, actor=actor
+    )
+    headers = {"X-API-Key": issued.raw}
+    error_of(client.get(TENANTS, headers=headers), 403, "AUTHORIZATION_ERROR")
+    assert client.get("/api/v1/dispatches", headers=headers).status_code == 200
+
+
+def test_only_staff_grant_the_operator_scope(make_tenant, actor, key_client, staff_client):
+    tenant, _ = make_tenant()
+    with pytest.raises(services.ServiceError):
+        services.key_create(
+            tenant_id=tenant.tenant_id,
+            name="x",
+            scopes=(Scope.OPERATOR,),
+            expires_at=None,
+            actor=actor,
+        )
+    body = {"name": "ops", "scopes": ["operator"]}
+    response = post_json(key_client, keys_url(tenant.tenant_id), body)
+    assert error_of(response, 400, "VALIDATION_ERROR")["details"]["scopes"]
+    created = data_of(post_json(staff_client, keys_url(tenant.tenant_id), body), 201)
+    assert created["scopes"] == ["operator"]
+    (event, *_) = audit.audit_list(tenant_id=tenant.tenant_id, action="key.create").items
+    assert event.metadata["scopes"] == ["operator"]
 
 
 def test_it_answers_403_to_a_signed_in_user_who_is_not_staff(client, django_user_model):
@@ -89,11 +128,11 @@ def test_it_answers_403_to_a_signed_in_user_who_is_not_staff(client, django_user
     error_of(client.get(TENANTS), 403, "AUTHORIZATION_ERROR")
 
 
-def test_it_accepts_a_key_with_the_admin_scope(key_client):
+def test_it_accepts_a_key_with_the_operator_scope(key_client):
     assert "items" in data_of(key_client.get(TENANTS))
 
 
-def test_it_accepts_an_admin_key_as_a_bearer_token(client, admin_key):
+def test_it_accepts_an_operator_key_as_a_bearer_token(client, admin_key):
     response = client.get(TENANTS, headers={"Authorization": f"Bearer {admin_key}"})
     data_of(response)
 
@@ -302,7 +341,7 @@ def test_it_lists_a_tenants_keys_without_secrets(staff_client, make_tenant):
     item = items[0]
     assert set(item) == {
         "id", "name", "prefix", "status", "scopes", "createdAt", "expiresAt", "lastUsedAt",
-        "usageCount",
+        "usageCount", "suspendedWithTenant",
     }  # fmt: skip
     assert item["prefix"] == issued.raw[:12] and item["status"] == "active"
     assert issued.key.key_hash not in str(items)
@@ -454,7 +493,7 @@ def test_every_admin_action_writes_an_audit_record(staff_client):
         response = send(staff_client, url, body, **ua)
         assert response.status_code in (200, 201), response.content
         request_ids.append(response["X-Request-ID"])
-    events = storage.audit_list(tenant_id=tenant_id).items
+    events = audit.audit_list(tenant_id=tenant_id).items
     assert [e.action for e in reversed(events)] == [
         "tenant.provision",
         "tenant.tier_change",
@@ -471,11 +510,11 @@ def test_every_admin_action_writes_an_audit_record(staff_client):
     assert created["apiKey"]["key"] not in str(events)
 
 
-def test_an_action_with_an_admin_key_is_audited_with_the_key_as_actor(key_client, admin_key):
+def test_an_action_with_an_operator_key_is_audited_with_the_key_as_actor(key_client, admin_key):
     created = data_of(
         post_json(key_client, TENANTS, {"name": "By Key", "email": unique_email()}), 201
     )
-    (event,) = storage.audit_list(tenant_id=created["tenant"]["tenantId"]).items
+    (event,) = audit.audit_list(tenant_id=created["tenant"]["tenantId"]).items
     assert event.actor == f"key:{admin_key[:12]}"
     assert admin_key not in str(event)
 
@@ -494,7 +533,12 @@ def test_an_unsafe_request_id_is_replaced(staff_client):
 def test_a_suspended_operator_key_cannot_administer(client, make_tenant, actor):
     tenant, _ = make_tenant()
     issued = services.key_create(
-        tenant_id=tenant.tenant_id, name="ops", scopes=(Scope.ADMIN,), expires_at=None, actor=actor
+        tenant_id=tenant.tenant_id,
+        name="ops",
+        scopes=(Scope.OPERATOR,),
+        expires_at=None,
+        actor=actor,
+        by_staff=True,
     )
     services.tenant_set_status(
         tenant_id=tenant.tenant_id, status=TenantStatus.SUSPENDED, actor=actor

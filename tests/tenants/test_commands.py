@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from outpost_admin import audit
 from tenants import keys, storage
 from tenants.domain import Tier
 from tests.conftest import unique_email, unreachable_store
@@ -31,7 +32,7 @@ def test_it_prints_exactly_the_tenant_id_and_the_key(client):
     assert tenant.name == "Shell Co" and tenant.email == email and tenant.tier == Tier.PRO
     me = client.get("/api/v1/me", headers={"X-API-Key": raw})
     assert me.json()["data"]["tenantId"] == tenant_id
-    (event,) = storage.audit_list(tenant_id=tenant_id).items
+    (event,) = audit.audit_list(tenant_id=tenant_id).items
     assert event.action == "tenant.provision" and event.actor == "cli:provision_tenant"
 
 

@@ -9,8 +9,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from outpost_admin import audit
 from outpost_admin.dynamo import counting_calls, utcnow
-from tenants import memberships, services, storage
+from tenants import memberships, services
 from tenants.domain import Scope, TenantStatus
 from tenants.models import TenantMembership
 from tests.conftest import unique_email
@@ -167,7 +168,7 @@ def test_revoking_access_asks_first_then_signs_the_user_out(staff_client, member
     assert not user.is_active
     assert member_client.get("/home/").status_code == 302  # to the login page
     assert not Client().login(username=user.username, password="pw-member-1")
-    events = storage.audit_list(tenant_id=tenant.tenant_id, action="user.revoke").items
+    events = audit.audit_list(tenant_id=tenant.tenant_id, action="user.revoke").items
     assert [e.resource for e in events] == [f"user/{user.pk}"]
     assert staff_client.post(url).status_code == 409  # already revoked: says so
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from outpost_admin import audit
 from outpost_admin.dynamo import call, from_item, to_item, utcnow
 from outpost_admin.dynamo.tables import API_KEYS, AUDIT, TENANTS
 from tenants import keys, services, storage
@@ -53,7 +54,7 @@ def test_key_item_stores_only_the_hash_and_prefix(make_tenant):
 
 def test_audit_records_have_unique_sort_keys_and_no_secret(make_tenant):
     tenant, issued = make_tenant()
-    events = storage.audit_list(tenant_id=tenant.tenant_id).items
+    events = audit.audit_list(tenant_id=tenant.tenant_id).items
     assert [e.action for e in events] == ["tenant.provision"]
     item = raw_item(AUDIT, tenant_id=tenant.tenant_id, timestamp=events[0].timestamp)
     assert set(item) >= {
@@ -76,12 +77,12 @@ def test_audit_records_have_unique_sort_keys_and_no_secret(make_tenant):
 def test_two_events_in_the_same_millisecond_do_not_overwrite(make_tenant, actor):
     tenant, _ = make_tenant()
     for _ in range(5):
-        storage.audit_write(
-            services.audit_event(
+        audit.audit_write(
+            audit.audit_event(
                 tenant_id=tenant.tenant_id, action="x.test", resource="r", actor=actor, metadata={}
             )
         )
-    assert len(storage.audit_list(tenant_id=tenant.tenant_id, action="x.test").items) == 5
+    assert len(audit.audit_list(tenant_id=tenant.tenant_id, action="x.test").items) == 5
 
 
 def test_provisioning_refuses_a_duplicate_email_and_writes_nothing(make_tenant):
@@ -106,7 +107,7 @@ def test_revoke_rotate_and_expiry_are_stored(make_tenant, actor):
     assert storage.key_get(new.key.api_key_id).scopes == issued.key.scopes
     services.key_revoke(tenant_id=tenant.tenant_id, api_key_id=new.key.api_key_id, actor=actor)
     assert storage.key_get(new.key.api_key_id).status == KeyStatus.REVOKED
-    actions = [e.action for e in storage.audit_list(tenant_id=tenant.tenant_id).items]
+    actions = [e.action for e in audit.audit_list(tenant_id=tenant.tenant_id).items]
     assert actions == ["key.revoke", "key.rotate", "tenant.provision"]
 
 
@@ -157,16 +158,18 @@ def test_a_tenant_change_fails_if_a_key_was_issued_after_the_tenant_was_read(mak
     changed = replace(
         seen, status=TenantStatus.SUSPENDED, updated_at=utcnow() + timedelta(seconds=1)
     )
-    event = services.audit_event(
+    event = audit.audit_event(
         tenant_id=tenant.tenant_id, action="t", resource="r", actor=actor, metadata={}
     )
     with pytest.raises(Conflict):
-        storage.tenant_update(changed, expected_updated_at=seen.updated_at, keys=[], event=event)
+        storage.tenant_update(
+            changed, expected_updated_at=seen.updated_at, keys=[], key_changes=[], event=event
+        )
     assert storage.tenant_get(tenant.tenant_id).key_count == 2
 
 
 def test_audit_metadata_hides_secrets_but_keeps_key_identifiers():
-    cleaned = services.redact(
+    cleaned = audit.redact(
         {
             "key": "otp_x",
             "apiKey": "otp_y",

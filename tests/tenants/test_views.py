@@ -6,6 +6,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from outpost_admin import audit
 from outpost_admin.dynamo import counting_calls, utcnow
 from tenants import authentication, keys, services, storage
 from tenants.domain import KeyStatus, TenantStatus, Tier
@@ -51,7 +52,7 @@ def html(response):
 
 
 def actions_of(tenant_id):
-    return [e.action for e in storage.audit_list(tenant_id=tenant_id).items]
+    return [e.action for e in audit.audit_list(tenant_id=tenant_id).items]
 
 
 def field_error(response, field):
@@ -546,8 +547,8 @@ def test_the_audit_log_shows_an_error_for_a_bad_filter(staff_client, query):
 def test_the_audit_log_loads_more_over_htmx(staff_client, tenant_and_key, actor):
     tenant, _ = tenant_and_key
     for i in range(50):
-        storage.audit_write(
-            services.audit_event(
+        audit.audit_write(
+            audit.audit_event(
                 tenant_id=tenant.tenant_id,
                 action="x.test",
                 resource=f"r/{i}",

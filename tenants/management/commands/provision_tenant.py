@@ -4,9 +4,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 
+from outpost_admin.audit import Actor
 from outpost_admin.dynamo import StoreError
 from tenants import services
-from tenants.domain import Actor, Tier
+from tenants.domain import Tier
 
 
 class Command(BaseCommand):
@@ -18,8 +19,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "tier", nargs="?", default=Tier.PRO.value, choices=[t.value for t in Tier]
         )
+        parser.add_argument(
+            "--operator",
+            action="store_true",
+            help="give the first key the operator scope (the admin API over every tenant)",
+        )
 
-    def handle(self, *args: Any, name: str, email: str, tier: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, name: str, email: str, tier: str, operator: bool, **options: Any
+    ) -> None:
         if not name.strip():
             raise CommandError("name: must not be empty")
         try:
@@ -28,7 +36,11 @@ class Command(BaseCommand):
             raise CommandError(f"email: {email!r} is not a valid email address") from exc
         try:
             tenant, issued = services.tenant_provision(
-                name=name, email=email, tier=Tier(tier), actor=Actor(name="cli:provision_tenant")
+                name=name,
+                email=email,
+                tier=Tier(tier),
+                actor=Actor(name="cli:provision_tenant"),
+                operator=operator,
             )
         except services.ServiceError as exc:
             raise CommandError(f"{exc.field or 'error'}: {exc}") from exc
