@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
 from django.conf import settings
 
 from .client import call
@@ -139,7 +140,12 @@ def _create(table: Table) -> None:
         params["GlobalSecondaryIndexes"] = [_gsi(i) for i in table.indexes]
     if table.stream:
         params["StreamSpecification"] = STREAM
-    call("create_table", **params)
+    try:
+        call("create_table", **params)
+    except ClientError as exc:
+        # A retry of a create whose first answer was lost (a slow store) finds it made.
+        if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            raise
     _wait_active(table.name)
 
 
