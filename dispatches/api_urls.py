@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, rerun_api
 
 urlpatterns = [
     path("dispatches", apis.DispatchCollectionApi.as_view(), name="api-dispatches"),
@@ -11,5 +11,10 @@ urlpatterns = [
         "dispatches/<dispatch:dispatch_id>/cancel",
         apis.DispatchCancelApi.as_view(),
         name="api-dispatch-cancel",
+    ),
+    path(
+        "dispatches/<dispatch:dispatch_id>/rerun",
+        rerun_api.DispatchRerunApi.as_view(),
+        name="api-dispatch-rerun",
     ),
 ]

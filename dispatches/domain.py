@@ -71,6 +71,7 @@ class Dispatch:
     # backfill fills them in (started_day + the day's count; the outcome's count).
     day_counted: bool = False
     outcome_counted: bool = False
+    rerun_of: str = ""  # the finished dispatch this one runs again
 
     @property
     def is_ours(self) -> bool:
@@ -111,4 +112,12 @@ class IdempotencyInFlight(Exception):
 class InvalidTransition(Exception):
     def __init__(self, status: DispatchStatus):
         super().__init__(f"The dispatch is already {status.api_value}.")
+        self.status = status
+
+
+class StillActive(Exception):
+    """Only a finished dispatch can be run again."""
+
+    def __init__(self, status: DispatchStatus):
+        super().__init__(f"The dispatch is still {status.api_value}: run it again once it ends.")
         self.status = status

@@ -17,6 +17,7 @@ __all__ = [
     "dispatch_list",
     "dispatch_list_day",
     "dispatch_list_range",
+    "dispatch_refresh",
     "log_after",
     "log_all_text",
     "log_tail",
@@ -64,6 +65,13 @@ def dispatch_list_range(
         day, inner = day - timedelta(days=1), None
     more = day >= since.date()
     return Page(items, encode_cursor({"day": day.isoformat()}, scope=scope) if more else None)
+
+
+def dispatch_refresh(*, tenant_id: str | None, dispatch_ids: list[str]) -> list[Dispatch]:
+    """The current state of dispatches a page shows: one BatchGetItem for up to 100.
+    A tenant user gets only their own tenant's (others are left out, as if missing)."""
+    found = list(storage.dispatch_get_many(dispatch_ids[:100]).values()) if dispatch_ids else []
+    return [d for d in found if tenant_id is None or d.tenant_id == tenant_id]
 
 
 def log_tail_text(*, dispatch_id: str, chunks: int = 20) -> str:

@@ -23,12 +23,20 @@ from .domain import (
     DispatchStatus,
     InvalidTransition,
     QuotaExceeded,
+    StillActive,
 )
 from .storage import Replay
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DispatchInput", "Replay", "dispatch_cancel", "dispatch_create", "dispatch_finish"]
+__all__ = [
+    "DispatchInput",
+    "Replay",
+    "dispatch_cancel",
+    "dispatch_create",
+    "dispatch_finish",
+    "dispatch_rerun",
+]
 
 
 class DispatchInput:
@@ -67,6 +75,7 @@ def dispatch_create(
     body_hash: str,
     render: Any,
     actor: Actor,
+    rerun_of: str = "",
 ) -> Dispatch:
     """Create a PENDING dispatch, counting it against the tenant's quotas in one transaction.
 
@@ -90,13 +99,15 @@ def dispatch_create(
         tags=data.tags,
         expires_at=int((now + timedelta(days=RETENTION_DAYS)).timestamp()),
         origin=ORIGIN,
+        rerun_of=rerun_of,
     )
+    metadata = {"agent": data.agent, "model": data.model_id, "repo": data.repo}
     event = audit_event(
         tenant_id=tenant_id,
         action="dispatch.create",
         resource=f"dispatch/{dispatch.dispatch_id}",
         actor=actor,
-        metadata={"agent": data.agent, "model": data.model_id, "repo": data.repo},
+        metadata={**metadata, "rerunOf": rerun_of} if rerun_of else metadata,
     )
     try:
         storage.dispatch_create(
@@ -177,3 +188,39 @@ def dispatch_finish(
     except InvalidTransition:
         return False
     return True
+
+
+def dispatch_rerun(
+    *,
+    original: Dispatch,
+    api_key_id: str,
+    limits: Limits,
+    idempotency_key: str,
+    render: Any,
+    actor: Actor,
+) -> Dispatch:
+    """Run a finished dispatch again: its request as a new dispatch linked to it, under the
+    quotas and idempotency rules of a create. The timeout is held to the tier's cap today.
+    Raises StillActive, and whatever dispatch_create raises."""
+    if not original.status.is_terminal:
+        raise StillActive(original.status)
+    data = DispatchInput(
+        agent=original.agent,
+        task=original.task,
+        model_id=original.model_id,
+        repo=original.repo,
+        branch=original.branch,
+        timeout_seconds=min(original.timeout_seconds, limits.max_job_timeout_seconds),
+        tags=original.tags,
+        idempotency_key=idempotency_key,
+    )
+    return dispatch_create(
+        tenant_id=original.tenant_id,
+        api_key_id=api_key_id,
+        limits=limits,
+        data=data,
+        body_hash=request_hash({"rerunOf": original.dispatch_id}),
+        render=render,
+        actor=actor,
+        rerun_of=original.dispatch_id,
+    )

@@ -74,6 +74,7 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "error_message": d.error_message or None,
             "status_reason": d.status_reason or None,
             "expires_at": d.expires_at,
+            "rerun_of": d.rerun_of or None,
         }
     )
 
@@ -116,6 +117,7 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         task_arn=data.get("task_arn", ""),
         day_counted="started_day" in data,
         outcome_counted="counted_outcome" in data,
+        rerun_of=data.get("rerun_of", ""),
     )
 
 

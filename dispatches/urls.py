@@ -7,6 +7,8 @@ app_name = "dispatches"
 urlpatterns = [
     path("home/", views.tenant_home, name="home"),
     path("dispatches/", views.dispatch_list, name="list"),
+    path("dispatches/live/", views.dispatch_live_rows, name="live-rows"),  # before <dispatch>
+    path("dispatches/cancel/", views.dispatch_bulk_cancel, name="bulk-cancel"),
     path("dispatches/<dispatch:dispatch_id>/", views.dispatch_detail, name="detail"),
     path("dispatches/<dispatch:dispatch_id>/live/", views.dispatch_live, name="live"),
     path("dispatches/<dispatch:dispatch_id>/log/", views.dispatch_log, name="log"),
@@ -15,7 +17,7 @@ urlpatterns = [
         views.dispatch_log_download,
         name="log-download",
     ),
-    path("dispatches/<dispatch:dispatch_id>/row/", views.dispatch_row, name="row"),
+    path("dispatches/<dispatch:dispatch_id>/rerun/", views.dispatch_rerun, name="rerun"),
     path("dispatches/<dispatch:dispatch_id>/cancel/", views.dispatch_cancel, name="cancel"),
     path("tenants/<id:tenant_id>/dispatches/", views.tenant_dispatches, name="tenant"),
 ]

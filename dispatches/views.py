@@ -1,5 +1,8 @@
 """Dispatch pages for tenant users (their own tenant) and staff (every tenant)."""
 
+import re
+import secrets
+import uuid
 from datetime import date, datetime
 from typing import Any
 
@@ -10,17 +13,28 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from outpost_admin.actors import actor_from
+from outpost_admin.converters import DispatchIdConverter
 from outpost_admin.dynamo import Page, utcnow
 from outpost_admin.pages import portal_required, render_page, staff_required, viewer_tenant_id
 from outpost_admin.templatetags.outpost import duration
 from tenants import selectors as tenant_selectors
+from tenants.domain import Actor
 from tenants.forms import tenant_filter_id
 
 from . import selectors, services
-from .domain import Dispatch, DispatchStatus, InvalidTransition
+from .domain import (
+    Dispatch,
+    DispatchStatus,
+    IdempotencyInFlight,
+    InvalidTransition,
+    QuotaExceeded,
+    StillActive,
+    TenantNotActive,
+)
 from .forms import DispatchFilterForm, StaffDispatchFilterForm
 
 PAGE_SIZE = 25
+BULK_MAX = 100  # rows cancelled with one confirmation (one BatchGetItem)
 RECENT = 10
 LOG_TAIL = 50  # chunks on the page at first; the rest is a download away
 LOG_PAGE = 200  # chunks per poll of the log (storage.log_after's limit)
@@ -37,6 +51,7 @@ def tenant_home(request: HttpRequest) -> HttpResponse:
         "usage": usage,
         "finished": _finished_today(usage.by_status),
         "dispatches": selectors.dispatch_list(tenant_id=tenant_id, limit=RECENT).items,
+        "live_url": _live_url(request, limit=RECENT),
     }
     return render_page(request, "dispatches/tenant_home.html", context)
 
@@ -56,6 +71,7 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         page = _history(form.cleaned_data, tenant_id, today)
         context.update(page=page, dispatches=page.items, **_names(scope, page.items))
+        context["live_url"] = _live_url(request, tenant_id=tenant_id if scope is None else "")
         context["tenant_name"] = context.get("tenant_names", {}).get(tenant_id, "")
     if scope is None and not any(request.GET.get(f) for f in ("tenant", "day", "since")):
         context["pinned_day"] = today  # "Load more" stays on this day after midnight
@@ -63,6 +79,62 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
         context["more_page"] = True
         return render(request, "dispatches/_dispatch_table.html#rows", context)
     return render_page(request, "dispatches/dispatch_list.html", context)
+
+
+def _live_url(request: HttpRequest, *, tenant_id: str = "", limit: int = 0) -> str:
+    """Where a history table asks for its refresh: the same filters (the tenant as an id)."""
+    query = request.GET.copy()
+    for name in ("cursor", "tenant"):
+        query.pop(name, None)
+    if tenant_id:
+        query["tenant"] = tenant_id
+    query["limit"] = str(limit or PAGE_SIZE)
+    return f"{reverse('dispatches:live-rows')}?{query.urlencode()}"
+
+
+@portal_required
+def dispatch_live_rows(request: HttpRequest) -> HttpResponse:
+    """One request per refresh of a whole history table: the newest rows of its filters (the
+    page prepends those it lacks) and the current state of the unfinished rows it names in
+    `ids` (it replaces them). A Query, a BatchGetItem, and for staff one for the names."""
+    scope = viewer_tenant_id(request)
+    form = (StaffDispatchFilterForm if scope is None else DispatchFilterForm)(request.GET)
+    limit = _bounded_int(request.GET.get("limit"), default=PAGE_SIZE, high=PAGE_SIZE)
+    tenant_id = scope or _tenant_uuid(request.GET.get("tenant", ""))
+    if not form.is_valid() or tenant_id is None:
+        return HttpResponse("Bad filters.", status=400, content_type="text/plain")
+    data = {**form.cleaned_data, "cursor": ""}
+    newest = _history(data, tenant_id, utcnow().date(), limit=limit).items
+    shown = {d.dispatch_id for d in newest}
+    ids = [i for i in request.GET.get("ids", "").split(",") if _DISPATCH_ID.fullmatch(i)]
+    refreshed = selectors.dispatch_refresh(
+        tenant_id=scope, dispatch_ids=[i for i in ids if i not in shown]
+    )
+    rows = newest + refreshed
+    context = {"dispatches": rows, "show_tenant": scope is None, **_names(scope, rows)}
+    context["bulk"] = request.GET.get("bulk") == "1"
+    return render(request, "dispatches/_dispatch_table.html#live-rows", context)
+
+
+_DISPATCH_ID = re.compile(DispatchIdConverter.regex)
+
+
+def _tenant_uuid(text: str) -> str | None:
+    """A staff refresh names its tenant by id (the page looked the name up once): "" for none,
+    None for something that is not an id."""
+    if not text:
+        return ""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+def _bounded_int(text: str | None, *, default: int, high: int) -> int:
+    try:
+        return min(max(1, int(text or default)), high)
+    except ValueError:
+        return default
 
 
 def _names(scope: str | None, dispatches: list[Dispatch]) -> dict[str, Any]:
@@ -73,14 +145,16 @@ def _names(scope: str | None, dispatches: list[Dispatch]) -> dict[str, Any]:
     return {"tenant_names": tenant_selectors.tenant_names(tenant_ids=ids)}
 
 
-def _history(data: dict[str, Any], tenant_id: str, today: date) -> Page[Dispatch]:
+def _history(
+    data: dict[str, Any], tenant_id: str, today: date, *, limit: int = 0
+) -> Page[Dispatch]:
     """One tenant's history; for staff without a tenant, every tenant's for a day or a range."""
     common = {
         "status": data["status"],
         "agent": data["agent"],
         "repo": data["repo"],
         "cursor": data["cursor"] or None,
-        "limit": PAGE_SIZE,
+        "limit": limit or PAGE_SIZE,
     }
     if tenant_id:
         return selectors.dispatch_list(
@@ -99,6 +173,7 @@ def tenant_dispatches(request: HttpRequest, tenant_id: str) -> HttpResponse:
         return redirect(f"{reverse('dispatches:list')}?tenant={tenant_id}")
     dispatches = selectors.dispatch_list(tenant_id=tenant_id, limit=RECENT).items
     context = {"dispatches": dispatches, "show_tenant": True, **_names(None, dispatches)}
+    context["live_url"] = _live_url(request, tenant_id=tenant_id, limit=RECENT)
     return render(request, "dispatches/_dispatch_table.html", context)
 
 
@@ -162,15 +237,6 @@ def dispatch_log_download(request: HttpRequest, dispatch_id: str) -> HttpRespons
 
 
 @portal_required
-def dispatch_row(request: HttpRequest, dispatch_id: str) -> HttpResponse:
-    """One history row, polled while the dispatch is pending or running."""
-    scope = viewer_tenant_id(request)
-    dispatch = services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
-    context = {"dispatch": dispatch, "show_tenant": scope is None, **_names(scope, [dispatch])}
-    return render(request, "dispatches/_dispatch_table.html#row", context)
-
-
-@portal_required
 @require_http_methods(["GET", "POST"])
 def dispatch_cancel(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     """GET asks for confirmation; POST cancels. A finished dispatch answers 409."""
@@ -189,6 +255,105 @@ def dispatch_cancel(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     return render_page(
         request, "dispatches/dispatch_cancel.html", context, status=409 if error else 200
     )
+
+
+@portal_required
+@require_http_methods(["GET", "POST"])
+def dispatch_rerun(request: HttpRequest, dispatch_id: str) -> HttpResponse:
+    """GET shows what will run again; POST creates it (once per confirmation: the page's
+    token is the idempotency key, so a double submit opens the same new dispatch)."""
+    scope = viewer_tenant_id(request)
+    original = services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
+    error, token = "", request.POST.get("token", "")
+    if request.method == "POST" and _TOKEN.fullmatch(token):
+        try:
+            new_id = _rerun(request, original, token)
+        except (QuotaExceeded, TenantNotActive, StillActive, IdempotencyInFlight) as exc:
+            error = _rerun_problem(exc)
+        else:
+            messages.success(request, f"Dispatch {dispatch_id} runs again as {new_id}.")
+            return redirect("dispatches:detail", dispatch_id=new_id)
+    if not original.status.is_terminal:
+        error = str(StillActive(original.status))
+    context = {"dispatch": original, "error": error, "token": secrets.token_urlsafe(16)}
+    status = 409 if error else 200
+    return render_page(request, "dispatches/dispatch_rerun.html", context, status=status)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _rerun(request: HttpRequest, original: Dispatch, token: str) -> str:
+    tenant = tenant_selectors.tenant_get(tenant_id=original.tenant_id)
+    try:
+        dispatch = services.dispatch_rerun(
+            original=original,
+            api_key_id="",
+            limits=tenant.limits,
+            idempotency_key=f"page-rerun-{token}",
+            render=lambda d: {"dispatchId": d.dispatch_id},
+            actor=actor_from(request),
+        )
+    except services.Replay as replay:  # the same confirmation submitted twice
+        return str(replay.response["dispatchId"])
+    return dispatch.dispatch_id
+
+
+def _rerun_problem(exc: Exception) -> str:
+    if isinstance(exc, QuotaExceeded):
+        return f"Not started: the tenant's {exc.limit} limit of {exc.maximum} is reached."
+    if isinstance(exc, IdempotencyInFlight):
+        return "This confirmation is being handled already."
+    return str(exc)
+
+
+@portal_required
+@require_http_methods(["GET", "POST"])
+def dispatch_bulk_cancel(request: HttpRequest) -> HttpResponse:
+    """Cancel several pending or running dispatches with one confirmation: GET lists what
+    was selected (one BatchGetItem), POST cancels each and says how it went."""
+    scope = viewer_tenant_id(request)
+    ids = [
+        i
+        for i in request.GET.getlist("ids") + request.POST.getlist("ids")
+        if _DISPATCH_ID.fullmatch(i)
+    ]
+    selected = [
+        d
+        for d in selectors.dispatch_refresh(tenant_id=scope, dispatch_ids=ids[:BULK_MAX])
+        if not d.status.is_terminal
+    ]
+    if request.method == "POST":
+        cancelled = _cancel_each(selected, actor=actor_from(request))
+        _say_how_it_went(request, cancelled, asked=len(ids))
+        return redirect("dispatches:list")
+    context = {
+        "selected": sorted(selected, key=lambda d: d.started_at, reverse=True),
+        "skipped": len(ids) - len(selected),
+    }
+    return render_page(request, "dispatches/dispatch_bulk_cancel.html", context)
+
+
+def _cancel_each(dispatches: list[Dispatch], *, actor: Actor) -> int:
+    cancelled = 0
+    for dispatch in dispatches:
+        try:
+            services.dispatch_cancel(dispatch=dispatch, actor=actor)
+        except InvalidTransition:  # it ended meanwhile
+            continue
+        cancelled += 1
+    return cancelled
+
+
+def _say_how_it_went(request: HttpRequest, cancelled: int, *, asked: int) -> None:
+    if cancelled:
+        plural = "" if cancelled == 1 else "es"
+        messages.success(request, f"Cancelled {cancelled} dispatch{plural}.")
+    if asked > cancelled:
+        messages.warning(
+            request,
+            f"{asked - cancelled} of the {asked} selected had already ended or were not found.",
+        )
 
 
 def timeline(d: Dispatch, *, now: datetime) -> list[tuple[str, datetime | None, str]]:

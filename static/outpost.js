@@ -93,7 +93,73 @@ function followLog(pre) {
   }
   if (pre.dataset.done !== "true") setTimeout(poll, 1500);
 }
-document.addEventListener("DOMContentLoaded", () => {
-  const pre = document.getElementById("dispatch-log");
-  if (pre && pre.dataset.logUrl) followLog(pre);
-});
+
+// Live history tables (<tbody data-live="url">): one request per refresh for the whole list.
+// The answer holds the newest rows of the table's filters and the current state of the
+// unfinished rows it shows: rows it lacks are prepended, changed rows replaced. Paused while
+// the reader scrolls, selects text, ticks rows or works inside the list, like Temporal's.
+function liveTable(tbody) {
+  const state = document.querySelector('[data-live-state-for="' + tbody.id + '"]');
+  let lastScroll = 0;
+  let busy = false;
+  window.addEventListener("scroll", () => { lastScroll = Date.now(); }, { passive: true });
+  function pauseReason() {
+    const selection = document.getSelection();
+    if (document.hidden) return "paused while the page is hidden";
+    if (tbody.querySelector("input[type=checkbox]:checked")) return "paused while you select rows";
+    if (selection && !selection.isCollapsed && tbody.contains(selection.anchorNode)) return "paused while you select";
+    if (tbody.contains(document.activeElement)) return "paused while you are in the list";
+    if (Date.now() - lastScroll < 4000) return "paused while you scroll";
+    return "";
+  }
+  function merge(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    const first = tbody.querySelector("tr[id^='dispatch-']");
+    let added = false;
+    for (const row of template.content.querySelectorAll("tr[id^='dispatch-']")) {
+      const shown = document.getElementById(row.id);
+      if (!shown) {
+        tbody.insertBefore(row, first);  // the answer is newest first: order kept
+        added = true;
+      } else if (shown.outerHTML !== row.outerHTML) {
+        shown.replaceWith(row);
+      }
+    }
+    const empty = tbody.querySelector("tr.empty");
+    if (added && empty) empty.remove();
+  }
+  async function refresh() {
+    if (!tbody.isConnected) return clearInterval(timer);
+    const reason = pauseReason();
+    if (state) state.textContent = "Live: " + (reason || "new and changed dispatches appear here") + ".";
+    if (reason || busy) return;
+    busy = true;
+    try {
+      const ids = Array.from(tbody.querySelectorAll("tr[data-active]"), (row) => row.id.slice(9));
+      let url = tbody.dataset.live + "&ids=" + encodeURIComponent(ids.slice(0, 100).join(","));
+      if (tbody.dataset.bulk) url += "&bulk=1";
+      const response = await fetch(url, { headers: { "HX-Request": "true" } });
+      if (response.ok) merge(await response.text());
+    } catch (e) {
+      // A missed refresh: the next one catches up.
+    } finally {
+      busy = false;
+    }
+  }
+  const timer = setInterval(refresh, 2500);
+}
+
+function start(root) {
+  root.querySelectorAll("tbody[data-live]:not([data-live-on])").forEach((tbody) => {
+    tbody.dataset.liveOn = "1";
+    liveTable(tbody);
+  });
+  const pre = root.querySelector("#dispatch-log:not([data-following])");
+  if (pre && pre.dataset.logUrl) {
+    pre.dataset.following = "1";
+    followLog(pre);
+  }
+}
+document.addEventListener("DOMContentLoaded", () => start(document));
+document.addEventListener("htmx:afterSettle", () => start(document));

@@ -239,36 +239,58 @@ def test_history_over_htmx_is_a_fragment(owner):
     assert "HX-Request" in response["Vary"]
 
 
-def test_rows_of_active_dispatches_poll_until_they_end(owner):
+def live_url(html):
+    match = re.search(r'<tbody id="dispatch-rows" data-live="([^"]+)"', html)
+    assert match, "the table does not refresh itself"
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_one_request_refreshes_the_whole_list_new_rows_and_changed_ones(owner):
     _, key, client = owner
-    dispatch_id = create(key)
-    row = re.search(
-        rf'<tr id="dispatch-{dispatch_id}"[^>]*>', client.get("/dispatches/").content.decode()
-    )
-    assert row is not None
-    assert f'hx-get="/dispatches/{dispatch_id}/row/"' in row.group(0)
-    assert 'hx-trigger="every 2s"' in row.group(0) and 'hx-swap="outerHTML"' in row.group(0)
-    polled = htmx(client, f"/dispatches/{dispatch_id}/row/").content.decode()
-    assert polled.lstrip().startswith("<tr") and "hx-trigger" in polled and ">pending<" in polled
-    run(dispatch_id)
-    polled = htmx(client, f"/dispatches/{dispatch_id}/row/").content.decode()
-    assert ">success<" in polled and "hx-trigger" not in polled
+    running = [create(key) for _ in range(3)]
+    url = live_url(client.get("/dispatches/").content.decode())
+    assert "hx-trigger" not in client.get("/dispatches/").content.decode()  # no per-row polls
+    new = create(key)
+    run(running[0])
+    with counting_calls() as calls:
+        html = htmx(client, f"{url}&ids={','.join(running)}").content.decode()
+    assert calls.operations == ["Query"]  # every row it named is among the newest: no more reads
+    assert new in row_ids(html) and set(running) <= set(row_ids(html))
+    assert re.search(rf'<tr id="dispatch-{running[0]}" data-status="success">', html)
+    assert "<html" not in html and "<thead" not in html
 
 
-def test_a_row_of_another_tenant_is_404(owner, outsider):
+def test_the_refresh_reads_rows_it_no_longer_lists_in_one_batch(owner, monkeypatch):
+    monkeypatch.setattr("dispatches.views.PAGE_SIZE", 2)
+    _, key, client = owner
+    oldest, *_ = [create(key) for _ in range(4)]
+    url = live_url(client.get("/dispatches/").content.decode())
+    with counting_calls() as calls:
+        html = htmx(client, f"{url}&ids={oldest}").content.decode()
+    assert calls.operations == ["Query", "BatchGetItem"]
+    assert len(row_ids(html)) == 3 and oldest in row_ids(html)
+
+
+def test_the_refresh_never_shows_another_tenants_rows(owner, outsider):
     _, _, client = owner
     theirs = create(outsider[1])
-    assert htmx(client, f"/dispatches/{theirs}/row/").status_code == 404
+    html = htmx(client, f"/dispatches/live/?limit=5&ids={theirs}").content.decode()
+    assert theirs not in html
+    assert htmx(client, "/dispatches/live/?status=nope").status_code == 400
+    assert Client().get("/dispatches/live/").status_code == 302
 
 
-def test_output_is_escaped(owner):
-    _, key, client = owner
-    dispatch_id = create(key, task="<script>alert('owned')</script> please")
-    run(dispatch_id, output="<img src=x onerror=alert(1)>\n")
-    for url in ("/dispatches/", f"/dispatches/{dispatch_id}/", "/home/"):
-        html = client.get(url).content.decode()
-        assert "<script>alert" not in html and "<img src=x" not in html
-        assert "&lt;script&gt;" in html
+def test_staff_refresh_by_tenant_id_with_names(staff_client, owner, outsider):
+    tenant = owner[0]
+    mine, theirs = create(owner[1]), create(outsider[1])
+    html = staff_client.get("/dispatches/", {"tenant": tenant.name}).content.decode()
+    url = live_url(html)
+    assert f"tenant={tenant.tenant_id}" in url
+    with counting_calls() as calls:
+        rows = htmx(staff_client, url).content.decode()
+    assert calls.operations == ["Query", "BatchGetItem"]  # the rows, then the tenant names
+    assert mine in rows and theirs not in rows and f">{tenant.name}</a>" in rows
+    assert htmx(staff_client, "/dispatches/live/?tenant=not-an-id").status_code == 400
 
 
 # --- staff --------------------------------------------------------------------------------
@@ -361,8 +383,8 @@ def test_a_tenants_staff_page_loads_its_dispatches(staff_client, owner):
     assert f"/dispatches/?tenant={tenant.tenant_id}" in page
     fragment = htmx(staff_client, f"/tenants/{tenant.tenant_id}/dispatches/").content.decode()
     assert dispatch_id in fragment and "<html" not in fragment
-    polled = htmx(staff_client, f"/dispatches/{dispatch_id}/row/").content.decode()
-    assert fragment.count("<thead>") == 1
+    polled = htmx(staff_client, live_url(fragment)).content.decode()
+    assert fragment.count("<thead>") == 1 and dispatch_id in polled
     assert fragment.count("<th ") == 8 and len(re.findall("<td[ >]", polled)) == 8  # same columns
     plain = staff_client.get(f"/tenants/{tenant.tenant_id}/dispatches/")
     assert plain["Location"] == f"/dispatches/?tenant={tenant.tenant_id}"

@@ -1,0 +1,105 @@
+"""POST /api/v1/dispatches/<id>/rerun: run a finished dispatch again (scope `dispatch`).
+
+Written the way the rest of the API is going: nested Input/Output serializers on the one
+class of the operation, drf-spectacular reading the same classes.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from outpost_admin.actors import actor_from
+from outpost_admin.api.authentication import principal_of, scope_permission
+from outpost_admin.api.envelope import ApiError, ok
+from outpost_admin.api.schema import ERROR, responses
+from tenants.domain import Scope
+
+from . import services
+from .apis import _rate_limited
+from .domain import (
+    API_STATUSES,
+    Dispatch,
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    QuotaExceeded,
+    StillActive,
+    TenantNotActive,
+)
+
+
+class DispatchRerunApi(APIView):
+    permission_classes = [scope_permission(Scope.DISPATCH)]
+
+    class InputSerializer(serializers.Serializer):
+        idempotencyKey = serializers.CharField(required=False, min_length=1, max_length=255)
+
+    class OutputSerializer(serializers.Serializer):
+        dispatchId = serializers.CharField(source="dispatch_id")
+        status = serializers.ChoiceField(API_STATUSES, source="api_status")
+        agent = serializers.CharField()
+        modelId = serializers.CharField(source="model_id")
+        createdAt = serializers.DateTimeField(source="started_at")
+        rerunOf = serializers.CharField(source="rerun_of")
+
+    @extend_schema(
+        operation_id="dispatch_rerun",
+        summary="Run a finished dispatch again",
+        description="The same request as a new dispatch, linked to the original by rerunOf. "
+        "Quotas and idempotency work as for a create.",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
+        ],
+        responses={**responses(201, "DispatchRerun", OutputSerializer), 409: ERROR, 429: ERROR},
+    )
+    def post(self, request: Request, dispatch_id: str) -> Response:
+        principal = principal_of(request)
+        assert principal is not None  # the scope permission has checked it
+        original = services.dispatch_get(tenant_id=principal.tenant_id, dispatch_id=dispatch_id)
+        key = self._idempotency_key(request)
+        try:
+            dispatch = services.dispatch_rerun(
+                original=original,
+                api_key_id=principal.key.api_key_id,
+                limits=principal.limits,
+                idempotency_key=key,
+                render=self.render,
+                actor=actor_from(request),
+            )
+        except services.Replay as replay:
+            headers = {"Idempotent-Replayed": "true"}
+            return ok(request, replay.response, status_code=201, headers=headers)
+        except QuotaExceeded as exc:
+            raise _rate_limited(exc) from exc
+        except TenantNotActive as exc:
+            raise ApiError("AUTHORIZATION_ERROR", str(exc), status_code=403) from exc
+        except IdempotencyMismatch as exc:
+            raise ApiError("IDEMPOTENCY_MISMATCH", str(exc), status_code=422) from exc
+        except (IdempotencyInFlight, StillActive) as exc:
+            raise ApiError("CONFLICT", str(exc), status_code=409) from exc
+        return ok(request, self.render(dispatch), status_code=201)
+
+    @classmethod
+    def render(cls, dispatch: Dispatch) -> dict[str, object]:
+        return dict(cls.OutputSerializer(dispatch).data)
+
+    def _idempotency_key(self, request: Request) -> str:
+        serializer = self.InputSerializer(
+            data=request.data if isinstance(request.data, dict) else {}
+        )
+        serializer.is_valid(raise_exception=True)
+        header, body = (
+            request.headers.get("Idempotency-Key", ""),
+            serializer.validated_data.get("idempotencyKey", ""),
+        )
+        if len(header) > 255:
+            raise serializers.ValidationError(
+                {"idempotencyKey": ["Must be at most 255 characters."]}
+            )
+        if header and body and header != body:
+            raise serializers.ValidationError(
+                {"idempotencyKey": ["Differs from the Idempotency-Key header."]}
+            )
+        return body or header
