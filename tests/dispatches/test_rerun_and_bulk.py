@@ -122,7 +122,9 @@ def test_run_again_from_the_page_once_per_confirmation(api, tenant_key, member):
     page = client.get(f"/dispatches/{original}/").content.decode()
     assert f'href="/dispatches/{original}/rerun/">Run again</a>' in page
     confirm = client.get(f"/dispatches/{original}/rerun/").content.decode()
-    token = re.search(r'name="token" value="([^"]+)"', confirm).group(1)
+    found = re.search(r'name="token" value="([^"]+)"', confirm)
+    assert found is not None
+    token = found.group(1)
     done = client.post(f"/dispatches/{original}/rerun/", {"token": token}, follow=True)
     new_id = done.redirect_chain[-1][0].split("/")[-2]
     assert new_id != original and storage.dispatch_get(new_id).rerun_of == original
