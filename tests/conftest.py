@@ -1,6 +1,8 @@
 """The suite talks to a real DynamoDB Local, started once per session in memory on a free port."""
 
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,15 +23,28 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture(scope="session", autouse=True)
 def dynamodb_local() -> Iterator[str]:
-    port = local.free_port()
-    process = local.start(port=port)
-    endpoint = f"http://127.0.0.1:{port}"
-    settings.DYNAMODB_ENDPOINT_URL = endpoint
-    reset_client()
+    process, endpoint = _own_store()
     create_tables(log=lambda _: None)
     yield endpoint
     process.terminate()
     process.wait(timeout=20)
+
+
+def _own_store() -> tuple[subprocess.Popen[bytes], str]:
+    """A DynamoDB Local of our own. Between free_port() and the bind, another test run on
+    this machine may take the port: our emulator then exits, and the port answers with the
+    other run's tables. Seen under load; try another port then."""
+    for _ in range(5):
+        port = local.free_port()
+        process = local.start(port=port)
+        settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{port}"
+        reset_client()
+        time.sleep(0.5)
+        if process.poll() is None and not dynamodb_client().list_tables()["TableNames"]:
+            return process, settings.DYNAMODB_ENDPOINT_URL
+        process.terminate()
+        process.wait(timeout=20)
+    raise RuntimeError("could not start a DynamoDB Local of this test run's own")
 
 
 @pytest.fixture(autouse=True)

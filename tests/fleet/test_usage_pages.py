@@ -96,16 +96,16 @@ def test_another_tenants_key_is_not_a_filter_choice(owner, make_tenant):
     _, other_key = make_tenant()
     response = client.get(f"/usage/?key={other_key.key.api_key_id}")
     assert response.status_code == 400
-    assert 'id="error-key"' in response.content.decode()
+    assert 'id="id_key_error"' in response.content.decode()
 
 
 def test_a_bad_range_is_a_400_naming_the_field(staff_client):
     response = staff_client.get("/usage/?range=custom&since=2026-02-01&until=2026-01-01")
     assert response.status_code == 400
-    assert "error-since" in response.content.decode()
+    assert "id_since_error" in response.content.decode()
     assert staff_client.get("/usage/?range=12").status_code == 400
     unknown = staff_client.get(f"/usage/?tenant={uuid.uuid4()}")
-    assert unknown.status_code == 400 and "error-tenant" in unknown.content.decode()
+    assert unknown.status_code == 400 and "id_tenant_error" in unknown.content.decode()
 
 
 def test_anonymous_users_are_sent_to_log_in(client):

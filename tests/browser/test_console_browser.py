@@ -1,0 +1,357 @@
+"""The console in Chromium: live history, a log that follows, phones, dark mode, accessibility.
+
+axe-core comes from npm (pinned in package.json) and is injected from node_modules by the
+test; the page itself ships no test code.
+"""
+
+import io
+import json
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from playwright.sync_api import Browser, Page, expect
+
+from dispatches import services, storage
+from dispatches.domain import DispatchStatus
+from outpost_admin.dynamo import utcnow
+from tenants.models import TenantMembership
+from tests.conftest import unique_email
+
+from .conftest import STAFF_PASSWORD
+
+AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+PASSWORD = "pw-console-1"
+# An agent that writes enough to fill the log box, then more, a line at a time.
+CHATTY = [
+    sys.executable,
+    "-c",
+    "import time\n"
+    "for i in range(80): print('warming up line', i, flush=True)\n"
+    "for i in range(12):\n"
+    "    time.sleep(0.5); print('progress', i, flush=True)\n"
+    "print('all done', flush=True)",
+]
+
+
+@pytest.fixture(autouse=True)
+def agent_commands(settings):
+    settings.OUTPOST_AGENT_COMMANDS = json.dumps({"claude": CHATTY})
+
+
+@pytest.fixture
+def tenant_user(transactional_db, make_tenant, django_user_model):
+    tenant, issued = make_tenant(name="Console Browser Co")
+    user = django_user_model.objects.create_user(unique_email("console"), password=PASSWORD)
+    TenantMembership.objects.create(user=user, tenant_id=tenant.tenant_id)
+    return tenant, issued.raw, user
+
+
+def log_in(page: Page, username: str, password: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username or e-mail").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.click("main button[type=submit]")
+
+
+def create_dispatch(base_url: str, raw_key: str, task: str = "Say hello from the console") -> str:
+    body = {"agent": "claude", "task": task, "repo": "acme/console"}
+    request = urllib.request.Request(
+        f"{base_url}/api/v1/dispatches",
+        data=json.dumps(body).encode(),
+        headers={"X-API-Key": raw_key, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["data"]["dispatchId"]
+
+
+def run_worker(tenant_id: str) -> threading.Thread:
+    thread = threading.Thread(
+        target=call_command,
+        args=("run_worker", "--once", "--tenant", tenant_id),
+        kwargs={"stdout": io.StringIO()},
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+# --- live history and the log -------------------------------------------------------------
+
+
+def test_a_new_dispatch_appears_on_an_open_history_page_without_reload(
+    page: Page, live_server, tenant_user
+):
+    _, raw_key, user = tenant_user
+    log_in(page, user.username, PASSWORD)
+    page.wait_for_url("**/home/")
+    page.goto("/dispatches/")
+    page.evaluate("window.sameDocument = true")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/dispatches/" in r.url else None)
+    first = create_dispatch(live_server.url, raw_key)
+    expect(page.locator(f"#dispatch-{first}")).to_be_visible(timeout=15_000)
+    second = create_dispatch(live_server.url, raw_key, task="And another one, please")
+    expect(page.locator(f"#dispatch-{second}")).to_be_visible(timeout=15_000)
+    rows = page.locator("#dispatch-rows tr[id^=dispatch-]")
+    expect(rows.first).to_have_id(f"dispatch-{second}")  # newest first
+    assert page.evaluate("window.sameDocument") is True  # no reload happened
+    assert all("/dispatches/live/" in url for url in requests)  # one request per refresh
+
+
+def test_the_tenant_home_shows_new_and_changed_rows(page: Page, live_server, tenant_user):
+    _, raw_key, user = tenant_user
+    log_in(page, user.username, PASSWORD)
+    page.wait_for_url("**/home/")
+    dispatch_id = create_dispatch(live_server.url, raw_key)
+    row = page.locator(f"#dispatch-{dispatch_id}")
+    expect(row).to_have_attribute("data-status", "pending", timeout=15_000)
+    services.dispatch_cancel(dispatch=storage.dispatch_get(dispatch_id), actor=_actor())
+    expect(row).to_have_attribute("data-status", "cancelled", timeout=15_000)
+
+
+def _actor():
+    from tenants.domain import Actor
+
+    return Actor(name="browser-test")
+
+
+def test_the_log_stays_pinned_then_stays_put_when_the_reader_scrolls_up(
+    page: Page, live_server, tenant_user, agent_commands
+):
+    tenant, raw_key, user = tenant_user
+    log_in(page, user.username, PASSWORD)
+    page.wait_for_url("**/home/")
+    dispatch_id = create_dispatch(live_server.url, raw_key)
+    page.goto(f"/dispatches/{dispatch_id}/")
+    worker = run_worker(tenant.tenant_id)
+    log = page.locator("#dispatch-log")
+    expect(log).to_contain_text("progress 1", timeout=20_000)
+    gap = "el => el.scrollHeight - el.scrollTop - el.clientHeight"
+    assert log.evaluate("el => el.scrollHeight > el.clientHeight")  # there is something to scroll
+    assert log.evaluate(gap) < 8  # pinned to the bottom while output arrives
+    expect(page.locator("#log-state")).to_have_text("following")
+
+    log.evaluate("el => { el.scrollTop = 40; el.dispatchEvent(new Event('scroll')); }")
+    expect(page.locator("#log-state")).to_contain_text("paused")
+    before = log.inner_text()
+    expect(log).not_to_have_text(before, timeout=10_000)  # more output arrived...
+    assert log.evaluate("el => el.scrollTop") == 40  # ...and the view did not move
+    expect(log).to_contain_text("all done", timeout=20_000)
+    assert log.inner_text().count("warming up line 0\n") == 1  # appended, never re-sent
+    worker.join(timeout=20)
+    expect(page.locator("#dispatch-status")).to_have_text("success", timeout=10_000)
+    expect(page.locator("#status-announcer")).to_have_text("Status: success")
+    download = page.get_attribute("a:has-text('Download')", "href")
+    assert download == f"/dispatches/{dispatch_id}/log.txt"
+
+
+# --- phones and the dark ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_page(browser: Browser, live_server, staff_login) -> Iterator[Page]:
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    log_in(page, staff_login.username, STAFF_PASSWORD)
+    page.wait_for_url("**/tenants/")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def console_data(make_tenant, transactional_db):
+    """A tenant with a finished dispatch, a pending one and an invited user."""
+    tenant, issued = make_tenant(name="Phone Width Corporation International")
+    done = services.dispatch_create(
+        tenant_id=tenant.tenant_id,
+        api_key_id=issued.key.api_key_id,
+        limits=tenant.limits,
+        data=services.DispatchInput(
+            agent="claude",
+            task="A task description that is long enough to wrap on a phone screen " * 3,
+            model_id="claude-opus-4-5-20251101",
+            repo="a-rather-long-organisation/an-even-longer-repository-name",
+            branch="feature/with-a-long-branch-name",
+            timeout_seconds=600,
+        ),
+        body_hash="x",
+        render=lambda d: {},
+        actor=_actor(),
+    )
+    storage.log_append(done, seq=0, text="x" * 300 + "\n", now=utcnow())
+    services.dispatch_finish(done, status=DispatchStatus.FAILED, exit_code=1, error_message="boom")
+    pending = services.dispatch_create(
+        tenant_id=tenant.tenant_id,
+        api_key_id=issued.key.api_key_id,
+        limits=tenant.limits,
+        data=services.DispatchInput(
+            agent="claude",
+            task="Still waiting here",
+            model_id="claude-opus-4-5-20251101",
+            timeout_seconds=600,
+        ),
+        body_hash="y",
+        render=lambda d: {},
+        actor=_actor(),
+    )
+    return tenant, issued, done.dispatch_id, pending.dispatch_id
+
+
+def staff_pages(tenant, issued, done_id, pending_id) -> list[str]:
+    tid, kid = tenant.tenant_id, issued.key.api_key_id
+    return [
+        "/tenants/",
+        "/tenants/new/",
+        f"/tenants/{tid}/",
+        f"/tenants/{tid}/keys/new/",
+        f"/tenants/{tid}/keys/{kid}/rotate/",
+        f"/tenants/{tid}/keys/{kid}/revoke/",
+        f"/tenants/{tid}/suspend/",
+        f"/tenants/{tid}/users/invite/",
+        "/dispatches/",
+        f"/dispatches/?tenant={tid}",
+        f"/dispatches/{done_id}/",
+        f"/dispatches/{done_id}/rerun/",
+        f"/dispatches/{pending_id}/cancel/",
+        f"/dispatches/cancel/?ids={pending_id}",
+        "/audit/",
+        "/usage/",
+    ]
+
+
+def no_sideways_scroll(page: Page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def test_at_390_px_no_page_scrolls_sideways(staff_page: Page, console_data):
+    page = staff_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    for url in staff_pages(*console_data):
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        assert no_sideways_scroll(page) <= 0, url
+    page.goto("/tenants/")
+    nav = page.locator("#site-nav")
+    expect(nav).to_be_hidden()  # collapsed behind Menu
+    page.click("button.menu-toggle")
+    expect(nav).to_be_visible()
+    expect(page.locator("#site-nav button:has-text('Log out')")).to_be_in_viewport()
+
+
+def test_badges_and_headers_never_break_inside_a_word(staff_page: Page, console_data):
+    page = staff_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/dispatches/?tenant={console_data[0].tenant_id}")
+    broken = page.evaluate(
+        """() => [...document.querySelectorAll('.badge, th')].filter(el => {
+             if (!el.offsetParent || el.querySelector('.visually-hidden')) return false;
+             const words = el.textContent.trim().split(/\\s+/).length;
+             const range = document.createRange();
+             range.selectNodeContents(el);
+             const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+             return lines.size > words;
+           }).map(el => el.textContent.trim())"""
+    )
+    assert broken == []
+
+
+def background(page: Page) -> str:
+    return page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
+def test_dark_mode_follows_the_system_and_the_toggle_is_remembered(staff_page: Page):
+    page = staff_page
+    page.emulate_media(color_scheme="light")
+    page.goto("/tenants/")
+    light = background(page)
+    page.emulate_media(color_scheme="dark")
+    dark = background(page)
+    assert light != dark
+    toggle = page.locator("[data-theme-toggle]")
+    expect(toggle).to_have_text("Theme: auto")
+    toggle.click()  # auto -> light, in a dark system
+    expect(toggle).to_have_text("Theme: light")
+    assert background(page) == light
+    page.reload()
+    assert background(page) == light  # remembered
+    expect(page.locator("[data-theme-toggle]")).to_have_text("Theme: light")
+
+
+# --- accessibility ---------------------------------------------------------------------------------
+
+
+def test_a_form_error_is_announced_with_its_field(staff_page: Page):
+    page = staff_page
+    page.goto("/tenants/new/")
+    page.fill("#id_email", "not-an-email")
+    page.click("main button:has-text('Provision')")
+    error = page.locator("#id_email_error")
+    expect(error).to_contain_text("valid email")
+    described = (page.get_attribute("#id_email", "aria-describedby") or "").split()
+    assert described and all(page.locator(f"#{i}").count() == 1 for i in described)
+    expect(page.locator("#id_name")).to_be_focused()  # the first field to fix
+    assert page.get_attribute("#id_name", "aria-invalid") == "true"
+
+
+def test_navigation_marks_the_current_page_and_the_skip_link_works(staff_page: Page):
+    page = staff_page
+    page.goto("/audit/")
+    expect(page.locator("#site-nav a[aria-current=page]")).to_have_text("Audit log")
+    page.keyboard.press("Tab")
+    skip = page.locator("a.skip-link")
+    expect(skip).to_be_focused()
+    skip.press("Enter")
+    expect(page.locator("#main")).to_be_focused()
+
+
+def axe_violations(page: Page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        """async () => {
+             const r = await axe.run(document, {runOnly: {type: 'tag',
+               values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
+             return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+               .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+           }"""
+    )
+    return list(result)
+
+
+def test_every_page_passes_axe_in_both_themes_with_no_console_error(
+    browser: Browser, live_server, staff_login, console_data, tenant_user
+):
+    user = tenant_user[2]
+    problems: list[str] = []
+    errors: list[str] = []
+    for scheme in ("light", "dark"):
+        for who, password, pages in (
+            (None, None, ["/accounts/login/"]),
+            (staff_login.username, STAFF_PASSWORD, staff_pages(*console_data)),
+            (user.username, PASSWORD, ["/home/", "/dispatches/", "/usage/"]),
+        ):
+            context = browser.new_context(
+                base_url=live_server.url, color_scheme=scheme, bypass_csp=True
+            )
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            if who and password:
+                log_in(page, who, password)
+                page.wait_for_load_state("networkidle")
+            for url in pages:
+                response = page.goto(url)
+                page.wait_for_load_state("networkidle")
+                assert response is not None and response.status < 400, url
+                problems += [f"{scheme} {url} {v}" for v in axe_violations(page)]
+                problems += [f"{scheme} {url} console: {e}" for e in errors]
+                errors.clear()
+            context.close()
+    assert problems == []
