@@ -4,6 +4,8 @@ Written the way the rest of the API is going: nested Input/Output serializers on
 class of the operation, drf-spectacular reading the same classes.
 """
 
+import uuid
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,11 +15,12 @@ from rest_framework.views import APIView
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ApiError, ok
-from outpost_admin.api.schema import ERROR, responses
+from outpost_admin.api.schema import responses
+from outpost_admin.dynamo import OutcomeUnknown
 from tenants.domain import Scope
 
 from . import services
-from .apis import _rate_limited
+from .apis import _outcome_unknown, _rate_limited
 from .domain import (
     API_STATUSES,
     Dispatch,
@@ -52,13 +55,14 @@ class DispatchRerunApi(APIView):
         parameters=[
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
         ],
-        responses={**responses(201, "DispatchRerun", OutputSerializer), 409: ERROR, 429: ERROR},
+        responses=responses(201, OutputSerializer, 409, 422, 429, 503),
     )
     def post(self, request: Request, dispatch_id: str) -> Response:
         principal = principal_of(request)
         assert principal is not None  # the scope permission has checked it
         original = services.dispatch_get(tenant_id=principal.tenant_id, dispatch_id=dispatch_id)
         key = self._idempotency_key(request)
+        headers = {"Idempotency-Key": key}
         try:
             dispatch = services.dispatch_rerun(
                 original=original,
@@ -69,7 +73,7 @@ class DispatchRerunApi(APIView):
                 actor=actor_from(request),
             )
         except services.Replay as replay:
-            headers = {"Idempotent-Replayed": "true"}
+            headers["Idempotent-Replayed"] = "true"
             return ok(request, replay.response, status_code=201, headers=headers)
         except QuotaExceeded as exc:
             raise _rate_limited(exc) from exc
@@ -78,8 +82,10 @@ class DispatchRerunApi(APIView):
         except IdempotencyMismatch as exc:
             raise ApiError("IDEMPOTENCY_MISMATCH", str(exc), status_code=422) from exc
         except (IdempotencyInFlight, StillActive) as exc:
-            raise ApiError("CONFLICT", str(exc), status_code=409) from exc
-        return ok(request, self.render(dispatch), status_code=201)
+            raise ApiError("CONFLICT", str(exc), status_code=409, headers=headers) from exc
+        except OutcomeUnknown as exc:
+            raise _outcome_unknown(key) from exc
+        return ok(request, self.render(dispatch), status_code=201, headers=headers)
 
     @classmethod
     def render(cls, dispatch: Dispatch) -> dict[str, object]:
@@ -102,4 +108,4 @@ class DispatchRerunApi(APIView):
             raise serializers.ValidationError(
                 {"idempotencyKey": ["Differs from the Idempotency-Key header."]}
             )
-        return body or header
+        return body or header or f"generated-{uuid.uuid4()}"  # so a lost answer can be retried

@@ -13,12 +13,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from outpost_admin.actors import actor_from
+from outpost_admin.audit import Actor
 from outpost_admin.converters import DispatchIdConverter
 from outpost_admin.dynamo import Page, utcnow
 from outpost_admin.pages import portal_required, render_page, staff_required, viewer_tenant_id
 from outpost_admin.templatetags.outpost import duration
 from tenants import selectors as tenant_selectors
-from tenants.domain import Actor
 from tenants.forms import tenant_filter_id
 
 from . import selectors, services
@@ -295,7 +295,7 @@ def _rerun(request: HttpRequest, original: Dispatch, token: str) -> str:
             actor=actor_from(request),
         )
     except services.Replay as replay:  # the same confirmation submitted twice
-        return str(replay.response["dispatchId"])
+        return replay.dispatch_id or str((replay.response or {})["dispatchId"])
     return dispatch.dispatch_id
 
 

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from dispatches import services, storage
 from dispatches.domain import DispatchStatus
+from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
 from tenants.models import TenantMembership
 from tests.conftest import unique_email
@@ -117,8 +118,6 @@ def test_the_tenant_home_shows_new_and_changed_rows(page: Page, live_server, ten
 
 
 def _actor():
-    from tenants.domain import Actor
-
     return Actor(name="browser-test")
 
 

@@ -7,8 +7,8 @@ from django.test import Client
 
 from dispatches import services, storage
 from dispatches.domain import DispatchStatus
+from outpost_admin import audit
 from outpost_admin.dynamo import counting_calls
-from tenants import storage as tenant_storage
 from tenants.domain import Scope, Tier
 from tenants.models import TenantMembership
 from tenants.services import key_create
@@ -36,7 +36,7 @@ def rerun(api, key, dispatch_id, **headers):
 
 def test_a_finished_dispatch_runs_again_linked_to_the_original(api, tenant_key):
     tenant, key = tenant_key()
-    original = finished(api, key, branch="fix/x", tags=["ci"])
+    original = finished(api, key, branch="fix/x", tags={"ci": "yes"})
     response = rerun(api, key, original)
     assert response.status_code == 201, response.content
     data = response.json()["data"]
@@ -50,7 +50,7 @@ def test_a_finished_dispatch_runs_again_linked_to_the_original(api, tenant_key):
         first.agent,
     )
     assert again.rerun_of == original and again.tenant_id == tenant.tenant_id
-    events = tenant_storage.audit_list(tenant_id=tenant.tenant_id, action="dispatch.create").items
+    events = audit.audit_list(tenant_id=tenant.tenant_id, action="dispatch.create").items
     assert events[0].metadata["rerunOf"] == original
 
 
