@@ -192,3 +192,11 @@ def safe_sweep(*, holder: str) -> Report | None:
     except StoreError as exc:
         logger.warning("recovery by %s failed, will try again: %s", holder, exc)
         return None
+
+
+def step_down(*, holder: str) -> None:
+    """A stopping worker hands the lease on at once instead of letting it run out."""
+    try:
+        storage.lease_release(LEASE, holder=holder)
+    except StoreError as exc:
+        logger.warning("%s could not hand the recovery lease on: %s", holder, exc)

@@ -4,6 +4,7 @@ The counters themselves (the tenant's slot, the day's usage) are built by tenant
 this module puts its actions into the dispatch's own transactions.
 """
 
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -753,3 +754,16 @@ def lease_save(name: str, *, holder: str, state: dict[str, Any]) -> bool:
     except Conflict:
         return False
     return True
+
+
+def lease_release(name: str, *, holder: str) -> None:
+    """Let the next worker take the lease at once (its checkpoints stay on it)."""
+    with contextlib.suppress(Conflict):  # held by another meanwhile: nothing to hand on
+        call(
+            "update_item",
+            TableName=TENANTS.name,
+            Key=_lease_key(name),
+            UpdateExpression="SET expiresAt = :zero",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues=values({":zero": 0, ":me": holder}),
+        )

@@ -1,8 +1,12 @@
 """The worker: claims PENDING dispatches oldest first and runs each in a thread via an executor.
 
 Claiming is a conditional PENDING -> RUNNING update, so two workers never run the same
-dispatch. The terminal write releases the tenant's concurrency slot in the same transaction.
-The worker's own slots live in the pool table and are heart-beaten while it runs.
+dispatch, and only of dispatches created here (origin outpost-admin), never the control
+plane's. The terminal write releases the tenant's concurrency slot in the same transaction,
+and is retried until it is recorded. The worker's own slots live in the pool table (an item
+per agent type it can run) and are heart-beaten while it runs. With `recover_every`, the
+worker also runs recovery (reconcile.sweep) that often, under a lease, so one worker of
+many does it at a time.
 """
 
 import logging
@@ -18,9 +22,11 @@ from django.conf import settings
 
 from fleet import services as pool
 from fleet.domain import Slot
+from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import NotFound, StoreError, Unavailable, utcnow
 
-from . import services, storage
+from . import reconcile, services, storage
+from .agents import is_available
 from .domain import Dispatch, DispatchStatus
 from .executors import Executor, LocalExecutor, Outcome, StopReason
 
@@ -67,13 +73,16 @@ class Worker:
         tenant_id: str | None = None,
         poll_seconds: float = 1.0,
         drain_seconds: float = 30.0,
+        recover_every: float | None = None,
     ):
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
         self.executor = executor or LocalExecutor()
         self.tenant_id = tenant_id  # a worker dedicated to one tenant (and tests)
         self.poll_seconds, self.drain_seconds = poll_seconds, drain_seconds
+        self.recover_every = recover_every
         self.processed = 0
+        self.sweeps = 0  # recovery passes this worker ran (holding the lease)
         self._slots: dict[str, Slot] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -91,17 +100,23 @@ class Worker:
 
     def run(self, *, once: bool = False) -> int:
         """Work until stop() (or, with once, until nothing is pending); returns dispatches run."""
-        for slot in pool.slots_register(worker_id=self.worker_id, count=self.concurrency):
+        agents = tuple(a for a in AGENTS if is_available(a)) or tuple(AGENTS)
+        slots = pool.slots_register(worker_id=self.worker_id, count=self.concurrency, agents=agents)
+        for slot in slots:
             self._slots[slot.task_arn] = slot
-        heart = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
-        heart.start()
+        helpers = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
+        if self.recover_every:
+            helpers.append(threading.Thread(target=self._recover, name="recovery", daemon=True))
+        for helper in helpers:
+            helper.start()
         try:
             self._loop(once)
         finally:
             self._stopping.set()
             self._drain()
             self._done.set()
-            heart.join(timeout=5)
+            for helper in helpers:
+                helper.join(timeout=30)
             self._retire()
         return self.processed
 
@@ -206,8 +221,12 @@ class Worker:
         with self._lock:
             self.processed += 1
 
-    def _finish(self, dispatch: Dispatch, result: Verdict, attempts: int = 5) -> None:
-        for attempt in range(attempts):
+    def _finish(self, dispatch: Dispatch, result: Verdict) -> None:
+        """Record the outcome, trying again until it is recorded (or someone else ended the
+        dispatch). A worker told to hand its work back stops trying: recovery then ends the
+        dispatch once it is past its timeout and grace."""
+        attempt = 0
+        while True:
             try:
                 services.dispatch_finish(
                     dispatch,
@@ -217,10 +236,16 @@ class Worker:
                     status_reason=result.status_reason,
                 )
                 return
-            except Unavailable:
-                if attempt == attempts - 1:
+            except StoreError as exc:
+                logger.warning(
+                    "worker %s: could not record %s yet (%s); trying again",
+                    self.worker_id,
+                    dispatch.dispatch_id,
+                    exc,
+                )
+                if self._aborting.wait(min(0.25 * 2**attempt, 15)):
                     raise
-                time.sleep(2**attempt)
+                attempt += 1
 
     def _free(self, slot: Slot) -> None:
         with self._lock:
@@ -242,11 +267,20 @@ class Worker:
         every = settings.OUTPOST_WORKER_HEARTBEAT_SECONDS
         while not self._done.wait(every):
             with self._lock:
-                for arn, slot in list(self._slots.items()):
-                    try:
-                        self._slots[arn] = pool.slot_heartbeat(slot)
-                    except StoreError as exc:
-                        logger.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
+                try:
+                    fresh = pool.slots_heartbeat(list(self._slots.values()))
+                except StoreError as exc:
+                    logger.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
+                    continue
+                self._slots.update((s.task_arn, s) for s in fresh)
+
+    def _recover(self) -> None:
+        """Recovery every `recover_every` seconds, by whichever worker holds the lease."""
+        assert self.recover_every
+        while not self._done.wait(self.recover_every):
+            if reconcile.safe_sweep(holder=self.worker_id) is not None:
+                self.sweeps += 1
+        reconcile.step_down(holder=self.worker_id)
 
     def _drain(self) -> None:
         """Let running dispatches finish for a while, then hand back what is still running."""

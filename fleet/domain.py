@@ -1,10 +1,16 @@
-"""The worker pool: slots a worker owns, and what the pool looks like as a whole. No I/O."""
+"""The worker pool: slots our workers own, the pool table's items, the pool as a whole. No I/O.
+
+A local worker's slot can run any agent the worker has a command for, and the control plane
+counts the pool per agent type (one Query per type). So a slot is stored as one item per
+agent type it serves, all with the same task_arn (`local:<worker id>:<n>`) and status: the
+control plane's /health/fleet then counts our slots as its own idle/in_use tasks, per agent.
+Its own items (ECS tasks) carry no heartbeat: they are shown as control-plane tasks.
+"""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-ANY_AGENT = "*"  # the agent_type of a slot that serves every agent (local workers)
 LOCAL_PREFIX = "local"
 
 
@@ -25,7 +31,9 @@ def local_worker_prefix(worker_id: str) -> str:
 
 @dataclass(frozen=True)
 class Slot:
-    agent_type: str
+    """One slot of one of our workers (stored as an item per agent type it serves)."""
+
+    agent_types: tuple[str, ...]
     task_arn: str
     status: SlotStatus
     worker_id: str
@@ -40,37 +48,79 @@ class Slot:
 
 
 @dataclass(frozen=True)
-class PoolSummary:
-    """Live slots by status and the workers they belong to; stale slots counted apart."""
+class PoolItem:
+    """One item of the pool table, whoever wrote it."""
 
-    workers: frozenset[str] = frozenset()
-    by_status: dict[str, int] = field(default_factory=dict)
-    by_agent: dict[str, int] = field(default_factory=dict)
-    stale: int = 0
+    agent_type: str
+    task_arn: str
+    status: str
+    worker_id: str = ""
+    heartbeat: datetime | None = None  # ours only; the control plane's tasks have none
+    dispatch_id: str = ""
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.heartbeat is None
+
+    def is_live(self, *, now: datetime, dead_after: timedelta) -> bool:
+        """Ours while it heart-beats; the control plane's while it exists (TTL removes it)."""
+        return self.heartbeat is None or now - self.heartbeat <= dead_after
+
+
+@dataclass(frozen=True)
+class AgentPool:
+    """One agent type's live tasks, counted as the control plane counts them."""
+
+    agent: str
+    total: int = 0
+    idle: int = 0
+    in_use: int = 0
+    terminating: int = 0
+
+
+@dataclass(frozen=True)
+class PoolSummary:
+    by_agent: dict[str, AgentPool] = field(default_factory=dict)
+    workers: frozenset[str] = frozenset()  # our workers with a live slot
+    slots: dict[str, int] = field(default_factory=dict)  # our live slots by status
+    control_plane_tasks: int = 0  # distinct ECS tasks of the control plane
+    stale: int = 0  # our slots whose worker stopped heart-beating
+
+    def total(self, status: str | None = None) -> int:
+        pools = self.by_agent.values()
+        if status is None:
+            return sum(p.total for p in pools)
+        return sum(getattr(p, status) for p in pools)
 
     @property
     def live_slots(self) -> int:
-        return sum(self.by_status.values())
-
-    @property
-    def idle(self) -> int:
-        return self.by_status.get(SlotStatus.IDLE, 0)
-
-    @property
-    def in_use(self) -> int:
-        return self.by_status.get(SlotStatus.IN_USE, 0)
+        return sum(self.slots.values())
 
 
-def summarize(slots: list[Slot], *, now: datetime, dead_after: timedelta) -> PoolSummary:
-    live = [s for s in slots if s.is_alive(now=now, dead_after=dead_after)]
-    by_status: dict[str, int] = {}
-    by_agent: dict[str, int] = {}
-    for slot in live:
-        by_status[slot.status] = by_status.get(slot.status, 0) + 1
-        by_agent[slot.agent_type] = by_agent.get(slot.agent_type, 0) + 1
+def summarize(items: list[PoolItem], *, now: datetime, dead_after: timedelta) -> PoolSummary:
+    live = [i for i in items if i.is_live(now=now, dead_after=dead_after)]
+    counts: dict[str, dict[str, int]] = {}
+    for item in live:
+        agent = counts.setdefault(item.agent_type, {})
+        agent[item.status] = agent.get(item.status, 0) + 1
+    ours = {i.task_arn: i for i in live if not i.is_control_plane}
+    slots: dict[str, int] = {}
+    for item in ours.values():
+        slots[item.status] = slots.get(item.status, 0) + 1
+    stale = {i.task_arn for i in items if not i.is_control_plane} - set(ours)
     return PoolSummary(
-        workers=frozenset(s.worker_id for s in live),
-        by_status=by_status,
-        by_agent=by_agent,
-        stale=len(slots) - len(live),
+        by_agent={
+            agent: AgentPool(
+                agent,
+                total=sum(c.values()),
+                idle=c.get(SlotStatus.IDLE, 0),
+                in_use=c.get(SlotStatus.IN_USE, 0),
+                terminating=c.get(SlotStatus.TERMINATING, 0),
+            )
+            for agent, c in counts.items()
+        },
+        workers=frozenset(i.worker_id for i in ours.values()),
+        slots=slots,
+        control_plane_tasks=len({i.task_arn for i in live if i.is_control_plane}),
+        stale=len(stale),
     )

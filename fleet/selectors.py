@@ -7,7 +7,7 @@ from django.conf import settings
 from outpost_admin.agents import AGENTS
 
 from . import storage
-from .domain import ANY_AGENT, PoolSummary, summarize
+from .domain import PoolSummary, summarize
 
 
 def dead_after() -> timedelta:
@@ -15,9 +15,9 @@ def dead_after() -> timedelta:
 
 
 def pool_summary(*, now: datetime) -> PoolSummary:
-    """One Query per agent type (plus "*"), never a Scan."""
-    slots = [slot for agent in (ANY_AGENT, *AGENTS) for slot in storage.slots_for_agent(agent)]
-    return summarize(slots, now=now, dead_after=dead_after())
+    """One Query per agent type, as the control plane reads the pool; never a Scan."""
+    items = [item for agent in AGENTS for item in storage.items_for_agent(agent)]
+    return summarize(items, now=now, dead_after=dead_after())
 
 
 def worker_is_alive(*, worker_id: str, now: datetime) -> bool:

@@ -8,7 +8,7 @@ from django.conf import settings
 from outpost_admin.dynamo import utcnow
 
 from . import storage
-from .domain import ANY_AGENT, Slot, SlotStatus, local_task_arn
+from .domain import Slot, SlotStatus, local_task_arn
 
 
 def slot_ttl(now: datetime) -> int:
@@ -17,11 +17,12 @@ def slot_ttl(now: datetime) -> int:
     return int((now + timedelta(seconds=ahead)).timestamp())
 
 
-def slots_register(*, worker_id: str, count: int) -> list[Slot]:
+def slots_register(*, worker_id: str, count: int, agents: tuple[str, ...]) -> list[Slot]:
+    """`count` idle slots, each stored under every agent type in `agents` (what it can run)."""
     now = utcnow()
     slots = [
         Slot(
-            agent_type=ANY_AGENT,
+            agent_types=agents,
             task_arn=local_task_arn(worker_id, number),
             status=SlotStatus.IDLE,
             worker_id=worker_id,
@@ -32,8 +33,7 @@ def slots_register(*, worker_id: str, count: int) -> list[Slot]:
         )
         for number in range(count)
     ]
-    for slot in slots:
-        storage.slot_save(slot)
+    storage.slots_save(slots)
     return slots
 
 
@@ -47,7 +47,7 @@ def _save(slot: Slot, *, status: SlotStatus, dispatch_id: str) -> Slot:
         heartbeat=now,
         ttl=slot_ttl(now),
     )
-    storage.slot_save(changed)
+    storage.slots_save([changed])
     return changed
 
 
@@ -61,12 +61,11 @@ def slot_release(slot: Slot, *, retiring: bool = False) -> Slot:
     return _save(slot, status=status, dispatch_id="")
 
 
-def slot_heartbeat(slot: Slot) -> Slot:
-    """Refresh heartbeat and ttl; an item that expired meanwhile is written again whole."""
+def slots_heartbeat(slots: list[Slot]) -> list[Slot]:
+    """Refresh heartbeat and ttl of all of a worker's slots (one call for up to 25 items)."""
     now = utcnow()
-    fresh = replace(slot, heartbeat=now, ttl=slot_ttl(now))
-    if not storage.slot_heartbeat(slot, now=now, ttl=fresh.ttl):
-        storage.slot_save(fresh)
+    fresh = [replace(s, heartbeat=now, ttl=slot_ttl(now)) for s in slots]
+    storage.slots_save(fresh)
     return fresh
 
 

@@ -1,15 +1,31 @@
-"""Liveness, readiness and overall health."""
+"""Liveness, readiness, overall health and the fleet, in the control plane's shapes.
+
+Each answer has the control plane's keys (top-level `status`, and for /health `version`,
+`uptime`, `checks`; for /health/fleet `data.pool{totalTasks, idleTasks, inUseTasks,
+terminatingTasks, byAgent}`, `data.agents[{agent, available, ...}]`, `data.dispatches`,
+`uptime`, `timestamp`), plus the envelope's `success`/`meta` and our own detail beside them.
+"""
 
 import time
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from fleet.domain import SlotStatus
+from fleet.domain import AgentPool, PoolSummary, SlotStatus
 from fleet.selectors import pool_summary
+from outpost_admin.agents import AGENTS
 from outpost_admin.api.envelope import meta
-from outpost_admin.dynamo import StoreError, call, to_item, utcnow
+from outpost_admin.dynamo import StoreError, call, iso, to_item, utcnow
 from outpost_admin.dynamo.tables import TENANTS
+
+VERSION = "2.0.0"
+# The control plane's AGENT_CONFIGS[agent].maxConcurrent, which its fleet answer repeats.
+MAX_CONCURRENT = {"claude": 5, "codex": 5, "gemini": 5, "aider": 3, "grok": 5}
+STARTED = time.monotonic()
+
+
+def _uptime() -> int:
+    return int(time.monotonic() - STARTED)
 
 
 def _store_check() -> dict[str, Any]:
@@ -23,8 +39,14 @@ def _store_check() -> dict[str, Any]:
     return {"status": "pass", "latencyMs": round((time.monotonic() - started) * 1000, 1)}
 
 
-def _answer(request: HttpRequest, healthy: bool, data: dict[str, Any]) -> JsonResponse:
-    body = {"success": healthy, "data": data, "meta": meta(request)}
+def _answer(request: HttpRequest, healthy: bool, data: dict[str, Any], **top: Any) -> JsonResponse:
+    body = {
+        "success": healthy,
+        "status": data["status"],
+        **top,
+        "data": data,
+        "meta": meta(request),
+    }
     if not healthy:
         body["error"] = {"code": "SERVICE_UNAVAILABLE", "message": "Not ready.", "details": data}
     response = JsonResponse(body, status=200 if healthy else 503)
@@ -35,7 +57,7 @@ def _answer(request: HttpRequest, healthy: bool, data: dict[str, Any]) -> JsonRe
 
 
 def live(request: HttpRequest) -> JsonResponse:
-    return _answer(request, True, {"status": "alive"})
+    return _answer(request, True, {"status": "alive"}, status="ok")  # the control plane's "ok"
 
 
 def ready(request: HttpRequest) -> JsonResponse:
@@ -51,27 +73,75 @@ def ready(request: HttpRequest) -> JsonResponse:
 def overall(request: HttpRequest) -> JsonResponse:
     checks = {"dynamodb": _store_check()}
     healthy = all(c["status"] == "pass" for c in checks.values())
-    return _answer(
-        request, healthy, {"status": "healthy" if healthy else "unhealthy", "checks": checks}
-    )
+    data = {"status": "healthy" if healthy else "unhealthy", "checks": checks}
+    return _answer(request, healthy, data, version=VERSION, uptime=_uptime(), checks=checks)
 
 
 def fleet(request: HttpRequest) -> JsonResponse:
-    """The worker pool from its items (one Query per agent type): healthy while a slot is alive."""
+    """The pool from its items, one Query per agent type, counted as the control plane counts
+    it (our slots and its ECS tasks alike); healthy while every agent has an idle task,
+    degraded while some have, unhealthy (503) while none has."""
     try:
         summary = pool_summary(now=utcnow())
     except StoreError as exc:
         return _answer(request, False, {"status": "unknown", "error": type(exc).__name__})
+    agents = [_agent(name, summary) for name in AGENTS]
+    available = sum(1 for a in agents if a["available"])
+    status = "healthy" if available == len(agents) else "degraded" if available else "unhealthy"
     data = {
-        "status": "healthy" if summary.live_slots else "no_workers",
+        "status": status,
+        "pool": _pool(summary),
+        "agents": agents,
+        "uptime": _uptime(),
+        "timestamp": iso(utcnow()),
+        # Ours, beside the control plane's keys:
         "workers": len(summary.workers),
         "slots": {
             "total": summary.live_slots,
-            "idle": summary.idle,
-            "inUse": summary.in_use,
-            "terminating": summary.by_status.get(SlotStatus.TERMINATING, 0),
+            "idle": summary.slots.get(SlotStatus.IDLE, 0),
+            "inUse": summary.slots.get(SlotStatus.IN_USE, 0),
+            "terminating": summary.slots.get(SlotStatus.TERMINATING, 0),
             "stale": summary.stale,
         },
-        "byAgent": summary.by_agent,
+        "controlPlaneTasks": summary.control_plane_tasks,
     }
-    return _answer(request, summary.live_slots > 0, data)
+    return _answer(request, status != "unhealthy", data)
+
+
+def _pool(summary: PoolSummary) -> dict[str, Any]:
+    return {
+        "totalTasks": summary.total(),
+        "idleTasks": summary.total("idle"),
+        "inUseTasks": summary.total("in_use"),
+        "terminatingTasks": summary.total("terminating"),
+        "byAgent": [
+            {
+                "agentType": name,
+                "totalTasks": pool.total,
+                "idleTasks": pool.idle,
+                "inUseTasks": pool.in_use,
+                "averageWaitTime": 0,
+            }
+            for name in AGENTS
+            for pool in [summary.by_agent.get(name) or _empty(name)]
+        ],
+    }
+
+
+def _agent(name: str, summary: PoolSummary) -> dict[str, Any]:
+    pool = summary.by_agent.get(name) or _empty(name)
+    return {
+        "agent": name,
+        "available": pool.idle > 0,
+        "modelId": AGENTS[name].default_model,
+        "idleWorkers": pool.idle,
+        "busyWorkers": pool.in_use,
+        "poolSize": pool.total,
+        "active": pool.in_use,
+        "idle": pool.idle,
+        "maxConcurrent": MAX_CONCURRENT.get(name, 5),
+    }
+
+
+def _empty(name: str) -> AgentPool:
+    return AgentPool(name)

@@ -37,8 +37,8 @@ def concurrent_jobs(tenant) -> int:
 
 def a_worker(*, heartbeat_age: timedelta = timedelta(0)) -> str:
     worker_id = f"w-{uuid.uuid4().hex[:10]}"
-    (slot,) = pool.slots_register(worker_id=worker_id, count=1)
-    pool_storage.slot_save(replace(slot, heartbeat=utcnow() - heartbeat_age))
+    (slot,) = pool.slots_register(worker_id=worker_id, count=1, agents=("claude",))
+    pool_storage.slots_save([replace(slot, heartbeat=utcnow() - heartbeat_age)])
     return worker_id
 
 

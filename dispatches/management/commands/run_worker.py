@@ -40,6 +40,8 @@ class Command(BaseCommand):
             concurrency=max(1, options["concurrency"]),
             tenant_id=options["tenant"] or None,
             drain_seconds=options["drain_seconds"],
+            # Recovery runs inside the workers, one at a time under a lease.
+            recover_every=settings.OUTPOST_RECOVERY_SECONDS,
         )
         self.stdout.write(f"worker {worker.worker_id}: {worker.concurrency} slot(s)")
         with _stopping_on_signals(worker):
