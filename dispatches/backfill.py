@@ -39,16 +39,17 @@ def _image(record: dict[str, Any]) -> dict[str, Any] | None:
     if record.get("eventName") not in ("INSERT", "MODIFY"):
         return None  # a removal: recovery's slot sweep gives back what it held
     image = record.get("dynamodb", {}).get("NewImage")
-    return dict(image) if image else None
+    # (DynamoDB Local's images can hold an attribute without a typed value: leave it out.)
+    return {k: v for k, v in image.items() if v} if image else None
 
 
 def tenant_record(record: dict[str, Any]) -> None:
     image = _image(record)
     if image is None:
         return
-    data = from_item(image)
-    if data.get("sk") != tenant_storage.TENANT_SK or "nameLower" in data:
+    if image.get("sk") != {"S": tenant_storage.TENANT_SK} or "nameLower" in image:
         return
+    data = from_item({k: image[k] for k in ("tenant_id", "name", "email") if k in image})
     if tenant_storage.tenant_fill_in(
         data["tenant_id"], name=str(data.get("name", "")), email=str(data.get("email", ""))
     ):

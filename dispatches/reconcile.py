@@ -51,11 +51,11 @@ class Report:
 
 
 def reconcile(*, requeue: bool = False, now: datetime | None = None) -> Report:
-    """Every step, over everything (the operator command)."""
+    """Steps 1, 2 and 4 over everything (the operator command). Following the streams is
+    left to the workers, who keep the positions on the lease."""
     report = Report()
     recover_orphans(report, requeue=requeue, now=now)
     release_ended(report)
-    report.backfilled = backfill.follow_streams({})
     recount_concurrency(report)
     return report
 
