@@ -1,9 +1,11 @@
-"""Request ids on every response, and store failures turned into clear pages."""
+"""Request ids on every response, idle sessions ending, store failures turned into clear pages."""
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 
+from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -22,6 +24,27 @@ class RequestIdMiddleware:
         request.request_id = given if _VALID_ID.fullmatch(given) else str(uuid.uuid4())  # type: ignore[attr-defined]
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
+        return response
+
+
+class SessionIdleTimeoutMiddleware:
+    """A signed-in session ends SESSION_COOKIE_AGE after its last request.
+
+    Renewing it is a database write, so a busy page (htmx polling) renews it at most once
+    a minute rather than on every request as SESSION_SAVE_EVERY_REQUEST would.
+    """
+
+    RENEWED = "_renewed_minute"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = request.session
+        minute = int(time.time() // 60)
+        if SESSION_KEY in session and session.get(self.RENEWED) != minute:
+            session[self.RENEWED] = minute  # modified: SessionMiddleware saves it with a new expiry
         return response
 
 

@@ -154,8 +154,9 @@ class Command(BaseCommand):
             "outpost_admin.wsgi",
             "--bind",
             f"127.0.0.1:{self._port()}",
-            "--workers",
-            "2",
+            # Worker class, workers and threads: chosen by `make bench` (README, "Speed").
+            "--config",
+            str(Path(settings.BASE_DIR) / "gunicorn.conf.py"),
         ]
         web = subprocess.Popen(gunicorn, env=env, start_new_session=True)
         self._say(f"started the web server (pid {web.pid})")

@@ -1,0 +1,25 @@
+"""gunicorn settings for `make run`, `make bench` and production (`gunicorn outpost_admin.wsgi`
+run from this folder reads this file). The figures behind them are in README.md, "Speed".
+
+Threads, because a request spends most of its time waiting for DynamoDB: a thread stuck on a
+slow store call (at most about 2.6 s, see "Time budget") leaves the others serving, so
+/health/live and cached reads answer while the store is stalled.
+"""
+
+import os
+
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# A request never legitimately runs this long; a worker stuck past it is restarted.
+timeout = 30
+
+
+def post_worker_init(worker: object) -> None:
+    """Load the URLconf and build the DynamoDB client before the first request, not during it."""
+    from django.urls import get_resolver
+
+    from outpost_admin.dynamo import client
+
+    get_resolver().url_patterns  # noqa: B018 - evaluating it imports every view
+    client()
