@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "axes",
     "outpost_admin",
     "tenants",
     "dispatches",
@@ -72,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "outpost_admin.middleware.StoreUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "outpost_admin.urls"
@@ -111,6 +114,26 @@ AUTH_PASSWORD_VALIDATORS = [
         "NumericPasswordValidator",
     )
 ]
+
+# Password guessing (django-axes): OUTPOST_LOGIN_FAILURE_LIMIT failures in a row for one
+# username, or from one address, lock it out for OUTPOST_LOGIN_LOCKOUT_MINUTES; each failure
+# during the lockout starts the wait again. Staff unlock with `manage.py axes_reset_username`
+# or `axes_reset_ip` (README).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("OUTPOST_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("OUTPOST_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "outpost_admin.middleware.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "outpost_admin.actors.client_ip_of"
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Proxies in front of the app that append the caller's address to X-Forwarded-For; 0 means
+# the caller connects directly (REMOTE_ADDR). Login lockout, API throttling and audit use it.
+OUTPOST_TRUSTED_PROXIES = env_int("OUTPOST_TRUSTED_PROXIES", 0)
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -213,6 +236,11 @@ DYNAMODB_TABLE_PREFIX = env("DYNAMODB_TABLE_PREFIX", "outpost")
 # API keys: verified keys are cached this long per process; usage is flushed this often.
 API_KEY_CACHE_SECONDS = env_int("OUTPOST_API_KEY_CACHE_SECONDS", 60)
 API_KEY_USAGE_FLUSH_SECONDS = env_int("OUTPOST_API_KEY_USAGE_FLUSH_SECONDS", 60)
+# Guessing keys: a hash that matches no key is remembered this long (no read when it comes
+# again); an address with this many failed authentications in the window gets 429s until it ends.
+API_KEY_UNKNOWN_CACHE_SECONDS = env_int("OUTPOST_API_KEY_UNKNOWN_CACHE_SECONDS", 30)
+API_AUTH_FAILURE_LIMIT = env_int("OUTPOST_API_AUTH_FAILURE_LIMIT", 20)
+API_AUTH_FAILURE_WINDOW_SECONDS = env_int("OUTPOST_API_AUTH_FAILURE_WINDOW_SECONDS", 60)
 AUDIT_RETENTION_DAYS = env_int("OUTPOST_AUDIT_RETENTION_DAYS", 365)
 
 LOGGING = {

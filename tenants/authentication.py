@@ -3,6 +3,11 @@
 A verified key is cached for API_KEY_CACHE_SECONDS; revocations and tenant changes made in
 this process drop it at once, others see them when the entry expires. Usage (lastUsedAt,
 usageCount) is written by a background thread at most once per flush interval per key.
+
+Guessing is slowed: a hash no key has is remembered for API_KEY_UNKNOWN_CACHE_SECONDS (a
+repeated forged key costs no read), and an address with API_AUTH_FAILURE_LIMIT failed
+authentications inside API_AUTH_FAILURE_WINDOW_SECONDS is refused without any read until
+the window ends. Both are per process.
 """
 
 import logging
@@ -45,21 +50,55 @@ class KeyRefused(Exception):
     """The key cannot be used; the message says why and is safe to show the caller."""
 
 
+class TooManyFailures(Exception):
+    """This address failed to authenticate too often; it may try again in `wait` seconds."""
+
+    def __init__(self, wait: float):
+        super().__init__("Too many failed authentications from this address.")
+        self.wait = wait
+
+
 _cache: dict[str, tuple[Principal, float]] = {}
+_unknown: dict[str, float] = {}  # key hash -> until when it is known to match no key
 _lock = threading.Lock()
 
 
-def authenticate(raw: str) -> Principal:
+def authenticate(raw: str, *, address: str = "") -> Principal:
+    failures.check(address)
+    try:
+        principal = _verify(raw)
+    except KeyRefused:
+        failures.record(address)
+        raise
+    usage.record(principal.key.api_key_id)
+    return principal
+
+
+def _verify(raw: str) -> Principal:
     if not keys.is_well_formed(raw):
         raise KeyRefused("The API key is malformed.")
     key_hash = keys.hash_key(raw)
     principal = _cached(key_hash)
     if principal is None:
-        principal = _load(raw, key_hash)
+        principal = _load_remembering_unknown(raw, key_hash)
         _remember(key_hash, principal)
     _check(principal)
-    usage.record(principal.key.api_key_id)
     return principal
+
+
+def _load_remembering_unknown(raw: str, key_hash: str) -> Principal:
+    with _lock:
+        unknown_until = _unknown.get(key_hash, 0.0)
+    if unknown_until > time.monotonic():
+        raise KeyRefused("The API key is not recognised.")
+    try:
+        return _load(raw, key_hash)
+    except KeyRefused:
+        with _lock:
+            if len(_unknown) >= MAX_CACHED:
+                _unknown.clear()
+            _unknown[key_hash] = time.monotonic() + settings.API_KEY_UNKNOWN_CACHE_SECONDS
+        raise
 
 
 def _cached(key_hash: str) -> Principal | None:
@@ -87,6 +126,8 @@ def forget(*, key_hash: str | None = None, tenant_id: str | None = None) -> None
 def forget_all() -> None:
     with _lock:
         _cache.clear()
+        _unknown.clear()
+    failures.reset()
 
 
 def _load(raw: str, key_hash: str) -> Principal:
@@ -186,3 +227,36 @@ class UsageRecorder:
 
 
 usage = UsageRecorder()
+
+
+class FailureThrottle:
+    """Failed authentications per address in fixed windows; at the limit, refuse until the
+    window ends. In memory, per process: it costs no call and survives no restart."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[float, int]] = {}  # address -> (window start, failures)
+        self._lock = threading.Lock()
+
+    def check(self, address: str) -> None:
+        with self._lock:
+            start, count = self._windows.get(address, (0.0, 0))
+        wait = start + settings.API_AUTH_FAILURE_WINDOW_SECONDS - time.monotonic()
+        if count >= settings.API_AUTH_FAILURE_LIMIT and wait > 0:
+            raise TooManyFailures(wait)
+
+    def record(self, address: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            start, count = self._windows.get(address, (now, 0))
+            if now - start >= settings.API_AUTH_FAILURE_WINDOW_SECONDS:
+                start, count = now, 0
+            if len(self._windows) >= MAX_CACHED:
+                self._windows.clear()
+            self._windows[address] = (start, count + 1)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+
+failures = FailureThrottle()

@@ -71,7 +71,7 @@ def invite_accept(request: HttpRequest, uidb64: str, token: str) -> HttpResponse
         )
     form = SetPasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        login(request, form.save())
+        login(request, form.save(), backend="django.contrib.auth.backends.ModelBackend")
         return redirect("home")
     # 200 even with errors: Django logs 4xx URLs, and this one carries a still-valid token.
     context = {"form": form, "invited": user}

@@ -5,7 +5,8 @@ from typing import Any
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from tenants.authentication import KeyRefused, Principal, authenticate
+from outpost_admin.actors import client_ip
+from tenants.authentication import KeyRefused, Principal, TooManyFailures, authenticate
 from tenants.domain import Scope
 
 
@@ -37,9 +38,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 )
             raw = parts[1]
         try:
-            principal = authenticate(raw.strip())
+            principal = authenticate(raw.strip(), address=client_ip(request))
         except KeyRefused as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
+        except TooManyFailures as exc:
+            raise exceptions.Throttled(wait=exc.wait, detail=str(exc)) from exc
         return ApiKeyUser(principal), principal
 
     def authenticate_header(self, request: Request) -> str:

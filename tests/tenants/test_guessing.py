@@ -1,0 +1,170 @@
+"""Guessing is slowed: sign-in lockout per account and per address, API failures throttled per
+address, and a forged key asked about twice costs one read."""
+
+import time
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from outpost_admin.dynamo import counting_calls
+from tenants import authentication, keys
+from tests.conftest import unreachable_store
+
+pytestmark = pytest.mark.django_db
+
+LOCKED = "Too many failed sign-ins"
+
+
+def sign_in(username: str, password: str, address: str = "127.0.0.1"):
+    return Client(REMOTE_ADDR=address).post(
+        "/accounts/login/", {"username": username, "password": password}
+    )
+
+
+def fail(times: int, username: str = "staff", address: str = "127.0.0.1") -> None:
+    for _ in range(times):
+        assert sign_in(username, "wrong-password", address).status_code == 200  # the form again
+
+
+# --- signing in -------------------------------------------------------------------------------------
+
+
+def test_an_account_is_locked_after_five_failures_with_a_clear_message(staff_user, settings):
+    fail(settings.AXES_FAILURE_LIMIT - 1)
+    response = sign_in("staff", "wrong-password")
+    assert response.status_code == 429
+    assert LOCKED in response.content.decode()
+    assert "administrator can unlock" in response.content.decode()
+    assert int(response["Retry-After"]) == 15 * 60
+    # Even the right password is refused while the lock holds.
+    assert sign_in("staff", "pw-staff-1").status_code == 429
+
+
+def test_the_lock_is_per_account_whatever_the_address(staff_user, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        sign_in("staff", "wrong-password", address=f"10.0.0.{n + 1}")
+    assert sign_in("staff", "pw-staff-1", address="10.0.9.9").status_code == 429
+
+
+def test_the_lock_is_per_address_whatever_the_account(staff_user, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(f"nobody-{n}", "wrong-password", address="10.0.0.7")
+    assert sign_in("staff", "pw-staff-1", address="10.0.0.7").status_code == 429
+    assert sign_in("staff", "pw-staff-1", address="10.0.0.8").status_code == 302
+
+
+def test_a_success_before_the_limit_clears_the_count(staff_user, settings):
+    fail(settings.AXES_FAILURE_LIMIT - 1)
+    assert sign_in("staff", "pw-staff-1").status_code == 302
+    fail(settings.AXES_FAILURE_LIMIT - 1)
+    assert sign_in("staff", "pw-staff-1").status_code == 302
+
+
+def test_an_admin_unlocks_an_account_with_axes_reset_username(staff_user, settings):
+    fail(settings.AXES_FAILURE_LIMIT - 1, address="10.0.0.1")
+    assert sign_in("staff", "wrong-password", address="10.0.0.1").status_code == 429
+    assert sign_in("staff", "pw-staff-1", address="10.0.0.2").status_code == 429
+    call_command("axes_reset_username", "staff")
+    assert sign_in("staff", "pw-staff-1", address="10.0.0.2").status_code == 302
+
+
+def test_an_admin_unlocks_an_address_with_axes_reset_ip(staff_user, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(f"nobody-{n}", "wrong-password", address="10.0.0.7")
+    call_command("axes_reset_ip", "10.0.0.7")
+    assert sign_in("staff", "pw-staff-1", address="10.0.0.7").status_code == 302
+
+
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(staff_user, settings):
+    settings.OUTPOST_TRUSTED_PROXIES = 1
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        Client(REMOTE_ADDR="10.9.9.9").post(
+            "/accounts/login/",
+            {"username": f"nobody-{n}", "password": "x"},
+            headers={"X-Forwarded-For": f"forged-{n}, 203.0.113.5"},
+        )
+    locked = Client(REMOTE_ADDR="10.9.9.9").post(
+        "/accounts/login/",
+        {"username": "staff", "password": "pw-staff-1"},
+        headers={"X-Forwarded-For": "203.0.113.5"},
+    )
+    assert locked.status_code == 429
+    other = Client(REMOTE_ADDR="10.9.9.9").post(
+        "/accounts/login/",
+        {"username": "staff", "password": "pw-staff-1"},
+        headers={"X-Forwarded-For": "203.0.113.6"},
+    )
+    assert other.status_code == 302
+
+
+# --- the API ----------------------------------------------------------------------------------------
+
+
+def me(key: str, address: str = "127.0.0.1"):
+    return Client(REMOTE_ADDR=address).get("/api/v1/me", headers={"X-API-Key": key})
+
+
+def test_a_repeated_forged_key_costs_one_read_then_none():
+    forged = keys.generate()  # a valid checksum, but no such key
+    with counting_calls() as first:
+        assert me(forged).status_code == 401
+    with counting_calls() as again:
+        assert me(forged).status_code == 401
+    assert first.operations == ["Query"] and again.operations == []
+
+
+def test_a_repeated_forged_legacy_key_costs_two_reads_then_none():
+    forged = "otp_" + "ab" * 32
+    with counting_calls() as first:
+        assert me(forged).status_code == 401
+    with counting_calls() as again:
+        assert me(forged).status_code == 401
+    assert first.operations == ["Query", "Query"] and again.operations == []
+
+
+def test_a_forged_key_is_forgotten_after_a_while(monkeypatch, settings):
+    forged = keys.generate()
+    me(forged)
+    later = time.monotonic() + settings.API_KEY_UNKNOWN_CACHE_SECONDS + 1
+    monkeypatch.setattr(authentication.time, "monotonic", lambda: later)
+    with counting_calls() as log:
+        assert me(forged).status_code == 401
+    assert log.operations == ["Query"]
+
+
+def test_an_address_that_keeps_failing_gets_429_with_retry_after_and_no_read(settings, make_tenant):
+    settings.API_AUTH_FAILURE_LIMIT = 3
+    _, issued = make_tenant()
+    for _ in range(3):
+        assert me(keys.generate(), "10.1.1.1").status_code == 401
+    with counting_calls() as log:
+        throttled = me(keys.generate(), "10.1.1.1")
+    assert throttled.status_code == 429 and log.count == 0
+    assert 0 < int(throttled["Retry-After"]) <= settings.API_AUTH_FAILURE_WINDOW_SECONDS
+    assert throttled.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert me(issued.raw, "10.1.1.1").status_code == 429  # the whole address waits
+    assert me(issued.raw, "10.1.1.2").status_code == 200  # other addresses don't
+
+
+def test_malformed_and_revoked_keys_count_as_failures_too(settings):
+    settings.API_AUTH_FAILURE_LIMIT = 2
+    assert me("otp_nope", "10.1.1.3").status_code == 401
+    assert me("otp_nope", "10.1.1.3").status_code == 401
+    assert me("otp_nope", "10.1.1.3").status_code == 429
+
+
+def test_the_address_may_try_again_when_the_window_ends(settings, monkeypatch):
+    settings.API_AUTH_FAILURE_LIMIT = 1
+    assert me(keys.generate(), "10.1.1.4").status_code == 401
+    assert me(keys.generate(), "10.1.1.4").status_code == 429
+    later = time.monotonic() + settings.API_AUTH_FAILURE_WINDOW_SECONDS + 1
+    monkeypatch.setattr(authentication.time, "monotonic", lambda: later)
+    assert me(keys.generate(), "10.1.1.4").status_code == 401
+
+
+def test_a_store_outage_is_no_failure_of_the_caller(settings):
+    settings.API_AUTH_FAILURE_LIMIT = 1
+    with unreachable_store():
+        assert me(keys.generate(), "10.1.1.5").status_code == 503
+        assert me(keys.generate(), "10.1.1.5").status_code == 503
