@@ -248,7 +248,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # every sign-in at INFO; lockouts are WARNING
+    },
 }
 
 # Dispatch execution. OUTPOST_AGENT_COMMANDS: JSON object, agent name -> argv list whose
