@@ -5,7 +5,6 @@ import time
 import uuid
 from collections.abc import Callable
 
-from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -80,13 +79,4 @@ def _banner(request: HttpRequest, fragment: str, page: str, *, status: int) -> H
     response = render(request, fragment, status=status)
     response["HX-Retarget"] = "#banner"
     response["HX-Reswap"] = "innerHTML"
-    return response
-
-
-def login_locked_out(request: HttpRequest, credentials: object = None, *_: object) -> HttpResponse:
-    """django-axes' answer to a locked-out sign-in: say why, for how long, and who can help."""
-    wait = settings.AXES_COOLOFF_TIME
-    minutes = max(1, int(wait.total_seconds() // 60))
-    response = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
-    response["Retry-After"] = str(int(wait.total_seconds()))
     return response

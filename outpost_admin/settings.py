@@ -120,14 +120,14 @@ AUTH_PASSWORD_VALIDATORS = [
 # during the lockout starts the wait again. Staff unlock with `manage.py axes_reset_username`
 # or `axes_reset_ip` (README).
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "outpost_admin.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("OUTPOST_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("OUTPOST_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "outpost_admin.middleware.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "outpost_admin.lockout.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "outpost_admin.actors.client_ip_of"
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False

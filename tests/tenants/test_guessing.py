@@ -168,3 +168,8 @@ def test_a_store_outage_is_no_failure_of_the_caller(settings):
     with unreachable_store():
         assert me(keys.generate(), "10.1.1.5").status_code == 503
         assert me(keys.generate(), "10.1.1.5").status_code == 503
+
+
+def test_a_sign_in_without_a_request_is_checked_by_password_alone(staff_user):
+    assert Client().login(username="staff", password="pw-staff-1")
+    assert not Client().login(username="staff", password="wrong-password")
