@@ -29,9 +29,9 @@ from botocore import xform_name
 from django.conf import settings
 from django.test import Client
 
+from outpost_admin.audit import Actor
 from outpost_admin.dynamo import client, local
 from tenants import services
-from outpost_admin.audit import Actor
 from tenants.domain import Tier
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))

@@ -19,9 +19,9 @@ from django.urls import resolve
 from django.utils import timezone
 
 from dispatches import storage as dispatch_storage
+from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
 from tenants import memberships
-from tenants.domain import Actor
 from tenants.models import TenantMembership
 from tests.conftest import unique_email
 
