@@ -219,12 +219,19 @@ SPECTACULAR_SETTINGS = {
 # DynamoDB: unset endpoint means AWS through boto3's default credential chain.
 DYNAMODB_ENDPOINT_URL = env("DYNAMODB_ENDPOINT_URL") or None
 DYNAMODB_REGION = env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1"))
-# The time budget of one call (README, "Time budget"): two attempts of at most
-# connect + read timeout each, at most 25 ms apart: 2.6 s at worst, about 2 s for a stalled
-# store; then the breaker answers for the store at once until a probe finds it back.
-DYNAMODB_CONNECT_TIMEOUT = float(env("DYNAMODB_CONNECT_TIMEOUT", "0.3"))
-DYNAMODB_READ_TIMEOUT = float(env("DYNAMODB_READ_TIMEOUT", "1"))
-DYNAMODB_MAX_ATTEMPTS = env_int("DYNAMODB_MAX_ATTEMPTS", 2)
+# The time budget of one call in the web server (README, "Time budget"): two attempts of at
+# most connect + read timeout each, at most 25 ms apart: 2.6 s at worst, about 2 s for a
+# stalled store; then the breaker answers for the store at once until a probe finds it back.
+# Commands and workers (not wsgi.py) answer nobody waiting: they give a busy store longer.
+WEB_REQUEST_BUDGET = {"connect": "0.3", "read": "1", "attempts": "2"}
+_budget = (
+    WEB_REQUEST_BUDGET
+    if env_bool("OUTPOST_WEB")
+    else {"connect": "2", "read": "5", "attempts": "3"}
+)
+DYNAMODB_CONNECT_TIMEOUT = float(env("DYNAMODB_CONNECT_TIMEOUT", _budget["connect"]))
+DYNAMODB_READ_TIMEOUT = float(env("DYNAMODB_READ_TIMEOUT", _budget["read"]))
+DYNAMODB_MAX_ATTEMPTS = env_int("DYNAMODB_MAX_ATTEMPTS", int(_budget["attempts"]))
 DYNAMODB_BREAKER_FAILURES = env_int("DYNAMODB_BREAKER_FAILURES", 2)
 DYNAMODB_BREAKER_OPEN_SECONDS = float(env("DYNAMODB_BREAKER_OPEN_SECONDS", "5"))
 DYNAMODB_LOCAL_PORT = env_int("DYNAMODB_LOCAL_PORT", 8001)
