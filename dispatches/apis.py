@@ -394,7 +394,7 @@ class DispatchListApi(APIView):
         responses=responses(200, DispatchPageSerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         values = filters.validated_data
         page = selectors.dispatch_list(
