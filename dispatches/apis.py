@@ -35,6 +35,7 @@ from outpost_admin.api.fields import (
 from outpost_admin.api.schema import responses
 from outpost_admin.dynamo import OutcomeUnknown, iso
 from outpost_admin.middleware import RETRY_AFTER_SECONDS
+from tenants import authentication
 from tenants.authentication import Principal
 from tenants.domain import TIER_LIMITS, Scope
 
@@ -53,6 +54,7 @@ from .domain import (
     IdempotencyInFlight,
     IdempotencyMismatch,
     InvalidTransition,
+    KeyNotActive,
     QuotaExceeded,
     TenantNotActive,
 )
@@ -267,7 +269,11 @@ class DispatchCreateApi(APIView):
             return ok(request, replay.response, status_code=201, headers=headers)
         except QuotaExceeded as exc:
             raise _rate_limited(exc) from exc
+        except KeyNotActive as exc:
+            authentication.forget(key_hash=principal.key.key_hash)
+            raise ApiError("AUTHENTICATION_ERROR", str(exc), status_code=401) from exc
         except TenantNotActive as exc:
+            authentication.forget(tenant_id=principal.tenant_id)
             raise ApiError("AUTHORIZATION_ERROR", str(exc), status_code=403) from exc
         except IdempotencyMismatch as exc:
             raise ApiError("IDEMPOTENCY_MISMATCH", str(exc), status_code=422) from exc
@@ -388,7 +394,7 @@ class DispatchListApi(APIView):
         responses=responses(200, DispatchPageSerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         values = filters.validated_data
         page = selectors.dispatch_list(

@@ -101,6 +101,10 @@ class TenantNotActive(Exception):
     pass
 
 
+class KeyNotActive(Exception):
+    """The key was revoked or expired after the caller's process last verified it."""
+
+
 class IdempotencyMismatch(Exception):
     """The key was used before with a different request body."""
 

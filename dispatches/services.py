@@ -12,7 +12,8 @@ from typing import Any
 from ulid import ULID
 
 from outpost_admin.audit import Actor, audit_event
-from outpost_admin.dynamo import StoreError, utcnow
+from outpost_admin.dynamo import Action, StoreError, utcnow
+from tenants import storage as tenant_storage
 from tenants.domain import Limits
 
 from . import storage
@@ -80,7 +81,8 @@ def dispatch_create(
     """Create a PENDING dispatch, counting it against the tenant's quotas in one transaction.
 
     `render(dispatch)` gives the API response that an idempotent replay will return.
-    Raises QuotaExceeded, TenantNotActive, Replay, IdempotencyMismatch, IdempotencyInFlight.
+    Raises QuotaExceeded, TenantNotActive, KeyNotActive, Replay, IdempotencyMismatch,
+    IdempotencyInFlight.
     """
     now = utcnow()
     dispatch = Dispatch(
@@ -116,6 +118,7 @@ def dispatch_create(
             event=event,
             request_hash=body_hash,
             response=render(dispatch) if data.idempotency_key else None,
+            key_check=_key_check(api_key_id, now),
         )
     except Replay as replay:
         if replay.response is None:  # the control plane's record: answer with its dispatch
@@ -134,6 +137,14 @@ def _count_rejection(dispatch: Dispatch, limit: str) -> None:
         storage.rejection_count(dispatch, limit=limit)
     except StoreError as exc:
         logger.warning("could not count a refusal of %s: %s", dispatch.tenant_id, exc)
+
+
+def _key_check(api_key_id: str, now: Any) -> Action | None:
+    """The caller's key must still be valid when the create commits. The control plane's
+    legacy keys live on the tenant item, whose status the slot's condition checks already."""
+    if not api_key_id or api_key_id.startswith("legacy-"):
+        return None
+    return tenant_storage.key_still_valid(api_key_id, now=now)
 
 
 def dispatch_get(*, tenant_id: str | None, dispatch_id: str) -> Dispatch:

@@ -37,6 +37,7 @@ from .domain import (
     IdempotencyInFlight,
     IdempotencyMismatch,
     InvalidTransition,
+    KeyNotActive,
     LogChunk,
     QuotaExceeded,
     TenantNotActive,
@@ -167,11 +168,14 @@ def dispatch_create(
     event: AuditEvent,
     request_hash: str = "",
     response: dict[str, Any] | None = None,
+    key_check: Action | None = None,
 ) -> None:
     """Write the dispatch, take a concurrency slot and a daily count, all or nothing.
 
     With an idempotency key the stored response goes in the same transaction, so a replay
-    can never see a dispatch without its record or the other way round.
+    can never see a dispatch without its record or the other way round. `key_check` (the
+    caller's key is still valid) refuses a create at once after a revocation or
+    suspension, whatever any process has cached.
     """
     put = {
         "TableName": DISPATCHES.name,
@@ -193,6 +197,8 @@ def dispatch_create(
     ]
     if dispatch.idempotency_key:
         actions.append(_idempotency_put(dispatch, request_hash, response or {}))
+    if key_check:
+        actions.append(key_check)
     try:
         transact(actions)
     except TransactionConflict as exc:
@@ -225,6 +231,11 @@ def _idempotency_put(dispatch: Dispatch, request_hash: str, response: dict[str, 
 def _explain_create_failure(
     exc: TransactionConflict, dispatch: Dispatch, max_per_day: int, request_hash: str
 ) -> None:
+    if exc.failed("key"):  # checked first: a revoked key gets no replay either
+        key = from_item(exc.old_item("key"))
+        if key.get("status") == "active" and key.get("tenantStatus", "active") != "active":
+            raise TenantNotActive(f"The tenant is {key['tenantStatus']}.")
+        raise KeyNotActive("The API key has been revoked or has expired.")
     if exc.reason("idempotency").get("Code") in ("ConditionalCheckFailed", "TransactionConflict"):
         raise idempotency_outcome(dispatch.tenant_id, dispatch.idempotency_key, request_hash)
     if exc.failed("slot"):

@@ -120,7 +120,7 @@ class UsageApi(APIView):
     def get(self, request: Request) -> Response:
         principal = principal_of(request)
         assert principal is not None  # the scope permission needs a key
-        data = UsageInput(data=request.query_params)
+        data = UsageInput(data=request.query_params.dict())
         data.is_valid(raise_exception=True)
         report = _report(data.validated_data, principal.tenant_id)
         body = {"tenantId": principal.tenant_id, "report": report}
@@ -154,7 +154,7 @@ class AdminUsageApi(APIView):
         responses=responses(200, OutputSerializer, 404),
     )
     def get(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.query_params)
+        data = self.InputSerializer(data=request.query_params.dict())
         data.is_valid(raise_exception=True)
         tenant_id = str(data.validated_data.get("tenant") or "") or None
         if tenant_id:

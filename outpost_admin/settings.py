@@ -241,7 +241,8 @@ DYNAMODB_AUDIT_TABLE = env("DYNAMODB_AUDIT_TABLE", "outpost-audit-dev")
 DYNAMODB_TABLE_PREFIX = env("DYNAMODB_TABLE_PREFIX", "outpost")
 
 # API keys: verified keys are cached this long per process; usage is flushed this often.
-API_KEY_CACHE_SECONDS = env_int("OUTPOST_API_KEY_CACHE_SECONDS", 60)
+# A revocation reaches every process's reads within this; creates re-check the key at once.
+API_KEY_CACHE_SECONDS = env_int("OUTPOST_API_KEY_CACHE_SECONDS", 5)
 API_KEY_USAGE_FLUSH_SECONDS = env_int("OUTPOST_API_KEY_USAGE_FLUSH_SECONDS", 60)
 # Guessing keys: a hash that matches no key is remembered this long (no read when it comes
 # again); an address with this many failed authentications in the window gets 429s until it ends.

@@ -182,7 +182,7 @@ class TenantListApi(AdminApi):
         responses=responses(200, TenantPageSerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         page = selectors.tenant_list(**filters.validated_data)
         return ok(request, TenantPageSerializer(page).data)

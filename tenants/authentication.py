@@ -1,7 +1,8 @@
 """Verifying an API key: format first (no I/O), then one read, cached in-process briefly.
 
 A verified key is cached for API_KEY_CACHE_SECONDS; revocations and tenant changes made in
-this process drop it at once, others see them when the entry expires. Usage (lastUsedAt,
+this process drop it at once, others see them when the entry expires (5 s by default).
+Creating a dispatch does not rely on this: its transaction checks the key item itself. Usage (lastUsedAt,
 usageCount) is written by a background thread at most once per flush interval per key.
 
 Guessing is slowed: a hash no key has is remembered for API_KEY_UNKNOWN_CACHE_SECONDS (a

@@ -488,6 +488,23 @@ def key_rotate(
         raise Conflict("the key is no longer active") from exc
 
 
+def key_still_valid(api_key_id: str, *, now: datetime) -> Action:
+    """A ConditionCheck for another transaction, named "key": the key is active, not expired,
+    and the tenant status copied onto it is active. It costs no call of its own."""
+    return "key", {
+        "ConditionCheck": {
+            "TableName": API_KEYS.name,
+            "Key": to_item({"apiKeyId": api_key_id}),
+            "ConditionExpression": "#status = :active "
+            "AND (attribute_not_exists(expiresAt) OR expiresAt > :now) "
+            "AND (attribute_not_exists(tenantStatus) OR tenantStatus = :active)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values({":active": "active", ":now": iso(now)}),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
 def key_record_usage(api_key_id: str, *, count: int, last_used_at: datetime) -> None:
     call(
         "update_item",
