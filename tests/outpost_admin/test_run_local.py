@@ -132,8 +132,9 @@ def launch(tmp_path):
 
     start.web_port, start.store_port, start.env = web_port, store_port, env  # type: ignore[attr-defined]
     yield start
-    for launcher in started:
+    for number, launcher in enumerate(started, start=1):
         launcher.cleanup()
+        print(f"--- launcher {number}", *launcher.lines, sep="\n")  # shown when the test fails
 
 
 def provision(launch) -> str:
@@ -178,16 +179,28 @@ def create(launch, key: str) -> tuple[int, str]:
     return status, (answer.get("data") or {}).get("dispatchId", "")
 
 
-def wait_status(launch, key: str, dispatch_id: str, wanted: str, timeout: float = 60) -> dict:
+def wait_status(launch, key: str, dispatch_id: str, wanted: str) -> dict:
+    """Poll the API until the dispatch has that status."""
+    return wait_dispatch(launch, key, dispatch_id, lambda d: d["status"] == wanted, wanted)
+
+
+def wait_started(launch, key: str, dispatch_id: str) -> dict:
+    """Running, and the agent really started (it made its marker): only then is it interrupted."""
+    return wait_dispatch(
+        launch, key, dispatch_id, lambda d: "first run" in (d["logs"] or ""), "started"
+    )
+
+
+def wait_dispatch(launch, key, dispatch_id, predicate, wanted, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     data: dict = {}
     while time.monotonic() < deadline:
         _, answer = api(launch, key, "GET", f"/api/v1/dispatches/{dispatch_id}")
         data = answer["data"]
-        if data["status"] == wanted:
+        if predicate(data):
             return data
         time.sleep(0.2)
-    raise AssertionError(f"{dispatch_id} is {data.get('status')}, not {wanted}")
+    raise AssertionError(f"{dispatch_id} is {data.get('status')}, not {wanted}: {data}")
 
 
 def test_ctrl_c_stops_web_then_worker_then_store_and_a_restart_recovers_everything(launch):
@@ -195,7 +208,7 @@ def test_ctrl_c_stops_web_then_worker_then_store_and_a_restart_recovers_everythi
     key = provision(launch)
     status, running = create(launch, key)  # the free tier: one dispatch at a time
     assert status == 201
-    wait_status(launch, key, running, "running")
+    wait_started(launch, key, running)
 
     first.ctrl_c()
 
@@ -219,7 +232,7 @@ def test_ctrl_c_stops_web_then_worker_then_store_and_a_restart_recovers_everythi
     assert "second run: done" in done["logs"]
     status, crashed = create(launch, key)
     assert status == 201, "the handed-back dispatch gave its slot back when it finished"
-    wait_status(launch, key, crashed, "running")
+    wait_started(launch, key, crashed)
     os.kill(second.pid_of("the worker"), signal.SIGKILL)  # a crash: nothing is handed back
     second.ctrl_c()
     assert second.index("^the worker had already stopped$") < second.index(
