@@ -651,6 +651,22 @@ def dispatch_iter_ours(
     return (_from_item(i) for i in query_all(params))
 
 
+def oldest_started_at(status: DispatchStatus) -> datetime | None:
+    """When the oldest dispatch in this status (anyone's) was created: one Query, Limit 1."""
+    response = call(
+        "query",
+        TableName=DISPATCHES.name,
+        IndexName="status-index",
+        KeyConditionExpression="#status = :status",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=values({":status": str(status)}),
+        ScanIndexForward=True,
+        Limit=1,
+    )
+    items = response.get("Items", [])
+    return parse_iso(from_item(items[0]).get("started_at")) if items else None
+
+
 def _range_query(
     attr: str, value: str, since: datetime | None, until: datetime | None
 ) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """Reads of the worker pool: the fleet board (/fleet/ and /health/fleet), whether a worker is alive."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 
+from dispatches import storage as dispatch_storage
 from dispatches.agents import is_available
-from dispatches.domain import RETENTION_DAYS
+from dispatches.domain import RETENTION_DAYS, DispatchStatus
 from outpost_admin.agents import AGENTS
 from tenants import rollups
 
@@ -34,15 +35,13 @@ def worker_is_alive(*, worker_id: str, now: datetime) -> bool:
 
 def fleet_board(*, now: datetime) -> FleetBoard:
     """Everything /fleet/ and /health/fleet show: a Query per agent type on the pool, the
-    queue cells of the day shards over the retention period and the last hour's buckets.
-    None of it grows with the number of dispatches."""
+    queue cells of the day shards since the oldest PENDING dispatch's day (one BatchGetItem
+    while it is today) and the last hour's five-minute buckets (one more). None of it grows
+    with the number of dispatches."""
     items = _pool_items()
     tasks = [i for i in items if i.is_control_plane]
     workers = board.workers_of(items, now=now, dead_after=dead_after())
-    today = now.date()
-    queue_days = usage_storage.global_cells(
-        days_between(today - timedelta(days=RETENTION_DAYS - 1), today)
-    )
+    queue_days = usage_storage.global_cells(days_between(_oldest_pending_day(now), now.date()))
     last = rollups.five_start(now)
     last_hour = usage_storage.five_minute_cells(last - n * rollups.FIVE_MINUTES for n in range(13))
     agents = board.agent_rows(
@@ -56,6 +55,16 @@ def fleet_board(*, now: datetime) -> FleetBoard:
     return FleetBoard(
         now=now, dead_after=dead_after(), workers=workers, tasks=tasks, agents=agents, items=items
     )
+
+
+def _oldest_pending_day(now: datetime) -> date:
+    """No dispatch has been PENDING since before the oldest one on the status index (one
+    Query, Limit 1): the queue cells to read start that day, within the retention period."""
+    oldest = dispatch_storage.oldest_started_at(DispatchStatus.PENDING)
+    if oldest is None:
+        return now.date()
+    first = now.date() - timedelta(days=RETENTION_DAYS - 1)
+    return min(now.date(), max(first, oldest.date()))
 
 
 def agent_unavailable_reason(agent: str) -> str:

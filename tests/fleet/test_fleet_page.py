@@ -17,8 +17,9 @@ from dispatches.domain import DispatchStatus
 from fleet import selectors, services, storage
 from fleet.domain import Slot, SlotStatus
 from outpost_admin.audit.domain import Actor
-from outpost_admin.dynamo import call, counting_calls, to_item, utcnow
-from outpost_admin.dynamo.tables import POOL
+from outpost_admin.dynamo import call, counting_calls, iso, to_item, transact_write, utcnow
+from outpost_admin.dynamo.tables import DISPATCHES, POOL, TENANTS
+from tenants import rollups
 from tenants import selectors as tenant_selectors
 from tenants.domain import Tier
 
@@ -132,6 +133,38 @@ def test_an_agent_with_no_live_slot_is_unavailable(settings):
     assert not row.available and row.reason == "No live slot can run it."
 
 
+def test_a_dispatch_pending_for_days_is_counted_and_shown_as_the_oldest():
+    created = utcnow() - timedelta(days=3)
+    tenant_id, dispatch_id = str(uuid.uuid4()), f"OLD{uuid.uuid4().hex}"
+    item = {
+        "dispatch_id": dispatch_id,
+        "user_id": tenant_id,
+        "agent": "aider",
+        "status": "PENDING",
+        "started_at": iso(created),
+        "started_day": iso(created)[:10],
+    }
+    call("put_item", TableName=DISPATCHES.name, Item=to_item(item))
+
+    def queue(n):
+        change = rollups.queue_change(
+            TENANTS.name, tenant_id=tenant_id, agent="aider", created=created, n=n
+        )
+        transact_write([change])
+
+    queue(1)
+    try:
+        row = agent_row("aider")
+        assert row.queue_depth >= 1 and row.oldest_pending == rollups.five_start(created)
+        assert row.oldest_age.startswith("3 d")
+        with counting_calls() as log:
+            selectors.fleet_board(now=utcnow())
+        assert log.by_operation()["BatchGetItem"] == 2  # 4 days x 8 shards: still one batch
+    finally:
+        queue(-1)
+        call("delete_item", TableName=DISPATCHES.name, Key=to_item({"dispatch_id": dispatch_id}))
+
+
 def test_the_queue_counts_pending_dispatches_as_they_come_and_go(make_tenant):
     tenant, issued = make_tenant(tier=Tier.ENTERPRISE)
     before = agent_row("gemini").queue_depth
@@ -199,9 +232,9 @@ def test_the_fleet_page_makes_the_same_calls_at_any_data_size(staff_client, make
     for dispatch_id in ids[:10]:
         finish(dispatch_id, "COMPLETED")
     assert calls() == small
-    # A Query per agent type (and "*") on the pool; 90 days x 8 shards of queue cells in
-    # eight batches, and the last hour's five-minute buckets in one.
-    assert small == Counter({"Query": 6, "BatchGetItem": 9})
+    # A Query per agent type (and "*") on the pool and one for the oldest PENDING; today's
+    # 8 day shards (queue cells) in one batch, the last hour's five-minute buckets in one.
+    assert small == Counter({"Query": 7, "BatchGetItem": 2})
 
 
 # --- recover now ---------------------------------------------------------------------------------
