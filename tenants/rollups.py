@@ -71,6 +71,11 @@ def day_shard_key(day: date, shard: int) -> dict[str, Any]:
     return to_item({"tenant_id": f"STATS#{day.isoformat()}#{shard}", "sk": "DAY"})
 
 
+def tenant_shard_key(tenant_id: str, day: date) -> dict[str, Any]:
+    """The across-tenants day item a tenant's counts go to: always the same shard."""
+    return day_shard_key(day, _shard(tenant_id, DAY_SHARDS))
+
+
 def day_shard_keys(day: date) -> list[dict[str, Any]]:
     return [day_shard_key(day, n) for n in range(DAY_SHARDS)]
 
@@ -115,7 +120,7 @@ def on_create(
     """The across-tenants day shard of a created dispatch (the tenant's item adds created_cell):
     one more created, one more for the tenant, and (ours, that a worker here will claim) one
     more in the queue."""
-    key = day_shard_key(created.date(), _shard(tenant_id, DAY_SHARDS))
+    key = tenant_shard_key(tenant_id, created.date())
     cells = [created_cell(agent, ""), tenant_cell(tenant_id)]
     if queued:
         cells.append(queued_cell(agent, created))
@@ -127,8 +132,9 @@ def queue_change(
 ) -> dict[str, Any]:
     """The queue moves: -1 when a dispatch is claimed or ends while PENDING, +1 when re-queued.
     The cell is the one its create added to, so every shard's count stays exact."""
-    key = day_shard_key(created.date(), _shard(tenant_id, DAY_SHARDS))
-    return add_action(table, key, [queued_cell(agent, created)], n)
+    return add_action(
+        table, tenant_shard_key(tenant_id, created.date()), [queued_cell(agent, created)], n
+    )
 
 
 def finish_cells(
@@ -162,7 +168,7 @@ def on_finish(
     )
     if left_queue:
         cells[queued_cell(agent, created)] = -1
-    day_key = day_shard_key(created.date(), _shard(tenant_id, DAY_SHARDS))
+    day_key = tenant_shard_key(tenant_id, created.date())
     five = five_key(five_start(now), _shard(dispatch_id, FIVE_SHARDS))
     return [
         add_action(table, day_key, cells),
@@ -181,7 +187,7 @@ def on_reject(
     day: date,
 ) -> list[dict[str, Any]]:
     """A refusal by a limit: the tenant's day item and its across-tenants shard."""
-    shard_key = day_shard_key(day, _shard(tenant_id, DAY_SHARDS))
+    shard_key = tenant_shard_key(tenant_id, day)
     return [
         add_action(table, tenant_key, [rejected_cell(limit, agent, key_id)]),
         add_action(table, shard_key, [rejected_cell(limit, agent, "")]),

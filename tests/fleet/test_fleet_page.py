@@ -260,6 +260,8 @@ def test_staff_recover_a_dead_worker_and_it_is_audited(staff_client, registered,
     assert storage.slots_for_worker(worker) == []
     fleet_log = tenant_selectors.audit_list(tenant_id="FLEET").items
     assert any(e.action == "worker.recover" and e.resource == f"worker/{worker}" for e in fleet_log)
+    audit_page = staff_client.get("/audit/")
+    assert audit_page.status_code == 200 and f"worker/{worker}" in audit_page.content.decode()
     latest = tenant_selectors.audit_list(tenant_id=tenant.tenant_id).items[0]
     assert latest.action == "dispatch.recover"
 
