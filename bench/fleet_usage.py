@@ -180,7 +180,7 @@ def run() -> None:
     tenants = [t.tenant_id for t, _ in made]
     seeder = Seeder(tenants, {t.tenant_id: k.key.api_key_id for t, k in made})
     for n in range(3):
-        pool.slots_register(worker_id=f"bench-worker-{n}", count=4)
+        pool.slots_register(worker_id=f"bench-worker-{n}", count=4, agents=tuple(AGENTS))
     staff = get_user_model().objects.get_or_create(
         username="bench-staff", defaults={"is_staff": True}
     )[0]

@@ -13,7 +13,8 @@ from django.test import Client
 
 from dispatches import services as dispatch_services
 from dispatches import storage as dispatch_storage
-from dispatches.domain import DispatchStatus
+from dispatches.agents import is_available
+from dispatches.domain import AGENTS, DispatchStatus
 from fleet import selectors, services, storage
 from fleet.domain import Slot, SlotStatus
 from outpost_admin.audit.domain import Actor
@@ -34,12 +35,12 @@ def registered():
     made: list[Slot] = []
 
     def register(worker: str, count: int = 1, *, dead: bool = False) -> list[Slot]:
-        slots = services.slots_register(worker_id=worker, count=count)
+        agents = tuple(a for a in AGENTS if is_available(a))  # what a worker registers
+        slots = services.slots_register(worker_id=worker, count=count, agents=agents)
         if dead:
             old = utcnow() - timedelta(hours=1)
             slots = [replace(s, heartbeat=old) for s in slots]
-            for slot in slots:
-                storage.slot_save(slot)
+            storage.slots_save(slots)
         made.extend(slots)
         return slots
 
@@ -232,9 +233,9 @@ def test_the_fleet_page_makes_the_same_calls_at_any_data_size(staff_client, make
     for dispatch_id in ids[:10]:
         finish(dispatch_id, "COMPLETED")
     assert calls() == small
-    # A Query per agent type (and "*") on the pool and one for the oldest PENDING; today's
+    # A Query per agent type (5) on the pool and one for the oldest PENDING; today's
     # 8 day shards (queue cells) in one batch, the last hour's five-minute buckets in one.
-    assert small == Counter({"Query": 7, "BatchGetItem": 2})
+    assert small == Counter({"Query": 6, "BatchGetItem": 2})
 
 
 # --- recover now ---------------------------------------------------------------------------------
@@ -248,7 +249,7 @@ def test_staff_recover_a_dead_worker_and_it_is_audited(staff_client, registered,
     claimed = dispatch_storage.dispatch_claim(
         dispatch_storage.dispatch_get(dispatch_id), worker_id=worker, now=utcnow()
     )
-    storage.slot_save(replace(slot, status=SlotStatus.IN_USE, dispatch_id=dispatch_id))
+    storage.slots_save([replace(slot, status=SlotStatus.IN_USE, dispatch_id=dispatch_id)])
     assert claimed is not None
     confirm = staff_client.get(f"/fleet/workers/{worker}/recover/")
     assert confirm.status_code == 200 and b"Recover now" in confirm.content
