@@ -7,6 +7,7 @@ this module puts its actions into the dispatch's own transactions.
 import contextlib
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -192,6 +193,7 @@ def dispatch_create(
             agent=dispatch.agent,
             key_id=dispatch.api_key_id,
             max_per_day=max_per_day,
+            queued_at=dispatch.started_at,
         ),
         audit_action(event),
     ]
@@ -294,54 +296,66 @@ def idempotency_outcome(tenant_id: str, key: str, request_hash: str) -> Exceptio
 
 
 def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Dispatch | None:
-    """PENDING -> RUNNING for this worker, if it is ours; None if someone else got there first."""
+    """PENDING -> RUNNING for this worker, if it is ours, leaving the queue count; None if
+    someone else got there first."""
+    claim = {
+        "TableName": DISPATCHES.name,
+        "Key": _key(dispatch.dispatch_id),
+        "UpdateExpression": "SET #status = :running, worker_id = :worker, claimed_at = :now, "
+        "version = version + :one",
+        "ConditionExpression": "#status = :pending AND origin = :ours",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values(
+            {
+                ":running": str(DispatchStatus.RUNNING),
+                ":pending": str(DispatchStatus.PENDING),
+                ":worker": worker_id,
+                ":now": iso(now),
+                ":one": 1,
+                ":ours": ORIGIN,
+            }
+        ),
+    }
     try:
-        response = call(
-            "update_item",
-            TableName=DISPATCHES.name,
-            Key=_key(dispatch.dispatch_id),
-            UpdateExpression="SET #status = :running, worker_id = :worker, claimed_at = :now, "
-            "version = version + :one",
-            ConditionExpression="#status = :pending AND origin = :ours",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values(
-                {
-                    ":running": str(DispatchStatus.RUNNING),
-                    ":pending": str(DispatchStatus.PENDING),
-                    ":worker": worker_id,
-                    ":now": iso(now),
-                    ":one": 1,
-                    ":ours": ORIGIN,
-                }
-            ),
-            ReturnValues="ALL_NEW",
-        )
+        transact([("dispatch", {"Update": claim}), _queue_change(dispatch, -1)])
     except Conflict:
         return None
-    return _from_item(response["Attributes"])
+    return replace(
+        dispatch,
+        status=DispatchStatus.RUNNING,
+        worker_id=worker_id,
+        claimed_at=now,
+        version=dispatch.version + 1,
+    )
+
+
+def _queue_change(dispatch: Dispatch, n: int) -> Action:
+    return counters.queue_change(
+        dispatch.tenant_id, agent=dispatch.agent, created=dispatch.started_at, n=n
+    )
 
 
 def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
-    """RUNNING -> PENDING (its worker is gone); the slot stays taken, as it was."""
+    """RUNNING -> PENDING (its worker is gone), back in the queue count; the slot stays taken."""
+    requeue = {
+        "TableName": DISPATCHES.name,
+        "Key": _key(dispatch.dispatch_id),
+        "UpdateExpression": "SET #status = :pending, status_reason = :reason, "
+        "version = version + :one REMOVE worker_id, claimed_at",
+        "ConditionExpression": "#status = :running AND worker_id = :worker",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values(
+            {
+                ":running": str(DispatchStatus.RUNNING),
+                ":pending": str(DispatchStatus.PENDING),
+                ":worker": dispatch.worker_id,
+                ":reason": reason,
+                ":one": 1,
+            }
+        ),
+    }
     try:
-        call(
-            "update_item",
-            TableName=DISPATCHES.name,
-            Key=_key(dispatch.dispatch_id),
-            UpdateExpression="SET #status = :pending, status_reason = :reason, version = version + :one "
-            "REMOVE worker_id, claimed_at",
-            ConditionExpression="#status = :running AND worker_id = :worker",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values(
-                {
-                    ":running": str(DispatchStatus.RUNNING),
-                    ":pending": str(DispatchStatus.PENDING),
-                    ":worker": dispatch.worker_id,
-                    ":reason": reason,
-                    ":one": 1,
-                }
-            ),
-        )
+        transact([("dispatch", {"Update": requeue}), _queue_change(dispatch, 1)])
     except Conflict:
         return False
     return True
@@ -359,10 +373,14 @@ def dispatch_finish(
 ) -> None:
     """Write a terminal status, count it for the day and give the slot back: together, once.
 
+    The write expects the status the caller read (PENDING or RUNNING), so the queue count
+    moves only for a dispatch that leaves the queue; one claimed or re-queued meanwhile is
+    finished as it is now.
     Raises InvalidTransition when the dispatch is already terminal (whoever ended it
     released the slot, or the recovery sweep will).
     """
-    sets = {":status": str(status), ":ended": iso(now), ":one": 1}
+    seen = dispatch.status if dispatch.status in ACTIVE else DispatchStatus.RUNNING
+    sets = {":status": str(status), ":ended": iso(now), ":one": 1, ":seen": str(seen)}
     expression = (
         "SET #status = :status, ended_at = :ended, version = version + :one, "
         "counted_outcome = :status"
@@ -379,20 +397,15 @@ def dispatch_finish(
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
         "UpdateExpression": expression,
-        "ConditionExpression": "#status IN (:pending, :running)",
+        "ConditionExpression": "#status = :seen",
         "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": values(
-            {
-                **sets,
-                ":pending": str(DispatchStatus.PENDING),
-                ":running": str(DispatchStatus.RUNNING),
-            }
-        ),
+        "ExpressionAttributeValues": values(sets),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+    left_queue = seen == DispatchStatus.PENDING and dispatch.is_ours
     ending: list[Action] = [
         ("dispatch", {"Update": finish}),
-        *_outcome_counts(dispatch, status, now),
+        *_outcome_counts(dispatch, status, now, left_queue=left_queue),
         *([audit_action(event)] if event else []),
     ]
     try:
@@ -400,8 +413,20 @@ def dispatch_finish(
     except TransactionConflict as exc:
         if not exc.failed("dispatch"):
             raise
-        current = from_item(exc.old_item("dispatch")).get("status", "")
-        raise InvalidTransition(DispatchStatus(current or status)) from exc
+        old = exc.old_item("dispatch")
+        current = DispatchStatus(from_item(old).get("status") or status)
+        if current in ACTIVE and current != seen:  # claimed or re-queued since it was read
+            dispatch_finish(
+                _from_item(old),
+                status=status,
+                now=now,
+                exit_code=exit_code,
+                error_message=error_message,
+                status_reason=status_reason,
+                event=event,
+            )
+            return
+        raise InvalidTransition(current) from exc
 
 
 def _transact_releasing(ending: list[Action], tenant_id: str, dispatch_id: str) -> bool:
@@ -467,10 +492,15 @@ def _outcome_counting(dispatch: Dispatch) -> list[Action]:
         "ExpressionAttributeValues": values({":status": str(dispatch.status)}),
     }
     now = dispatch.ended_at or utcnow()
-    return [("dispatch", {"Update": mark}), *_outcome_counts(dispatch, dispatch.status, now)]
+    # Ours, never claimed: someone else ended it while it was queued.
+    left_queue = dispatch.is_ours and dispatch.claimed_at is None
+    counts = _outcome_counts(dispatch, dispatch.status, now, left_queue=left_queue)
+    return [("dispatch", {"Update": mark}), *counts]
 
 
-def _outcome_counts(dispatch: Dispatch, status: DispatchStatus, now: datetime) -> list[Action]:
+def _outcome_counts(
+    dispatch: Dispatch, status: DispatchStatus, now: datetime, *, left_queue: bool = False
+) -> list[Action]:
     started = dispatch.claimed_at
     return counters.count_outcome(
         dispatch.tenant_id,
@@ -481,6 +511,7 @@ def _outcome_counts(dispatch: Dispatch, status: DispatchStatus, now: datetime) -
         dispatch_id=dispatch.dispatch_id,
         run_seconds=(now - started).total_seconds() if started else None,
         now=now,
+        left_queue_at=dispatch.started_at if left_queue else None,
     )
 
 
@@ -618,6 +649,22 @@ def dispatch_iter_ours(
         "Limit": page_size,
     }
     return (_from_item(i) for i in query_all(params))
+
+
+def oldest_started_at(status: DispatchStatus) -> datetime | None:
+    """When the oldest dispatch in this status (anyone's) was created: one Query, Limit 1."""
+    response = call(
+        "query",
+        TableName=DISPATCHES.name,
+        IndexName="status-index",
+        KeyConditionExpression="#status = :status",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=values({":status": str(status)}),
+        ScanIndexForward=True,
+        Limit=1,
+    )
+    items = response.get("Items", [])
+    return parse_iso(from_item(items[0]).get("started_at")) if items else None
 
 
 def _range_query(

@@ -42,6 +42,11 @@ class Slot:
     heartbeat: datetime
     ttl: int
     dispatch_id: str = ""
+    # Who owns the slot, for the fleet page (absent on the control plane's ECS items).
+    host: str = ""
+    pid: int = 0
+    executor: str = ""
+    worker_started_at: datetime | None = None
 
     def is_alive(self, *, now: datetime, dead_after: timedelta) -> bool:
         return now - self.heartbeat <= dead_after
@@ -57,6 +62,13 @@ class PoolItem:
     worker_id: str = ""
     heartbeat: datetime | None = None  # ours only; the control plane's tasks have none
     dispatch_id: str = ""
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    # Who owns it, for the fleet page (ours only).
+    host: str = ""
+    pid: int = 0
+    executor: str = ""
+    worker_started_at: datetime | None = None
 
     @property
     def is_control_plane(self) -> bool:

@@ -1,23 +1,28 @@
-"""Reads of the worker pool: its summary for /health/fleet, and whether a worker is alive."""
+"""Reads of the worker pool: the fleet board (/fleet/ and /health/fleet), whether a worker is alive."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 
+from dispatches import storage as dispatch_storage
+from dispatches.agents import is_available
+from dispatches.domain import RETENTION_DAYS, DispatchStatus
 from outpost_admin.agents import AGENTS
+from tenants import rollups
 
-from . import storage
-from .domain import PoolSummary, summarize
+from . import board, storage, usage_storage
+from .board import FleetBoard
+from .domain import PoolItem
+from .usage import days_between
 
 
 def dead_after() -> timedelta:
     return timedelta(seconds=settings.OUTPOST_WORKER_DEAD_AFTER_SECONDS)
 
 
-def pool_summary(*, now: datetime) -> PoolSummary:
+def _pool_items() -> list[PoolItem]:
     """One Query per agent type, as the control plane reads the pool; never a Scan."""
-    items = [item for agent in AGENTS for item in storage.items_for_agent(agent)]
-    return summarize(items, now=now, dead_after=dead_after())
+    return [item for agent in AGENTS for item in storage.items_for_agent(agent)]
 
 
 def worker_is_alive(*, worker_id: str, now: datetime) -> bool:
@@ -26,3 +31,45 @@ def worker_is_alive(*, worker_id: str, now: datetime) -> bool:
         return False
     slots = storage.slots_for_worker(worker_id)
     return any(s.is_alive(now=now, dead_after=dead_after()) for s in slots)
+
+
+def fleet_board(*, now: datetime) -> FleetBoard:
+    """Everything /fleet/ and /health/fleet show: a Query per agent type on the pool, the
+    queue cells of the day shards since the oldest PENDING dispatch's day (one BatchGetItem
+    while it is today) and the last hour's five-minute buckets (one more). None of it grows
+    with the number of dispatches."""
+    items = _pool_items()
+    tasks = [i for i in items if i.is_control_plane]
+    workers = board.workers_of(items, now=now, dead_after=dead_after())
+    queue_days = usage_storage.global_cells(days_between(_oldest_pending_day(now), now.date()))
+    last = rollups.five_start(now)
+    last_hour = usage_storage.five_minute_cells(last - n * rollups.FIVE_MINUTES for n in range(13))
+    agents = board.agent_rows(
+        workers,
+        tasks,
+        configured={a: agent_unavailable_reason(a) for a in AGENTS},
+        queue_days=queue_days,
+        last_hour=last_hour,
+        now=now,
+    )
+    return FleetBoard(
+        now=now, dead_after=dead_after(), workers=workers, tasks=tasks, agents=agents, items=items
+    )
+
+
+def _oldest_pending_day(now: datetime) -> date:
+    """No dispatch has been PENDING since before the oldest one on the status index (one
+    Query, Limit 1): the queue cells to read start that day, within the retention period."""
+    oldest = dispatch_storage.oldest_started_at(DispatchStatus.PENDING)
+    if oldest is None:
+        return now.date()
+    first = now.date() - timedelta(days=RETENTION_DAYS - 1)
+    return min(now.date(), max(first, oldest.date()))
+
+
+def agent_unavailable_reason(agent: str) -> str:
+    if is_available(agent):
+        return ""
+    if settings.OUTPOST_EXECUTOR == "ecs":
+        return "No task definition is configured for it."
+    return "No command is configured for it (OUTPOST_AGENT_COMMANDS)."

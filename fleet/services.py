@@ -1,5 +1,7 @@
 """A local worker's slots in the pool table: registered, taken, released, kept alive, retired."""
 
+import os
+import socket
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -30,6 +32,10 @@ def slots_register(*, worker_id: str, count: int, agents: tuple[str, ...]) -> li
             last_used_at=now,
             heartbeat=now,
             ttl=slot_ttl(now),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            executor=settings.OUTPOST_EXECUTOR,
+            worker_started_at=now,
         )
         for number in range(count)
     ]

@@ -32,6 +32,10 @@ def _to_item(slot: Slot, agent: str) -> dict[str, Any]:
             "instance_type": INSTANCE_TYPE,
             "heartbeat": iso(slot.heartbeat),
             "ttl": slot.ttl,
+            "host": slot.host or None,
+            "pid": slot.pid or None,
+            "executor": slot.executor or None,
+            "worker_started_at": iso(slot.worker_started_at) if slot.worker_started_at else None,
         }
     )
 
@@ -45,6 +49,12 @@ def _item_from(item: dict[str, Any]) -> PoolItem:
         worker_id=data.get("worker_id", ""),
         heartbeat=parse_iso(data.get("heartbeat")),
         dispatch_id=data.get("dispatch_id", ""),
+        created_at=parse_iso(data.get("created_at")),
+        last_used_at=parse_iso(data.get("last_used_at")),
+        host=data.get("host", ""),
+        pid=int(data.get("pid", 0)),
+        executor=data.get("executor", ""),
+        worker_started_at=parse_iso(data.get("worker_started_at")),
     )
 
 
@@ -68,6 +78,10 @@ def _slots_from(items: list[dict[str, Any]]) -> list[Slot]:
                 heartbeat=parse_iso(data.get("heartbeat")) or created,
                 ttl=int(data.get("ttl", 0)),
                 dispatch_id=data.get("dispatch_id", ""),
+                host=data.get("host", ""),
+                pid=int(data.get("pid", 0)),
+                executor=data.get("executor", ""),
+                worker_started_at=parse_iso(data.get("worker_started_at")),
             )
         )
     return slots

@@ -1,10 +1,16 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from . import usage_views
+from . import usage_views, views
 
 app_name = "fleet"
 
 urlpatterns = [
+    path("fleet/", views.fleet_page, name="page"),
+    re_path(
+        r"^fleet/workers/(?P<worker_id>[A-Za-z0-9_.-]{1,200})/recover/$",
+        views.worker_recover,
+        name="worker-recover",
+    ),
     path("usage/", usage_views.usage_page, name="usage"),
     path("usage/export.csv", usage_views.usage_export, name="usage-export"),
 ]

@@ -23,9 +23,10 @@ class Cells:
     rejected: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # limit, agent, key
     run_time: Counter[tuple[str, int]] = field(default_factory=Counter)  # agent, bucket
     tenants: Counter[str] = field(default_factory=Counter)
+    queued: Counter[tuple[str, str]] = field(default_factory=Counter)  # agent, HHMM
 
     def add(self, other: "Cells") -> None:
-        for name in ("created", "finished", "rejected", "run_time", "tenants"):
+        for name in ("created", "finished", "rejected", "run_time", "tenants", "queued"):
             getattr(self, name).update(getattr(other, name))
 
 
@@ -44,6 +45,8 @@ def parse_cells(data: dict[str, Any]) -> Cells:
             cells.run_time[(parts[1], int(parts[2]))] += n
         elif kind == "t" and len(parts) == 2:
             cells.tenants[parts[1]] += n
+        elif kind == "q" and len(parts) == 3:
+            cells.queued[(parts[1], parts[2])] += n
     if not cells.created:
         _legacy(cells, data)
     return cells

@@ -11,8 +11,9 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from fleet.domain import AgentPool, PoolSummary, SlotStatus
-from fleet.selectors import pool_summary
+from fleet.board import AgentRow
+from fleet.domain import AgentPool, PoolSummary, SlotStatus, summarize
+from fleet.selectors import fleet_board
 from outpost_admin.agents import AGENTS
 from outpost_admin.api.envelope import meta
 from outpost_admin.dynamo import StoreError, call, iso, to_item, utcnow
@@ -80,12 +81,15 @@ def overall(request: HttpRequest) -> JsonResponse:
 def fleet(request: HttpRequest) -> JsonResponse:
     """The pool from its items, one Query per agent type, counted as the control plane counts
     it (our slots and its ECS tasks alike); healthy while every agent has an idle task,
-    degraded while some have, unhealthy (503) while none has."""
+    degraded while some have, unhealthy (503) while none has. It reads the fleet page's
+    selector, and adds the page's detail (live slots, queue) beside the control plane's keys."""
     try:
-        summary = pool_summary(now=utcnow())
+        board = fleet_board(now=utcnow())
     except StoreError as exc:
         return _answer(request, False, {"status": "unknown", "error": type(exc).__name__})
-    agents = [_agent(name, summary) for name in AGENTS]
+    summary = summarize(board.items, now=board.now, dead_after=board.dead_after)
+    rows = {row.agent: row for row in board.agents}
+    agents = [_agent(name, summary, rows.get(name)) for name in AGENTS]
     available = sum(1 for a in agents if a["available"])
     status = "healthy" if available == len(agents) else "degraded" if available else "unhealthy"
     data = {
@@ -128,8 +132,15 @@ def _pool(summary: PoolSummary) -> dict[str, Any]:
     }
 
 
-def _agent(name: str, summary: PoolSummary) -> dict[str, Any]:
+def _agent(name: str, summary: PoolSummary, row: AgentRow | None) -> dict[str, Any]:
     pool = summary.by_agent.get(name) or _empty(name)
+    ours = {}
+    if row is not None:  # the fleet page's detail, beside the control plane's keys
+        ours = {
+            "reason": row.reason or None,
+            "liveSlots": row.live_slots,
+            "queueDepth": row.queue_depth,
+        }
     return {
         "agent": name,
         "available": pool.idle > 0,
@@ -140,6 +151,7 @@ def _agent(name: str, summary: PoolSummary) -> dict[str, Any]:
         "active": pool.in_use,
         "idle": pool.idle,
         "maxConcurrent": MAX_CONCURRENT.get(name, 5),
+        **ours,
     }
 
 

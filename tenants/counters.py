@@ -14,7 +14,7 @@ transaction, so a counter moves in the same write as the thing it counts.
   the first ADD, plus the across-tenants shards rollups.py describes.
 """
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from outpost_admin.dynamo import Action, Conflict, call, from_item, iso, to_item, values
@@ -146,9 +146,11 @@ def count_day(
     agent: str,
     key_id: str = "",
     max_per_day: int | None = None,
+    queued_at: datetime | None = None,
 ) -> list[Action]:
     """One more dispatch created that day (by agent and key, and across tenants). With
-    `max_per_day`, a cancellation names "day" (the usage item comes back with it) at the limit."""
+    `max_per_day`, a cancellation names "day" (the usage item comes back with it) at the limit.
+    With `queued_at` (its creation time: a dispatch of ours, PENDING), one more in the queue."""
     update: dict[str, Any] = {
         "TableName": TENANTS.name,
         "Key": _usage_key(tenant_id, day),
@@ -164,7 +166,11 @@ def count_day(
         update["ExpressionAttributeValues"] = values({":one": 1, ":max": max_per_day})
         update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     shard = rollups.on_create(
-        TENANTS.name, tenant_id=tenant_id, agent=agent, key_id=key_id, day=day
+        TENANTS.name,
+        tenant_id=tenant_id,
+        agent=agent,
+        created=queued_at or _midnight(day),
+        queued=queued_at is not None,
     )
     return [("day", {"Update": update}), ("day_shard", shard)]
 
@@ -179,9 +185,11 @@ def count_outcome(
     dispatch_id: str,
     run_seconds: float | None,
     now: datetime,
+    left_queue_at: datetime | None = None,
 ) -> list[Action]:
     """One more dispatch of `day` (its creation day) ended with `status`: the tenant's day
-    item, the day across tenants and the five-minute bucket of `now`."""
+    item, the day across tenants and the five-minute bucket of `now`. With `left_queue_at`
+    (its creation time) it ended while PENDING: one less in the queue."""
     cells = rollups.finish_cells(
         status=status, agent=agent, key_id=key_id, run_seconds=run_seconds, with_key=True
     )
@@ -194,11 +202,24 @@ def count_outcome(
         dispatch_id=dispatch_id,
         agent=agent,
         status=status,
-        created_day=day,
+        created=left_queue_at or _midnight(day),
         run_seconds=run_seconds,
+        left_queue=left_queue_at is not None,
         now=now,
     )
     return [("day_outcome", mine), ("day_shard_outcome", shard), ("five_outcome", five)]
+
+
+def queue_change(tenant_id: str, *, agent: str, created: datetime, n: int) -> Action:
+    """A dispatch of ours leaves the queue (-1: claimed) or comes back to it (+1: re-queued)."""
+    change = rollups.queue_change(
+        TENANTS.name, tenant_id=tenant_id, agent=agent, created=created, n=n
+    )
+    return "queue", change
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def count_rejection(

@@ -8,7 +8,8 @@ dispatches. Two kinds of item, both in the tenants table:
   `c/<agent>/<key>` created, `s/<status>/<agent>/<key>` finished by status,
   `r/<limit>/<agent>/<key>` refused by a limit, `h/<agent>/<bucket>` run-time histogram;
 - the day across tenants, sharded by tenant (`tenant_id = STATS#<day>#<n>`, `sk = DAY`):
-  the same cells without the key, plus `t/<tenant id>` created per tenant (top tenants).
+  the same cells without the key, plus `t/<tenant id>` created per tenant (top tenants) and
+  `q/<agent>/<HHMM>` dispatches still PENDING, by the five minutes they were created in.
   A tenant always lands on the same shard, so no item is written by every create.
 - finished dispatches per five minutes (`tenant_id = STATS#<time>#<n>`, `sk = FIVE`),
   sharded by dispatch id: `s/<status>/<agent>`, the fleet page's "last hour".
@@ -46,6 +47,11 @@ def run_time_cell(agent: str, seconds: float) -> str:
     return f"h/{agent}/{run_time_bucket(seconds)}"
 
 
+def queued_cell(agent: str, created: datetime) -> str:
+    """PENDING dispatches of an agent created in one five-minute slot of the day."""
+    return f"q/{agent}/{five_start(created):%H%M}"
+
+
 def tenant_cell(tenant_id: str) -> str:
     return f"t/{tenant_id}"
 
@@ -65,6 +71,11 @@ def day_shard_key(day: date, shard: int) -> dict[str, Any]:
     return to_item({"tenant_id": f"STATS#{day.isoformat()}#{shard}", "sk": "DAY"})
 
 
+def tenant_shard_key(tenant_id: str, day: date) -> dict[str, Any]:
+    """The across-tenants day item a tenant's counts go to: always the same shard."""
+    return day_shard_key(day, _shard(tenant_id, DAY_SHARDS))
+
+
 def day_shard_keys(day: date) -> list[dict[str, Any]]:
     return [day_shard_key(day, n) for n in range(DAY_SHARDS)]
 
@@ -82,16 +93,20 @@ def five_keys(start: datetime) -> list[dict[str, Any]]:
     return [five_key(start, n) for n in range(FIVE_SHARDS)]
 
 
-def add_action(table: str, key: dict[str, Any], cells: list[str]) -> dict[str, Any]:
-    """One Update that adds 1 to each named cell (cells may repeat only once each)."""
-    names = {f"#c{i}": cell for i, cell in enumerate(dict.fromkeys(cells))}
+def add_action(
+    table: str, key: dict[str, Any], cells: list[str] | dict[str, int], n: int = 1
+) -> dict[str, Any]:
+    """One Update that adds n to each named cell (or each cell's own amount, from a dict)."""
+    amounts = cells if isinstance(cells, dict) else dict.fromkeys(cells, n)
+    names = {f"#c{i}": cell for i, cell in enumerate(amounts)}
+    vals = {f":n{i}": amount for i, amount in enumerate(amounts.values())}
     return {
         "Update": {
             "TableName": table,
             "Key": key,
-            "UpdateExpression": "ADD " + ", ".join(f"{n} :one" for n in names),
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :n{i}" for i in range(len(amounts))),
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values({":one": 1}),
+            "ExpressionAttributeValues": values(vals),
         }
     }
 
@@ -99,11 +114,26 @@ def add_action(table: str, key: dict[str, Any], cells: list[str]) -> dict[str, A
 # --- what each event counts --------------------------------------------------------------
 
 
-def on_create(table: str, *, tenant_id: str, agent: str, key_id: str, day: date) -> dict[str, Any]:
-    """The across-tenants day shard of a created dispatch (the tenant's item adds created_cell)."""
-    shard = _shard(tenant_id, DAY_SHARDS)
+def on_create(
+    table: str, *, tenant_id: str, agent: str, created: datetime, queued: bool = True
+) -> dict[str, Any]:
+    """The across-tenants day shard of a created dispatch (the tenant's item adds created_cell):
+    one more created, one more for the tenant, and (ours, that a worker here will claim) one
+    more in the queue."""
+    key = tenant_shard_key(tenant_id, created.date())
+    cells = [created_cell(agent, ""), tenant_cell(tenant_id)]
+    if queued:
+        cells.append(queued_cell(agent, created))
+    return add_action(table, key, cells)
+
+
+def queue_change(
+    table: str, *, tenant_id: str, agent: str, created: datetime, n: int
+) -> dict[str, Any]:
+    """The queue moves: -1 when a dispatch is claimed or ends while PENDING, +1 when re-queued.
+    The cell is the one its create added to, so every shard's count stays exact."""
     return add_action(
-        table, day_shard_key(day, shard), [f"c/{agent}/{NO_KEY}", tenant_cell(tenant_id)]
+        table, tenant_shard_key(tenant_id, created.date()), [queued_cell(agent, created)], n
     )
 
 
@@ -123,15 +153,22 @@ def on_finish(
     dispatch_id: str,
     agent: str,
     status: str,
-    created_day: date,
+    created: datetime,
     run_seconds: float | None,
+    left_queue: bool,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """The across-tenants day shard (by creation day) and the five-minute bucket (by now)."""
-    cells = finish_cells(
-        status=status, agent=agent, key_id="", run_seconds=run_seconds, with_key=False
+    """The across-tenants day shard (by creation day; out of the queue if it ended while
+    PENDING) and the five-minute bucket (by now)."""
+    cells = dict.fromkeys(
+        finish_cells(
+            status=status, agent=agent, key_id="", run_seconds=run_seconds, with_key=False
+        ),
+        1,
     )
-    day_key = day_shard_key(created_day, _shard(tenant_id, DAY_SHARDS))
+    if left_queue:
+        cells[queued_cell(agent, created)] = -1
+    day_key = tenant_shard_key(tenant_id, created.date())
     five = five_key(five_start(now), _shard(dispatch_id, FIVE_SHARDS))
     return [
         add_action(table, day_key, cells),
@@ -150,7 +187,7 @@ def on_reject(
     day: date,
 ) -> list[dict[str, Any]]:
     """A refusal by a limit: the tenant's day item and its across-tenants shard."""
-    shard_key = day_shard_key(day, _shard(tenant_id, DAY_SHARDS))
+    shard_key = tenant_shard_key(tenant_id, day)
     return [
         add_action(table, tenant_key, [rejected_cell(limit, agent, key_id)]),
         add_action(table, shard_key, [rejected_cell(limit, agent, "")]),

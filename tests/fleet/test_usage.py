@@ -84,12 +84,11 @@ def test_every_tenant_is_counted_in_the_day_shards(make_tenant):
 
 def test_no_item_is_written_by_every_create(make_tenant):
     """Two tenants on different shards write no day item in common."""
-    today = utcnow().date()
     shards: dict[str, object] = {}
     while len(shards) < 2:
         tenant, _ = make_tenant()
         action = rollups.on_create(
-            "t", tenant_id=tenant.tenant_id, agent="claude", key_id="", day=today
+            "t", tenant_id=tenant.tenant_id, agent="claude", created=utcnow()
         )
         shards.setdefault(action["Update"]["Key"]["tenant_id"]["S"], tenant)
     assert len(set(shards)) == 2
