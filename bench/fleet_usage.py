@@ -27,12 +27,11 @@ import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
+from bench.store import run_against_local_store  # noqa: E402
 from dispatches.domain import AGENTS  # noqa: E402
 from fleet import services as pool  # noqa: E402
 from outpost_admin.audit import Actor  # noqa: E402
@@ -40,8 +39,6 @@ from outpost_admin.dynamo import (  # noqa: E402
     call,
     counting_calls,
     iso,
-    local,
-    reset_client,
     to_item,
     utcnow,
 )
@@ -150,19 +147,7 @@ def measure(name: str, fn: Callable[[], object]) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    setup_test_environment()
-    settings.ALLOWED_HOSTS = ["*"]
-    port = local.free_port()
-    process = local.start(port=port)
-    settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{port}"
-    # A busy machine can take longer than the default 5 s to create a table; a retried
-    # CreateTable would then find the table it had created.
-    settings.DYNAMODB_READ_TIMEOUT = 60
-    reset_client()
-    try:
-        run()
-    finally:
-        process.terminate()
+    run_against_local_store(run, read_timeout=60)
 
 
 def run() -> None:

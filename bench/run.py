@@ -24,15 +24,14 @@ import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
 from bench.ratios import run_ratios  # noqa: E402
+from bench.store import run_against_local_store  # noqa: E402
 from outpost_admin.audit import Actor  # noqa: E402
-from outpost_admin.dynamo import call, counting_calls, iso, local, reset_client, to_item, utcnow  # noqa: E402
+from outpost_admin.dynamo import call, counting_calls, iso, to_item, utcnow  # noqa: E402
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS, create_tables  # noqa: E402
 from tenants import services  # noqa: E402
 from tenants.domain import Tier  # noqa: E402
@@ -130,19 +129,7 @@ def measure(name: str, fn: Callable[[], object], rounds: int = ROUNDS) -> None:
 
 
 def main() -> None:
-    setup_test_environment()
-    settings.ALLOWED_HOSTS = ["*"]
-    port = local.free_port()
-    process = local.start(port=port)
-    settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{port}"
-    # Seeding a cold emulator on a busy machine can take over a second a call; the timeouts
-    # bound failures, not speed, so this process waits longer. gunicorn keeps the defaults.
-    settings.DYNAMODB_READ_TIMEOUT = 15
-    reset_client()
-    try:
-        run()
-    finally:
-        process.terminate()
+    run_against_local_store(run, read_timeout=15)
 
 
 def run() -> None:
