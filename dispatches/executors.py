@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from django.conf import settings
 
@@ -39,6 +39,7 @@ class StopReason(StrEnum):
     CANCELLED = "cancelled"  # it became terminal under us: whoever did that wrote the status
     LOST = "lost"  # it is no longer ours (re-queued by reconcile): leave it to its new owner
     SHUTDOWN = "shutdown"  # the worker is stopping: hand it back
+    DETACHED = "detached"  # it goes on without us (an ECS task): another worker adopts it
 
 
 Check = Callable[[], StopReason | None]
@@ -51,10 +52,27 @@ class Outcome:
     stopped: StopReason | None = None
     error: str = ""  # the command could not be started at all
     output_tail: str = ""
+    stop_reason: str = ""  # why ECS stopped the task, as it says it
 
 
 class Executor(Protocol):
     def run(self, dispatch: Dispatch, *, check: Check) -> Outcome: ...
+
+
+@runtime_checkable
+class Adopting(Protocol):
+    """An executor whose runs outlive the worker (ECS tasks): another worker can follow one."""
+
+    def adopt(self, dispatch: Dispatch, *, check: Check) -> Outcome: ...
+
+
+def default_executor() -> Executor:
+    """The executor OUTPOST_EXECUTOR names: "local" (subprocesses) or "ecs" (Fargate tasks)."""
+    if settings.OUTPOST_EXECUTOR == "ecs":
+        from .executors_ecs import EcsExecutor  # here: executors_ecs imports this module
+
+        return EcsExecutor()
+    return LocalExecutor()
 
 
 def command_for(dispatch: Dispatch, template: tuple[str, ...]) -> list[str]:

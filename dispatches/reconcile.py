@@ -32,7 +32,7 @@ from tenants import counters
 from tenants import storage as tenant_storage
 from tenants.domain import Tenant
 
-from . import backfill, services, storage
+from . import backfill, executors_ecs, services, storage
 from .domain import Dispatch, DispatchStatus
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,10 @@ def recover_orphans(report: Report, *, requeue: bool, now: datetime | None = Non
                 f"No outcome recorded within its timeout of {dispatch.timeout_seconds} s "
                 f"and {int(grace.total_seconds())} s grace (worker {worker or '(unknown)'})."
             )
+            if dispatch.task_arn:  # our ECS task: stop it, not just the record
+                executors_ecs.stop_overdue(dispatch, reason)
+        elif dispatch.task_arn:  # an ECS task runs on: an ECS worker adopts it
+            continue
         elif not alive[worker]:
             reason = f"Worker {worker or '(unknown)'} stopped heart-beating."
         else:
@@ -110,7 +114,7 @@ def recover_worker(worker_id: str, *, requeue: bool) -> Report:
     """
     report = Report()
     for dispatch in storage.dispatch_iter_ours(DispatchStatus.RUNNING):
-        if dispatch.worker_id == worker_id:
+        if dispatch.worker_id == worker_id and not dispatch.task_arn:  # ECS tasks: adopted
             reason = f"Worker {worker_id} stopped before it finished."
             _recover(report, dispatch, reason=reason, requeue=requeue)
     fleet_services.slots_retire_worker(worker_id=worker_id)

@@ -335,6 +335,52 @@ def _queue_change(dispatch: Dispatch, n: int) -> Action:
     )
 
 
+def dispatch_set_task_arn(dispatch: Dispatch, *, task_arn: str) -> Dispatch | None:
+    """Record the ECS task running it; None if it is no longer this worker's RUNNING dispatch."""
+    return _update_running(
+        dispatch,
+        expression="SET task_arn = :arn, version = version + :one",
+        extra={":arn": task_arn},
+    )
+
+
+def dispatch_adopt(dispatch: Dispatch, *, worker_id: str) -> Dispatch | None:
+    """Take over the ECS task of a dead worker's dispatch; None if another worker was quicker."""
+    return _update_running(
+        dispatch,
+        expression="SET worker_id = :new, version = version + :one",
+        extra={":new": worker_id, ":arn": dispatch.task_arn},
+        condition=" AND task_arn = :arn",
+    )
+
+
+def _update_running(
+    dispatch: Dispatch, *, expression: str, extra: dict[str, Any], condition: str = ""
+) -> Dispatch | None:
+    """An update that holds only while the dispatch is RUNNING under the worker we saw."""
+    try:
+        response = call(
+            "update_item",
+            TableName=DISPATCHES.name,
+            Key=_key(dispatch.dispatch_id),
+            UpdateExpression=expression,
+            ConditionExpression="#status = :running AND worker_id = :worker" + condition,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values(
+                {
+                    ":running": str(DispatchStatus.RUNNING),
+                    ":worker": dispatch.worker_id,
+                    ":one": 1,
+                    **extra,
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+    except Conflict:
+        return None
+    return _from_item(response["Attributes"])
+
+
 def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
     """RUNNING -> PENDING (its worker is gone), back in the queue count; the slot stays taken."""
     requeue = {

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from fleet import selectors as fleet
 from fleet import services as pool
 from fleet.domain import Slot
 from outpost_admin.agents import AGENTS
@@ -28,7 +29,7 @@ from outpost_admin.dynamo import NotFound, StoreError, Unavailable, utcnow
 from . import reconcile, services, storage
 from .agents import is_available
 from .domain import Dispatch, DispatchStatus
-from .executors import Executor, LocalExecutor, Outcome, StopReason
+from .executors import Adopting, Executor, Outcome, StopReason, default_executor
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +52,17 @@ def verdict(outcome: Outcome, *, timeout_seconds: int) -> Verdict:
         return Verdict(
             DispatchStatus.FAILED, error_message=outcome.error, status_reason=outcome.error
         )
+    stopped = f" ECS: {outcome.stop_reason}" if outcome.stop_reason else ""
     if outcome.timed_out:
-        return Verdict(DispatchStatus.TIMEOUT, status_reason=f"Killed after {timeout_seconds} s.")
+        reason = f"Killed after {timeout_seconds} s.{stopped}"
+        return Verdict(DispatchStatus.TIMEOUT, status_reason=reason)
     code = outcome.exit_code
     if code == 0:
-        return Verdict(DispatchStatus.COMPLETED, exit_code=0)
+        return Verdict(DispatchStatus.COMPLETED, exit_code=0, status_reason=stopped.strip())
     if code is not None and code < 0:
         reason = f"Killed by signal {signal.Signals(-code).name}."
         return Verdict(DispatchStatus.FAILED, 128 - code, outcome.output_tail or reason, reason)
-    reason = f"Exited with code {code}."
+    reason = f"Exited with code {code}.{stopped}"
     return Verdict(DispatchStatus.FAILED, code, outcome.output_tail or reason, reason)
 
 
@@ -74,13 +77,16 @@ class Worker:
         poll_seconds: float = 1.0,
         drain_seconds: float = 30.0,
         recover_every: float | None = None,
+        adopt_seconds: float = 10.0,
     ):
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
-        self.executor = executor or LocalExecutor()
+        self.executor = executor or default_executor()
         self.tenant_id = tenant_id  # a worker dedicated to one tenant (and tests)
         self.poll_seconds, self.drain_seconds = poll_seconds, drain_seconds
         self.recover_every = recover_every
+        self.adopt_seconds = adopt_seconds
+        self._next_adoption = 0.0
         self.processed = 0
         self.sweeps = 0  # recovery passes this worker ran (holding the lease)
         self._slots: dict[str, Slot] = {}
@@ -124,7 +130,7 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                claimed = self._claim()
+                claimed = self._adopt() + self._claim()
             except Unavailable as exc:
                 logger.warning("worker %s: store unavailable: %s", self.worker_id, exc)
                 claimed = 0
@@ -161,12 +167,41 @@ class Worker:
                 break
         return claimed
 
-    def _start(self, slot: Slot, dispatch: Dispatch) -> None:
+    def _adopt(self) -> int:
+        """Take over the ECS tasks of workers that died (executors whose work outlives us)."""
+        if not isinstance(self.executor, Adopting) or time.monotonic() < self._next_adoption:
+            return 0
+        self._next_adoption = time.monotonic() + self.adopt_seconds
+        free, adopted = self._free_slots(), 0
+        alive: dict[str, bool] = {self.worker_id: True}
+        for candidate in storage.dispatch_iter_ours(
+            DispatchStatus.RUNNING, tenant_id=self.tenant_id
+        ):
+            if not free or self._stopping.is_set():
+                break
+            owner = candidate.worker_id
+            if not candidate.task_arn or not owner:  # not ours to follow (no worker launched it)
+                continue
+            if owner not in alive:
+                alive[owner] = fleet.worker_is_alive(worker_id=owner, now=utcnow())
+            if alive[owner]:
+                continue
+            if dispatch := storage.dispatch_adopt(candidate, worker_id=self.worker_id):
+                logger.info(
+                    "worker %s: adopted %s from %s", self.worker_id, dispatch.dispatch_id, owner
+                )
+                self._start(free.pop(0), dispatch, adopted=True)
+                adopted += 1
+        return adopted
+
+    def _start(self, slot: Slot, dispatch: Dispatch, *, adopted: bool = False) -> None:
         logger.info(
             "worker %s: running %s (%s)", self.worker_id, dispatch.dispatch_id, dispatch.agent
         )
         thread = threading.Thread(
-            target=self._run_one, args=(slot, dispatch), name=f"dispatch-{dispatch.dispatch_id}"
+            target=self._run_one,
+            args=(slot, dispatch, adopted),
+            name=f"dispatch-{dispatch.dispatch_id}",
         )
         with self._lock:
             self._threads[slot.task_arn] = thread
@@ -180,9 +215,12 @@ class Worker:
 
     # --- running one dispatch ----------------------------------------------------------
 
-    def _run_one(self, slot: Slot, dispatch: Dispatch) -> None:
+    def _run_one(self, slot: Slot, dispatch: Dispatch, adopted: bool) -> None:
+        runner = self.executor.run
+        if adopted and isinstance(self.executor, Adopting):
+            runner = self.executor.adopt
         try:
-            outcome = self.executor.run(dispatch, check=lambda: self._check(dispatch))
+            outcome = runner(dispatch, check=lambda: self._check(dispatch))
         except Exception as exc:
             logger.exception("worker %s: %s crashed", self.worker_id, dispatch.dispatch_id)
             outcome = Outcome(error=f"The worker failed to run it: {exc}")

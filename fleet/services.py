@@ -75,6 +75,24 @@ def slots_heartbeat(slots: list[Slot]) -> list[Slot]:
     return fresh
 
 
+def task_follow(*, agent: str, task_arn: str, worker_id: str, dispatch_id: str) -> Slot:
+    """The pool item of an ECS task a worker follows: keyed by its agent and the task's ARN."""
+    now = utcnow()
+    task = Slot(
+        agent_types=(agent,),
+        task_arn=task_arn,
+        status=SlotStatus.IN_USE,
+        worker_id=worker_id,
+        created_at=now,
+        last_used_at=now,
+        heartbeat=now,
+        ttl=slot_ttl(now),
+        dispatch_id=dispatch_id,
+    )
+    storage.slots_save([task])
+    return task
+
+
 def slot_retire(slot: Slot) -> None:
     storage.slot_delete(slot)
 

@@ -1,0 +1,365 @@
+"""The ECS executor's whole lifecycle: botocore's Stubber on the ECS and CloudWatch Logs clients,
+DynamoDB Local for everything else (claims, the task ARN, logs, pool items, counters).
+
+The follower runs rounds only when a test calls `follow_round()`, so each DescribeTasks,
+StopTask and GetLogEvents happens exactly where the test expects it.
+"""
+
+from datetime import timedelta
+
+import pytest
+from botocore.stub import Stubber
+
+from dispatches import services, storage
+from dispatches.domain import Dispatch, DispatchStatus
+from dispatches.executors_ecs import EcsConfig, EcsExecutor, run_task_params
+from fleet import selectors as fleet
+from fleet import storage as pool_storage
+from outpost_admin import aws
+from outpost_admin.dynamo import utcnow
+from tenants import storage as tenant_storage
+
+from .workers import ACTOR, create, in_background, logs, wait_for, worker_for
+
+ACCOUNT = "123456789012"
+CLUSTER = f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/outpost-test"
+ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/outpost-test/0123456789abcdef"
+CONFIG = EcsConfig(
+    cluster=CLUSTER,
+    subnets=("subnet-a", "subnet-b"),
+    security_groups=("sg-1",),
+    environment="test",
+    account_id=ACCOUNT,
+    region="us-east-1",
+)
+STOPPED_REASON = "Essential container in task exited"
+
+
+@pytest.fixture
+def stubs():
+    """(ecs, logs) Stubbers on the very clients the executor uses; all responses must be used."""
+    aws.reset_clients()
+    with Stubber(aws.ecs()) as ecs, Stubber(aws.logs()) as cloudwatch:
+        yield ecs, cloudwatch
+        ecs.assert_no_pending_responses()
+        cloudwatch.assert_no_pending_responses()
+    aws.reset_clients()
+
+
+def executor(**options) -> EcsExecutor:
+    return EcsExecutor(config=CONFIG, follow_in_background=False, retry_seconds=0, **options)
+
+
+def task(status: str, *, exit_code: int | None = None, reason: str = STOPPED_REASON) -> dict:
+    container: dict = {"name": "claude", "lastStatus": status}
+    described: dict = {"taskArn": ARN, "lastStatus": status, "containers": [container]}
+    if status == "STOPPED":
+        described["stoppedReason"] = reason
+        if exit_code is not None:
+            container["exitCode"] = exit_code
+    return described
+
+
+def expect_describe(ecs, *described: dict) -> None:
+    ecs.add_response(
+        "describe_tasks",
+        {"tasks": list(described), "failures": []},
+        {"cluster": CLUSTER, "tasks": [ARN]},
+    )
+
+
+def expect_logs(cloudwatch, dispatch, lines: list[str], *, after: str | None, then: str, **start):
+    """One round of log pulling: a page with the new lines, then the page that repeats the token."""
+    base = {
+        "logGroupName": "/outpost/agents/claude",
+        "logStreamName": dispatch.dispatch_id,
+        "startFromHead": True,
+    }
+    events = [{"timestamp": 1, "message": line, "ingestionTime": 1} for line in lines]
+    cloudwatch.add_response(
+        "get_log_events",
+        {"events": events, "nextForwardToken": then},
+        {**base, **({"nextToken": after} if after else start)},
+    )
+    cloudwatch.add_response(
+        "get_log_events", {"events": [], "nextForwardToken": then}, {**base, "nextToken": then}
+    )
+
+
+def launched(ecs, dispatch) -> None:
+    ecs.add_response(
+        "run_task",
+        {"tasks": [{"taskArn": ARN, "lastStatus": "PROVISIONING"}], "failures": []},
+        run_task_params(dispatch, CONFIG),
+    )
+
+
+def following(runner: EcsExecutor) -> None:
+    wait_for(lambda: runner.following == [ARN])
+
+
+def pool_item(arn: str = ARN):
+    return next((s for s in pool_storage.items_for_agent("claude") if s.task_arn == arn), None)
+
+
+def concurrent_jobs(tenant) -> int:
+    return tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs
+
+
+def test_run_task_carries_the_control_planes_contract():
+    dispatch = Dispatch(
+        dispatch_id="01HZZZZZZZZZZZZZZZZZZZZZZZ",
+        tenant_id="tenant-1",
+        agent="codex",
+        model_id="gpt-5.1-codex-mini",
+        task="Fix the failing test",
+        status=DispatchStatus.RUNNING,
+        started_at=utcnow(),
+        repo="acme/widgets",
+        timeout_seconds=900,
+    )
+    params = run_task_params(dispatch, CONFIG, attempt=2)
+    assert params["taskDefinition"] == (
+        f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/outpost-test-codex"
+    )
+    assert params["cluster"] == CLUSTER and params["launchType"] == "FARGATE"
+    assert params["networkConfiguration"]["awsvpcConfiguration"] == {
+        "subnets": ["subnet-b", "subnet-a"],  # a retry after a capacity failure: another AZ first
+        "securityGroups": ["sg-1"],
+        "assignPublicIp": "DISABLED",
+    }
+    (container,) = params["overrides"]["containerOverrides"]
+    assert (container["name"], container["cpu"], container["memory"]) == ("codex", 512, 1024)
+    assert {e["name"]: e["value"] for e in container["environment"]} == {
+        "DISPATCH_ID": dispatch.dispatch_id,
+        "AGENT_TYPE": "codex",
+        "MODEL_ID": "gpt-5.1-codex-mini",
+        "TASK": "Fix the failing test",
+        "WORKSPACE_MODE": "ephemeral",
+        "WORKSPACE_INIT_MODE": "full",
+        "TIMEOUT_SECONDS": "900",
+        "OUTPUT_BUCKET": "outpost-outputs",
+        "USER_ID": "tenant-1",
+        "AWS_REGION": "us-east-1",
+        "REPO_URL": "https://github.com/acme/widgets",
+        "OUTPOST_ENV": "test",
+    }
+    assert {"key": "origin", "value": "outpost-admin"} in params["tags"]
+    assert params["clientToken"] == dispatch.dispatch_id
+    spot = EcsConfig(**{**CONFIG.__dict__, "capacity_provider": "FARGATE_SPOT"})
+    with_spot = run_task_params(dispatch, spot)
+    assert "launchType" not in with_spot
+    assert with_spot["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE_SPOT", "weight": 1}
+    ]
+
+
+def test_a_task_that_exits_0_completes_the_dispatch_with_its_logs(make_tenant, stubs):
+    ecs, cloudwatch = stubs
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    runner = executor()
+    worker = worker_for(tenant, executor=runner)
+    launched(ecs, dispatch)
+    thread = in_background(worker)
+    following(runner)
+
+    running = storage.dispatch_get(dispatch.dispatch_id)
+    assert running.status == DispatchStatus.RUNNING and running.task_arn == ARN
+    item = pool_item()
+    assert item and (item.status, item.worker_id, item.dispatch_id) == (
+        "in_use",
+        worker.worker_id,
+        dispatch.dispatch_id,
+    )
+    assert not item.is_control_plane  # it heart-beats: shown as ours, not the control plane's
+    expect_describe(ecs, task("RUNNING"))
+    expect_logs(cloudwatch, dispatch, ["cloning acme/widgets", "working"], after=None, then="f/1")
+    runner.follow_round()
+    assert logs(dispatch.dispatch_id) == "cloning acme/widgets\nworking\n"  # as they grow
+
+    expect_describe(ecs, task("STOPPED", exit_code=0))
+    expect_logs(cloudwatch, dispatch, ["done"], after="f/1", then="f/2")
+    runner.follow_round()
+    thread.join(timeout=10)
+
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert (done.status, done.exit_code, done.task_arn) == (DispatchStatus.COMPLETED, 0, ARN)
+    assert done.status_reason == f"ECS: {STOPPED_REASON}"
+    assert logs(dispatch.dispatch_id) == "cloning acme/widgets\nworking\ndone\n"
+    assert pool_item() is None and concurrent_jobs(tenant) == 0
+
+
+def test_a_nonzero_exit_code_fails_the_dispatch_and_keeps_the_stop_reason(make_tenant, stubs):
+    ecs, cloudwatch = stubs
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    runner = executor()
+    launched(ecs, dispatch)
+    thread = in_background(worker_for(tenant, executor=runner))
+    following(runner)
+    expect_describe(ecs, task("STOPPED", exit_code=2))
+    expect_logs(cloudwatch, dispatch, ["error: tests failed"], after=None, then="f/1")
+    runner.follow_round()
+    thread.join(timeout=10)
+
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert (done.status, done.exit_code) == (DispatchStatus.FAILED, 2)
+    assert done.status_reason == f"Exited with code 2. ECS: {STOPPED_REASON}"
+    assert done.error_message == "error: tests failed\n"
+    assert pool_item() is None and concurrent_jobs(tenant) == 0
+
+
+def test_a_task_past_its_timeout_is_stopped_and_the_dispatch_times_out(make_tenant, stubs):
+    ecs, cloudwatch = stubs
+    tenant, _ = make_tenant()
+    dispatch = create(tenant, timeout=30)
+    shift = [timedelta(0)]
+    runner = executor(clock=lambda: utcnow() + shift[0])
+    launched(ecs, dispatch)
+    thread = in_background(worker_for(tenant, executor=runner))
+    following(runner)
+    expect_describe(ecs, task("RUNNING"))
+    expect_logs(cloudwatch, dispatch, ["thinking"], after=None, then="f/1")
+    runner.follow_round()
+    assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.RUNNING
+
+    shift[0] = timedelta(seconds=31)
+    ecs.add_response(
+        "stop_task",
+        {"task": {"taskArn": ARN, "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}},
+        {"cluster": CLUSTER, "task": ARN, "reason": "Timed out after 30 s."},
+    )
+    expect_describe(ecs, task("STOPPED", exit_code=137, reason="Timed out after 30 s."))
+    expect_logs(cloudwatch, dispatch, ["terminated"], after="f/1", then="f/2")
+    runner.follow_round()
+    thread.join(timeout=10)
+
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert done.status == DispatchStatus.TIMEOUT
+    assert done.status_reason == "Killed after 30 s. ECS: Timed out after 30 s."
+    assert logs(dispatch.dispatch_id) == "thinking\nterminated\n"
+    assert pool_item() is None and concurrent_jobs(tenant) == 0
+
+
+def test_cancelling_a_dispatch_stops_its_task(make_tenant, stubs):
+    ecs, cloudwatch = stubs
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    runner = executor()
+    launched(ecs, dispatch)
+    thread = in_background(worker_for(tenant, executor=runner))
+    following(runner)
+    expect_describe(ecs, task("RUNNING"))
+    expect_logs(cloudwatch, dispatch, [], after=None, then="f/0")
+    runner.follow_round()
+
+    services.dispatch_cancel(dispatch=storage.dispatch_get(dispatch.dispatch_id), actor=ACTOR)
+    ecs.add_response(
+        "stop_task",
+        {"task": {"taskArn": ARN, "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}},
+        {"cluster": CLUSTER, "task": ARN, "reason": "Cancelled in Outpost Admin."},
+    )
+    runner.follow_round()  # no DescribeTasks: the cancel is final
+    thread.join(timeout=10)
+
+    assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.CANCELLED
+    assert pool_item() is None and concurrent_jobs(tenant) == 0
+
+
+@pytest.mark.parametrize(
+    "answers, reason",
+    [
+        (
+            [{"tasks": [], "failures": [{"arn": "x", "reason": "RESOURCE:CAPACITY"}]}] * 3,
+            "ECS could not start the task: RESOURCE:CAPACITY",
+        ),
+        (
+            ["InvalidParameterException"],
+            "ECS refused to start the task: InvalidParameterException: TaskDefinition not found.",
+        ),
+    ],
+    ids=["no capacity after three tries", "bad configuration"],
+)
+def test_a_task_that_cannot_start_fails_the_dispatch_and_releases_the_slot(
+    make_tenant, stubs, answers, reason
+):
+    ecs, _ = stubs
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    for attempt, answer in enumerate(answers, start=1):
+        expected = run_task_params(dispatch, CONFIG, attempt=attempt)
+        if isinstance(answer, str):
+            ecs.add_client_error(
+                "run_task", answer, "TaskDefinition not found.", 400, expected_params=expected
+            )
+        else:
+            ecs.add_response("run_task", answer, expected)
+    assert worker_for(tenant, executor=executor()).run(once=True) == 1
+
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert (done.status, done.status_reason, done.task_arn) == (DispatchStatus.FAILED, reason, "")
+    assert concurrent_jobs(tenant) == 0
+
+
+def test_describe_tasks_asks_for_at_most_100_tasks_a_call(stubs):
+    ecs, _ = stubs
+    arns = [f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/outpost-test/{n:04}" for n in range(150)]
+    ecs.add_response(
+        "describe_tasks",
+        {"tasks": [{"taskArn": a, "lastStatus": "RUNNING"} for a in arns[:100]], "failures": []},
+        {"cluster": CLUSTER, "tasks": arns[:100]},
+    )
+    ecs.add_response(
+        "describe_tasks",
+        {"tasks": [], "failures": [{"arn": a, "reason": "MISSING"} for a in arns[100:]]},
+        {"cluster": CLUSTER, "tasks": arns[100:]},
+    )
+    described, missing = executor().describe(arns)
+    assert sorted(described) == arns[:100] and missing == set(arns[100:])
+
+
+def test_another_worker_adopts_the_task_of_a_worker_that_died(settings, make_tenant, stubs):
+    ecs, cloudwatch = stubs
+    settings.OUTPOST_WORKER_HEARTBEAT_SECONDS = 3600  # nobody beats after registering...
+    settings.OUTPOST_WORKER_DEAD_AFTER_SECONDS = 1  # ...so a second of silence is death
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    first_runner, second_runner = executor(), executor()
+    first = worker_for(tenant, executor=first_runner)
+    launched(ecs, dispatch)
+    first_thread = in_background(first)
+    following(first_runner)
+    expect_describe(ecs, task("RUNNING"))
+    expect_logs(cloudwatch, dispatch, ["step 1"], after=None, then="f/1")
+    first_runner.follow_round()
+    # From here on the first worker is silent: hung, or its machine gone.
+
+    stored = storage.log_tail(dispatch.dispatch_id, chunks=1)[-1]
+    resume_ms = int(stored.created_at.timestamp() * 1000)
+    second = worker_for(tenant, executor=second_runner, adopt_seconds=0)
+    wait_for(lambda: not fleet.worker_is_alive(worker_id=first.worker_id, now=utcnow()))
+    second_thread = in_background(second)
+    following(second_runner)
+    adopted = storage.dispatch_get(dispatch.dispatch_id)
+    assert (adopted.status, adopted.worker_id, adopted.task_arn) == (
+        DispatchStatus.RUNNING,
+        second.worker_id,
+        ARN,
+    )
+    assert pool_item().worker_id == second.worker_id
+    expect_describe(ecs, task("STOPPED", exit_code=0))
+    expect_logs(cloudwatch, dispatch, ["step 2"], after=None, then="f/2", startTime=resume_ms)
+    second_runner.follow_round()
+    second_thread.join(timeout=10)
+
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert (done.status, done.worker_id) == (DispatchStatus.COMPLETED, second.worker_id)
+    assert logs(dispatch.dispatch_id) == "step 1\nstep 2\n"
+    assert pool_item() is None and concurrent_jobs(tenant) == 0
+    # The first worker wakes up to a stop: it lets go of the task without a call to ECS.
+    first.stop()
+    first.stop()
+    first_runner.follow_round()
+    first_thread.join(timeout=10)
+    assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.COMPLETED
