@@ -256,7 +256,11 @@ class EcsExecutor:
             task_arn = self.launch(dispatch)
         except LaunchFailed as exc:
             return Outcome(error=str(exc))
-        recorded = storage.dispatch_set_task_arn(dispatch, task_arn=task_arn)
+        try:
+            recorded = storage.dispatch_set_task_arn(dispatch, task_arn=task_arn)
+        except StoreError as exc:  # nobody could find the task again: don't leave it running
+            self._stop_task(task_arn, "Outpost Admin could not record the task.")
+            return Outcome(error=f"Could not record the ECS task {task_arn}: {exc}")
         if recorded is None:  # cancelled (or taken from us) while the task was starting
             self._stop_task(task_arn, "The dispatch ended before its task started.")
             return Outcome(stopped=StopReason.CANCELLED)
