@@ -8,9 +8,9 @@ StopTask and GetLogEvents happens exactly where the test expects it.
 from datetime import timedelta
 
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
-from dispatches import services, storage
+from dispatches import reconcile, services, storage
 from dispatches.domain import Dispatch, DispatchStatus
 from dispatches.executors_ecs import EcsConfig, EcsExecutor, run_task_params
 from dispatches.worker import Worker
@@ -399,3 +399,29 @@ def test_ecs_is_configured_with_the_control_planes_variables(settings, monkeypat
         assert aws.logs().meta.endpoint_url == "http://127.0.0.1:4567"
     finally:
         aws.reset_clients()
+
+
+def test_an_overdue_ecs_dispatch_is_failed_and_its_task_stopped(settings, make_tenant, stubs):
+    ecs, _ = stubs
+    settings.OUTPOST_EXECUTOR = "ecs"
+    settings.ECS_CLUSTER_ARN = CLUSTER
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    claimed = storage.dispatch_claim(dispatch, worker_id="gone-worker", now=utcnow())
+    assert claimed
+    running = storage.dispatch_set_task_arn(claimed, task_arn=ARN)
+    assert running and running.task_arn == ARN
+    grace = settings.OUTPOST_RECOVERY_GRACE_SECONDS
+    later = utcnow() + timedelta(seconds=running.timeout_seconds + grace + 60)
+    ecs.add_response(
+        "stop_task",
+        {"task": {"taskArn": ARN, "lastStatus": "STOPPING"}},
+        {"cluster": CLUSTER, "task": ARN, "reason": ANY},
+    )
+    report = reconcile.Report()
+    reconcile.recover_orphans(report, requeue=False, now=later)
+
+    assert report.failed == [dispatch.dispatch_id]  # and the Stubber saw exactly one StopTask
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert done.status == DispatchStatus.FAILED and "timeout" in done.status_reason
+    assert concurrent_jobs(tenant) == 0
