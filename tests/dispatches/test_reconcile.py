@@ -5,6 +5,7 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from django.core.management import call_command
 
 from dispatches import storage
@@ -35,11 +36,22 @@ def concurrent_jobs(tenant) -> int:
     return tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs
 
 
-def a_worker(*, heartbeat_age: timedelta = timedelta(0)) -> str:
-    worker_id = f"w-{uuid.uuid4().hex[:10]}"
-    (slot,) = pool.slots_register(worker_id=worker_id, count=1, agents=("claude",))
-    pool_storage.slots_save([replace(slot, heartbeat=utcnow() - heartbeat_age)])
-    return worker_id
+@pytest.fixture
+def a_worker():
+    """Register a one-slot worker; its slots leave the shared pool table after the test, so a
+    dead worker made here is never counted by a later test's view of the pool."""
+    made: list[str] = []
+
+    def register(*, heartbeat_age: timedelta = timedelta(0)) -> str:
+        worker_id = f"w-{uuid.uuid4().hex[:10]}"
+        (slot,) = pool.slots_register(worker_id=worker_id, count=1, agents=("claude",))
+        pool_storage.slots_save([replace(slot, heartbeat=utcnow() - heartbeat_age)])
+        made.append(worker_id)
+        return worker_id
+
+    yield register
+    for worker_id in made:
+        pool.slots_retire_worker(worker_id=worker_id)
 
 
 def test_it_fails_a_running_dispatch_whose_worker_is_gone(make_tenant):
@@ -53,7 +65,7 @@ def test_it_fails_a_running_dispatch_whose_worker_is_gone(make_tenant):
     assert "failed: " in output and "requeued: 0" in output
 
 
-def test_it_fails_a_dispatch_whose_worker_stopped_heart_beating(settings, make_tenant):
+def test_it_fails_a_dispatch_whose_worker_stopped_heart_beating(settings, make_tenant, a_worker):
     tenant, _ = make_tenant()
     worker_id = a_worker(
         heartbeat_age=timedelta(seconds=settings.OUTPOST_WORKER_DEAD_AFTER_SECONDS + 5)
@@ -63,15 +75,13 @@ def test_it_fails_a_dispatch_whose_worker_stopped_heart_beating(settings, make_t
     assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.FAILED
 
 
-def test_it_leaves_a_live_workers_dispatch_alone(make_tenant):
+def test_it_leaves_a_live_workers_dispatch_alone(make_tenant, a_worker):
     tenant, _ = make_tenant()
     worker_id = a_worker()
     dispatch = claimed_by(tenant, worker_id)
     reconcile()
     assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.RUNNING
     assert concurrent_jobs(tenant) == 1
-    for slot in pool_storage.slots_for_worker(worker_id):
-        pool_storage.slot_delete(slot)
 
 
 def test_with_requeue_it_queues_the_orphan_again_and_keeps_its_slot(make_tenant):
