@@ -2,7 +2,8 @@
 tasks, and per agent its availability, live slots, queue and the last hour. No I/O here:
 `fleet_board` is computed from the pool's items and roll-up cells that the caller read.
 Our items (one per agent type a slot serves, with a heartbeat) are grouped by worker id;
-the control plane's items (no heartbeat) are its tasks."""
+the control plane's items (no heartbeat) are its tasks. The ECS tasks a worker follows are
+items of its own, listed with it but not counted as slots."""
 
 from collections import Counter
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ class WorkerRow:
     slots_in_use: int
     agents: tuple[str, ...]
     dispatch_ids: tuple[str, ...]
+    tasks: tuple[str, ...] = ()  # the ARNs of the ECS tasks it follows
+    recoverable: bool = True  # it has slots to recover (a worker gone with only ECS tasks
+    # left has none: its tasks wait for another ECS worker to adopt them)
 
     heartbeat_age: str = ""
 
@@ -91,9 +95,11 @@ def workers_of(items: list[PoolItem], *, now: datetime, dead_after: timedelta) -
 def _worker(
     worker_id: str, items: list[PoolItem], now: datetime, dead_after: timedelta
 ) -> WorkerRow:
-    first = min(items, key=lambda i: i.created_at or now)
+    slots = {i.task_arn: i for i in items if i.is_slot}  # one slot, an item per agent type
+    tasks = {i.task_arn: i for i in items if not i.is_slot}
+    first = min(list(slots.values()) or items, key=lambda i: i.created_at or now)
     heartbeat = max(i.heartbeat or now for i in items)
-    slots = {i.task_arn: i for i in items}  # one slot, one item per agent type it serves
+    running = [*slots.values(), *tasks.values()]
     return WorkerRow(
         worker_id=worker_id,
         host=first.host,
@@ -105,7 +111,9 @@ def _worker(
         slots_total=sum(1 for s in slots.values() if s.status != SlotStatus.TERMINATING),
         slots_in_use=sum(1 for s in slots.values() if s.status == SlotStatus.IN_USE),
         agents=tuple(sorted({i.agent_type for i in items})),
-        dispatch_ids=tuple(sorted({s.dispatch_id for s in slots.values() if s.dispatch_id})),
+        dispatch_ids=tuple(sorted({i.dispatch_id for i in running if i.dispatch_id})),
+        tasks=tuple(sorted(tasks)),
+        recoverable=bool(slots),
         heartbeat_age=age_text(heartbeat, now),
     )
 

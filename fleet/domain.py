@@ -5,6 +5,8 @@ counts the pool per agent type (one Query per type). So a slot is stored as one 
 agent type it serves, all with the same task_arn (`local:<worker id>:<n>`) and status: the
 control plane's /health/fleet then counts our slots as its own idle/in_use tasks, per agent.
 Its own items (ECS tasks) carry no heartbeat: they are shown as control-plane tasks.
+The ECS executor's tasks are ours (they heart-beat while a worker follows them) but not
+slots: the worker's slots bound how many it runs, its task items say which ECS task runs each.
 """
 
 from dataclasses import dataclass, field
@@ -74,6 +76,11 @@ class PoolItem:
     def is_control_plane(self) -> bool:
         return self.heartbeat is None
 
+    @property
+    def is_slot(self) -> bool:
+        """One of our workers' slots (not an ECS task one of them follows)."""
+        return self.task_arn.startswith(f"{LOCAL_PREFIX}:")
+
     def is_live(self, *, now: datetime, dead_after: timedelta) -> bool:
         """Ours while it heart-beats; the control plane's while it exists (TTL removes it)."""
         return self.heartbeat is None or now - self.heartbeat <= dead_after
@@ -115,11 +122,11 @@ def summarize(items: list[PoolItem], *, now: datetime, dead_after: timedelta) ->
     for item in live:
         agent = counts.setdefault(item.agent_type, {})
         agent[item.status] = agent.get(item.status, 0) + 1
-    ours = {i.task_arn: i for i in live if not i.is_control_plane}
+    ours = {i.task_arn: i for i in live if i.is_slot}
     slots: dict[str, int] = {}
     for item in ours.values():
         slots[item.status] = slots.get(item.status, 0) + 1
-    stale = {i.task_arn for i in items if not i.is_control_plane} - set(ours)
+    stale = {i.task_arn for i in items if i.is_slot} - set(ours)
     return PoolSummary(
         by_agent={
             agent: AgentPool(

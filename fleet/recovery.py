@@ -1,7 +1,7 @@
 """Recover one dead worker now, from the fleet page: what the automatic recovery does for it.
 
 Its RUNNING dispatches (the ones its slots name) end FAILED with the reason, releasing their
-concurrency slots, each audited in its tenant's log; its pool slots are removed; and the
+concurrency slots (but not those running as ECS tasks, which go on and are adopted), each audited in its tenant's log; its pool slots are removed; and the
 recovery itself is audited in the fleet's log.
 """
 
@@ -55,6 +55,8 @@ def _fail(dispatch_id: str, worker_id: str, reason: str, actor: Actor) -> str:
         return ""
     if dispatch.status != DispatchStatus.RUNNING or dispatch.worker_id != worker_id:
         return ""  # finished, re-queued or taken over meanwhile
+    if dispatch.task_arn:
+        return ""  # its ECS task runs on: another ECS worker adopts it, as recovery leaves it
     event = audit_event(
         tenant_id=dispatch.tenant_id,
         action="dispatch.recover",

@@ -23,24 +23,48 @@ def slots_register(*, worker_id: str, count: int, agents: tuple[str, ...]) -> li
     """`count` idle slots, each stored under every agent type in `agents` (what it can run)."""
     now = utcnow()
     slots = [
-        Slot(
-            agent_types=agents,
+        _new(
             task_arn=local_task_arn(worker_id, number),
+            agents=agents,
             status=SlotStatus.IDLE,
             worker_id=worker_id,
-            created_at=now,
-            last_used_at=now,
-            heartbeat=now,
-            ttl=slot_ttl(now),
-            host=socket.gethostname(),
-            pid=os.getpid(),
             executor=settings.OUTPOST_EXECUTOR,
+            now=now,
             worker_started_at=now,
         )
         for number in range(count)
     ]
     storage.slots_save(slots)
     return slots
+
+
+def _new(
+    *,
+    task_arn: str,
+    agents: tuple[str, ...],
+    status: SlotStatus,
+    worker_id: str,
+    executor: str,
+    now: datetime,
+    dispatch_id: str = "",
+    worker_started_at: datetime | None = None,
+) -> Slot:
+    """An item of this process's worker, naming its host and process for the fleet page."""
+    return Slot(
+        agent_types=agents,
+        task_arn=task_arn,
+        status=status,
+        worker_id=worker_id,
+        created_at=now,
+        last_used_at=now,
+        heartbeat=now,
+        ttl=slot_ttl(now),
+        dispatch_id=dispatch_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        executor=executor,
+        worker_started_at=worker_started_at,
+    )
 
 
 def _save(slot: Slot, *, status: SlotStatus, dispatch_id: str) -> Slot:
@@ -76,17 +100,15 @@ def slots_heartbeat(slots: list[Slot]) -> list[Slot]:
 
 
 def task_follow(*, agent: str, task_arn: str, worker_id: str, dispatch_id: str) -> Slot:
-    """The pool item of an ECS task a worker follows: keyed by its agent and the task's ARN."""
-    now = utcnow()
-    task = Slot(
-        agent_types=(agent,),
+    """The pool item of an ECS task a worker follows: keyed by its agent and the task's ARN,
+    naming the worker's host and process (the fleet page shows it even after its slots went)."""
+    task = _new(
         task_arn=task_arn,
+        agents=(agent,),
         status=SlotStatus.IN_USE,
         worker_id=worker_id,
-        created_at=now,
-        last_used_at=now,
-        heartbeat=now,
-        ttl=slot_ttl(now),
+        executor="ecs",
+        now=utcnow(),
         dispatch_id=dispatch_id,
     )
     storage.slots_save([task])

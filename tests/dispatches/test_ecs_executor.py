@@ -5,6 +5,9 @@ The follower runs rounds only when a test calls `follow_round()`, so each Descri
 StopTask and GetLogEvents happens exactly where the test expects it.
 """
 
+import re
+import threading
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -14,13 +17,17 @@ from dispatches import reconcile, services, storage
 from dispatches.domain import Dispatch, DispatchStatus
 from dispatches.executors_ecs import EcsConfig, EcsExecutor, run_task_params
 from dispatches.worker import Worker
+from fleet import recovery
 from fleet import selectors as fleet
 from fleet import storage as pool_storage
+from fleet.board import WorkerRow
+from fleet.domain import summarize
 from outpost_admin import aws
 from outpost_admin.dynamo import utcnow
 from tenants import storage as tenant_storage
+from tenants.domain import Tenant
 
-from .workers import ACTOR, create, in_background, logs, wait_for, worker_for
+from .workers import ACTOR, a_dispatch, create, in_background, logs, wait_for, worker_for
 
 ACCOUNT = "123456789012"
 CLUSTER = f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/outpost-test"
@@ -99,6 +106,51 @@ def following(runner: EcsExecutor) -> None:
     wait_for(lambda: runner.following == [ARN])
 
 
+def expect_stop(ecs, reason: str) -> None:
+    ecs.add_response(
+        "stop_task",
+        {"task": {"taskArn": ARN, "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}},
+        {"cluster": CLUSTER, "task": ARN, "reason": reason},
+    )
+
+
+@dataclass
+class Run:
+    """A dispatch whose task a worker launched and follows, a round when the test says."""
+
+    tenant: Tenant
+    dispatch: Dispatch
+    runner: EcsExecutor
+    worker: Worker
+    thread: threading.Thread
+
+    def ended(self) -> Dispatch:
+        """The dispatch once the worker is done: the task's pool item gone, the slot released."""
+        self.thread.join(timeout=10)
+        assert pool_item() is None and concurrent_jobs(self.tenant) == 0
+        return storage.dispatch_get(self.dispatch.dispatch_id)
+
+
+def started(make_tenant, ecs, *, timeout: int = 60, **options) -> Run:
+    tenant, _ = make_tenant()
+    dispatch = create(tenant, timeout=timeout)
+    runner = executor(**options)
+    worker = worker_for(tenant, executor=runner)
+    launched(ecs, dispatch)
+    thread = in_background(worker)
+    following(runner)
+    return Run(tenant, dispatch, runner, worker, thread)
+
+
+def adopted(run: Run) -> Run:
+    """Another worker, which adopts the task of the run's (dead or stopped) worker."""
+    runner = executor()
+    worker = worker_for(run.tenant, executor=runner, adopt_seconds=0)
+    thread = in_background(worker)
+    following(runner)
+    return Run(run.tenant, run.dispatch, runner, worker, thread)
+
+
 def pool_item(arn: str = ARN):
     return next((s for s in pool_storage.items_for_agent("claude") if s.task_arn == arn), None)
 
@@ -107,16 +159,23 @@ def concurrent_jobs(tenant) -> int:
     return tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs
 
 
+def board_row(worker_id: str) -> WorkerRow:
+    board = fleet.fleet_board(now=utcnow())
+    return next(w for w in board.workers if w.worker_id == worker_id)
+
+
+def fleet_page_row(client, worker_id: str) -> str:
+    html = client.get("/fleet/").content.decode()
+    match = re.search(rf'<tr id="worker-{worker_id}".*?</tr>', html, re.S)
+    assert match, worker_id
+    return match.group(0)
+
+
 def test_run_task_carries_the_control_planes_contract():
-    dispatch = Dispatch(
-        dispatch_id="01HZZZZZZZZZZZZZZZZZZZZZZZ",
-        tenant_id="tenant-1",
+    dispatch = a_dispatch(
         agent="codex",
         model_id="gpt-5.1-codex-mini",
         task="Fix the failing test",
-        status=DispatchStatus.RUNNING,
-        started_at=utcnow(),
-        repo="acme/widgets",
         timeout_seconds=900,
     )
     params = run_task_params(dispatch, CONFIG, attempt=2)
@@ -155,15 +214,11 @@ def test_run_task_carries_the_control_planes_contract():
     ]
 
 
-def test_a_task_that_exits_0_completes_the_dispatch_with_its_logs(make_tenant, stubs):
+def test_a_task_that_exits_0_completes_the_dispatch_with_its_logs(settings, make_tenant, stubs):
     ecs, cloudwatch = stubs
-    tenant, _ = make_tenant()
-    dispatch = create(tenant)
-    runner = executor()
-    worker = worker_for(tenant, executor=runner)
-    launched(ecs, dispatch)
-    thread = in_background(worker)
-    following(runner)
+    settings.OUTPOST_EXECUTOR = "ecs"
+    run = started(make_tenant, ecs)
+    dispatch, worker = run.dispatch, run.worker
 
     running = storage.dispatch_get(dispatch.dispatch_id)
     assert running.status == DispatchStatus.RUNNING and running.task_arn == ARN
@@ -174,98 +229,75 @@ def test_a_task_that_exits_0_completes_the_dispatch_with_its_logs(make_tenant, s
         dispatch.dispatch_id,
     )
     assert not item.is_control_plane  # it heart-beats: shown as ours, not the control plane's
+    # The fleet lists the task with the worker that follows it, not as one more slot...
+    row = board_row(worker.worker_id)
+    assert (row.alive, row.executor, row.slots_in_use, row.slots_total) == (True, "ecs", 1, 1)
+    assert (row.tasks, row.dispatch_ids) == ((ARN,), (dispatch.dispatch_id,))
+    # ...and /health/fleet counts one slot in use, while its pool counts every item, the
+    # task's too, as the control plane counts the table.
+    items = [i for i in pool_storage.items_for_agent("claude") if i.worker_id == worker.worker_id]
+    summary = summarize(items, now=utcnow(), dead_after=fleet.dead_after())
+    assert summary.slots == {"in_use": 1} and summary.by_agent["claude"].in_use == 2
     expect_describe(ecs, task("RUNNING"))
     expect_logs(cloudwatch, dispatch, ["cloning acme/widgets", "working"], after=None, then="f/1")
-    runner.follow_round()
+    run.runner.follow_round()
     assert logs(dispatch.dispatch_id) == "cloning acme/widgets\nworking\n"  # as they grow
 
     expect_describe(ecs, task("STOPPED", exit_code=0))
     expect_logs(cloudwatch, dispatch, ["done"], after="f/1", then="f/2")
-    runner.follow_round()
-    thread.join(timeout=10)
+    run.runner.follow_round()
 
-    done = storage.dispatch_get(dispatch.dispatch_id)
+    done = run.ended()
     assert (done.status, done.exit_code, done.task_arn) == (DispatchStatus.COMPLETED, 0, ARN)
     assert done.status_reason == f"ECS: {STOPPED_REASON}"
     assert logs(dispatch.dispatch_id) == "cloning acme/widgets\nworking\ndone\n"
-    assert pool_item() is None and concurrent_jobs(tenant) == 0
 
 
 def test_a_nonzero_exit_code_fails_the_dispatch_and_keeps_the_stop_reason(make_tenant, stubs):
     ecs, cloudwatch = stubs
-    tenant, _ = make_tenant()
-    dispatch = create(tenant)
-    runner = executor()
-    launched(ecs, dispatch)
-    thread = in_background(worker_for(tenant, executor=runner))
-    following(runner)
+    run = started(make_tenant, ecs)
     expect_describe(ecs, task("STOPPED", exit_code=2))
-    expect_logs(cloudwatch, dispatch, ["error: tests failed"], after=None, then="f/1")
-    runner.follow_round()
-    thread.join(timeout=10)
+    expect_logs(cloudwatch, run.dispatch, ["error: tests failed"], after=None, then="f/1")
+    run.runner.follow_round()
 
-    done = storage.dispatch_get(dispatch.dispatch_id)
+    done = run.ended()
     assert (done.status, done.exit_code) == (DispatchStatus.FAILED, 2)
     assert done.status_reason == f"Exited with code 2. ECS: {STOPPED_REASON}"
     assert done.error_message == "error: tests failed\n"
-    assert pool_item() is None and concurrent_jobs(tenant) == 0
 
 
 def test_a_task_past_its_timeout_is_stopped_and_the_dispatch_times_out(make_tenant, stubs):
     ecs, cloudwatch = stubs
-    tenant, _ = make_tenant()
-    dispatch = create(tenant, timeout=30)
     shift = [timedelta(0)]
-    runner = executor(clock=lambda: utcnow() + shift[0])
-    launched(ecs, dispatch)
-    thread = in_background(worker_for(tenant, executor=runner))
-    following(runner)
+    run = started(make_tenant, ecs, timeout=30, clock=lambda: utcnow() + shift[0])
     expect_describe(ecs, task("RUNNING"))
-    expect_logs(cloudwatch, dispatch, ["thinking"], after=None, then="f/1")
-    runner.follow_round()
-    assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.RUNNING
+    expect_logs(cloudwatch, run.dispatch, ["thinking"], after=None, then="f/1")
+    run.runner.follow_round()
+    assert storage.dispatch_get(run.dispatch.dispatch_id).status == DispatchStatus.RUNNING
 
     shift[0] = timedelta(seconds=31)
-    ecs.add_response(
-        "stop_task",
-        {"task": {"taskArn": ARN, "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}},
-        {"cluster": CLUSTER, "task": ARN, "reason": "Timed out after 30 s."},
-    )
+    expect_stop(ecs, "Timed out after 30 s.")
     expect_describe(ecs, task("STOPPED", exit_code=137, reason="Timed out after 30 s."))
-    expect_logs(cloudwatch, dispatch, ["terminated"], after="f/1", then="f/2")
-    runner.follow_round()
-    thread.join(timeout=10)
+    expect_logs(cloudwatch, run.dispatch, ["terminated"], after="f/1", then="f/2")
+    run.runner.follow_round()
 
-    done = storage.dispatch_get(dispatch.dispatch_id)
+    done = run.ended()
     assert done.status == DispatchStatus.TIMEOUT
     assert done.status_reason == "Killed after 30 s. ECS: Timed out after 30 s."
-    assert logs(dispatch.dispatch_id) == "thinking\nterminated\n"
-    assert pool_item() is None and concurrent_jobs(tenant) == 0
+    assert logs(run.dispatch.dispatch_id) == "thinking\nterminated\n"
 
 
 def test_cancelling_a_dispatch_stops_its_task(make_tenant, stubs):
     ecs, cloudwatch = stubs
-    tenant, _ = make_tenant()
-    dispatch = create(tenant)
-    runner = executor()
-    launched(ecs, dispatch)
-    thread = in_background(worker_for(tenant, executor=runner))
-    following(runner)
+    run = started(make_tenant, ecs)
     expect_describe(ecs, task("RUNNING"))
-    expect_logs(cloudwatch, dispatch, [], after=None, then="f/0")
-    runner.follow_round()
+    expect_logs(cloudwatch, run.dispatch, [], after=None, then="f/0")
+    run.runner.follow_round()
 
-    services.dispatch_cancel(dispatch=storage.dispatch_get(dispatch.dispatch_id), actor=ACTOR)
-    ecs.add_response(
-        "stop_task",
-        {"task": {"taskArn": ARN, "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}},
-        {"cluster": CLUSTER, "task": ARN, "reason": "Cancelled in Outpost Admin."},
-    )
-    runner.follow_round()  # no DescribeTasks: the cancel is final
-    thread.join(timeout=10)
-
-    assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.CANCELLED
-    assert pool_item() is None and concurrent_jobs(tenant) == 0
+    services.dispatch_cancel(dispatch=storage.dispatch_get(run.dispatch.dispatch_id), actor=ACTOR)
+    expect_stop(ecs, "Cancelled in Outpost Admin.")
+    run.runner.follow_round()  # no DescribeTasks: the cancel is final
+    assert run.ended().status == DispatchStatus.CANCELLED
 
 
 @pytest.mark.parametrize(
@@ -320,50 +352,77 @@ def test_describe_tasks_asks_for_at_most_100_tasks_a_call(stubs):
     assert sorted(described) == arns[:100] and missing == set(arns[100:])
 
 
-def test_another_worker_adopts_the_task_of_a_worker_that_died(settings, make_tenant, stubs):
+def test_another_worker_adopts_the_task_of_a_worker_that_died(
+    settings, make_tenant, stubs, staff_client
+):
     ecs, cloudwatch = stubs
     settings.OUTPOST_WORKER_HEARTBEAT_SECONDS = 3600  # nobody beats after registering...
     settings.OUTPOST_WORKER_DEAD_AFTER_SECONDS = 1  # ...so a second of silence is death
-    tenant, _ = make_tenant()
-    dispatch = create(tenant)
-    first_runner, second_runner = executor(), executor()
-    first = worker_for(tenant, executor=first_runner)
-    launched(ecs, dispatch)
-    first_thread = in_background(first)
-    following(first_runner)
+    first = started(make_tenant, ecs)
+    dispatch = first.dispatch
     expect_describe(ecs, task("RUNNING"))
     expect_logs(cloudwatch, dispatch, ["step 1"], after=None, then="f/1")
-    first_runner.follow_round()
+    first.runner.follow_round()
     # From here on the first worker is silent: hung, or its machine gone.
 
     stored = storage.log_tail(dispatch.dispatch_id, chunks=1)[-1]
     resume_ms = int(stored.created_at.timestamp() * 1000)
-    second = worker_for(tenant, executor=second_runner, adopt_seconds=0)
-    wait_for(lambda: not fleet.worker_is_alive(worker_id=first.worker_id, now=utcnow()))
-    second_thread = in_background(second)
-    following(second_runner)
-    adopted = storage.dispatch_get(dispatch.dispatch_id)
-    assert (adopted.status, adopted.worker_id, adopted.task_arn) == (
+    wait_for(lambda: not fleet.worker_is_alive(worker_id=first.worker.worker_id, now=utcnow()))
+    # Recovering the dead worker from the fleet page removes its slots but not its task,
+    # and does not fail the dispatch: the task runs on, for another worker to adopt.
+    assert recovery.worker_recover(worker_id=first.worker.worker_id, actor=ACTOR) == []
+    assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.RUNNING
+    row = board_row(first.worker.worker_id)
+    assert (row.alive, row.recoverable, row.slots_total, row.tasks) == (False, False, 0, (ARN,))
+    html = fleet_page_row(staff_client, first.worker.worker_id)
+    assert ARN in html and "Recover now" not in html and "adopt" in html
+
+    second = adopted(first)
+    taken = storage.dispatch_get(dispatch.dispatch_id)
+    assert (taken.status, taken.worker_id, taken.task_arn) == (
         DispatchStatus.RUNNING,
-        second.worker_id,
+        second.worker.worker_id,
         ARN,
     )
-    assert pool_item().worker_id == second.worker_id
+    assert pool_item().worker_id == second.worker.worker_id
     expect_describe(ecs, task("STOPPED", exit_code=0))
     expect_logs(cloudwatch, dispatch, ["step 2"], after=None, then="f/2", startTime=resume_ms)
-    second_runner.follow_round()
-    second_thread.join(timeout=10)
+    second.runner.follow_round()
 
-    done = storage.dispatch_get(dispatch.dispatch_id)
-    assert (done.status, done.worker_id) == (DispatchStatus.COMPLETED, second.worker_id)
+    done = second.ended()
+    assert (done.status, done.worker_id) == (DispatchStatus.COMPLETED, second.worker.worker_id)
     assert logs(dispatch.dispatch_id) == "step 1\nstep 2\n"
-    assert pool_item() is None and concurrent_jobs(tenant) == 0
     # The first worker wakes up to a stop: it lets go of the task without a call to ECS.
-    first.stop()
-    first.stop()
-    first_runner.follow_round()
-    first_thread.join(timeout=10)
+    first.worker.stop()
+    first.worker.stop()
+    first.runner.follow_round()
+    first.thread.join(timeout=10)
     assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.COMPLETED
+
+
+def test_a_worker_that_stops_leaves_its_task_running_and_another_adopts_it(make_tenant, stubs):
+    ecs, cloudwatch = stubs
+    first = started(make_tenant, ecs)
+    first.worker.stop()
+    first.worker.stop()  # the second stop hands running work back: the task is left to run on
+    first.runner.follow_round()  # no StopTask, no DescribeTasks (the Stubber has none queued)
+    first.thread.join(timeout=10)
+    left = storage.dispatch_get(first.dispatch.dispatch_id)
+    assert (left.status, left.worker_id, left.task_arn) == (
+        DispatchStatus.RUNNING,
+        first.worker.worker_id,
+        ARN,
+    )
+    assert pool_storage.slots_for_worker(first.worker.worker_id) == []
+    assert pool_item().worker_id == first.worker.worker_id  # the task is still in the pool
+
+    second = adopted(first)  # its slots gone, the first worker counts as dead at once
+    assert pool_item().worker_id == second.worker.worker_id
+    expect_describe(ecs, task("STOPPED", exit_code=0))
+    expect_logs(cloudwatch, first.dispatch, ["done"], after=None, then="f/1")
+    second.runner.follow_round()
+    done = second.ended()
+    assert (done.status, done.worker_id) == (DispatchStatus.COMPLETED, second.worker.worker_id)
 
 
 def test_the_follower_thread_follows_on_its_own(make_tenant, stubs):

@@ -7,22 +7,21 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 import pytest
 from django.core.management import call_command
 
 from dispatches import services, storage
 from dispatches.demo import demo_agent_commands
-from dispatches.domain import AGENTS, Dispatch, DispatchStatus
+from dispatches.domain import AGENTS, DispatchStatus
 from dispatches.executors import TRUNCATED_MARKER, Outcome, child_env, command_for
 from dispatches.worker import verdict
 from fleet import storage as pool_storage
-from outpost_admin.dynamo import utcnow
 from tenants import storage as tenant_storage
 
 from .workers import (
     ACTOR,
+    a_dispatch,
     create,
     in_background,
     logs,
@@ -237,20 +236,6 @@ def test_run_worker_once_runs_what_is_pending_and_exits(settings, make_tenant):
 
 
 # --- the pieces, without a store --------------------------------------------------------
-
-
-def a_dispatch(**fields) -> Dispatch:
-    dispatch = Dispatch(
-        dispatch_id="01JTESTDISPATCH",
-        tenant_id="tenant-1",
-        agent="claude",
-        model_id="claude-opus-4-5-20251101",
-        task="Fix the failing test in utils.py",
-        status=DispatchStatus.RUNNING,
-        started_at=utcnow(),
-        repo="acme/widgets",
-    )
-    return replace(dispatch, **fields)
 
 
 def test_placeholders_are_filled_per_item_and_never_through_a_shell():

@@ -9,12 +9,14 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 from dispatches import services, storage
-from dispatches.domain import AGENTS, Dispatch
+from dispatches.domain import AGENTS, Dispatch, DispatchStatus
 from dispatches.services import DispatchInput
 from dispatches.worker import Worker
 from outpost_admin.audit import Actor
+from outpost_admin.dynamo import utcnow
 
 ACTOR = Actor(name="tester", request_id="req-test")
 
@@ -75,3 +77,18 @@ def logs(dispatch_id: str) -> str:
 
 def status_of(dispatch_id: str):
     return storage.dispatch_get(dispatch_id).status
+
+
+def a_dispatch(**fields) -> Dispatch:
+    """A RUNNING dispatch that exists only in memory (for the pieces tested without a store)."""
+    dispatch = Dispatch(
+        dispatch_id="01JTESTDISPATCH",
+        tenant_id="tenant-1",
+        agent="claude",
+        model_id="claude-opus-4-5-20251101",
+        task="Fix the failing test in utils.py",
+        status=DispatchStatus.RUNNING,
+        started_at=utcnow(),
+        repo="acme/widgets",
+    )
+    return replace(dispatch, **fields)
