@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -244,8 +245,18 @@ _CREATE_SCHEMA = extend_schema(
 )
 
 
+class BodyRequiredSchema(AutoSchema):
+    """drf-spectacular marks a body required only when a serializer lists required fields,
+    which a oneOf (DispatchInput) does not: a create without a body is a 400, so say so."""
+
+    def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
+        schema, _ = super()._get_request_for_media_type(serializer, direction)
+        return schema, schema is not None
+
+
 class DispatchCreateApi(APIView):
     permission_classes = [scope_permission(Scope.DISPATCH)]
+    schema = BodyRequiredSchema()
     InputSerializer: type[serializers.Serializer] = DispatchInputSerializer
 
     @extend_schema(operation_id="dispatch_create", summary="Create a dispatch")

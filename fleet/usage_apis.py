@@ -19,7 +19,7 @@ from tenants.domain import Scope
 
 from . import usage_selectors
 from .forms import date_range
-from .usage import LIMITS, STATUSES, UsageReport
+from .usage import LIMITS, MAX_DAYS, STATUSES, UsageReport
 
 
 class IsOperator(permissions.BasePermission):
@@ -74,10 +74,18 @@ class TopTenantOutput(serializers.Serializer):
 
 class UsageInput(serializers.Serializer):
     days = serializers.ChoiceField(choices=["7", "30", "90"], required=False, default="30")
-    since = serializers.DateField(required=False, help_text="First day (UTC) of a custom range.")
-    until = serializers.DateField(required=False, help_text="Last day (UTC) of a custom range.")
+    since = serializers.DateField(
+        required=False,
+        help_text=f"First day (UTC) of a custom range: send `until` too; at most {MAX_DAYS} days.",
+    )
+    until = serializers.DateField(
+        required=False, help_text="Last day (UTC) of a custom range, not before `since`."
+    )
     agent = serializers.ChoiceField(choices=list(AGENTS), required=False, default="")
-    key = serializers.UUIDField(required=False, help_text="Only this API key's dispatches.")
+    key = serializers.UUIDField(
+        required=False,
+        help_text="Only this API key's dispatches (on the admin API, with `tenant`).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         custom = "since" in attrs or "until" in attrs
@@ -131,7 +139,9 @@ class AdminUsageApi(APIView):
     permission_classes = [IsOperator]
 
     class InputSerializer(UsageInput):
-        tenant = serializers.UUIDField(required=False, help_text="One tenant (default: all).")
+        tenant = serializers.UUIDField(
+            required=False, help_text="One tenant (default: all); needed by `key`."
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if attrs.get("key") and not attrs.get("tenant"):

@@ -167,8 +167,12 @@ CURSOR_HELP = "Opaque: the `cursor` of the previous page, with the same filters.
 
 class TenantListApi(AdminApi):
     class FilterSerializer(serializers.Serializer):
-        search = serializers.CharField(
-            required=False, allow_blank=True, max_length=200, help_text="A name prefix."
+        search = PatternField(
+            r"^[^\x00-\x1f\x7f]{0,200}$",
+            required=False,
+            allow_blank=True,
+            max_length=200,
+            help_text="A name prefix (no control characters).",
         )
         status = serializers.ChoiceField(choices=[s.value for s in TenantStatus], required=False)
         tier = serializers.ChoiceField(choices=[t.value for t in Tier], required=False)
