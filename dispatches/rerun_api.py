@@ -92,9 +92,8 @@ class DispatchRerunApi(APIView):
         return dict(cls.OutputSerializer(dispatch).data)
 
     def _idempotency_key(self, request: Request) -> str:
-        serializer = self.InputSerializer(
-            data=request.data if isinstance(request.data, dict) else {}
-        )
+        # No body is an empty QueryDict; a body that is not a JSON object is a 400.
+        serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         header, body = (
             request.headers.get("Idempotency-Key", ""),

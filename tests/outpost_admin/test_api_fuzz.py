@@ -55,6 +55,14 @@ def fuzzed_app(dynamodb_local, tmp_path, actor):
         "OUTPOST_FUZZ_THROWAWAY_TENANT": throwaway.tenant_id,
         "OUTPOST_FUZZ_THROWAWAY_KEY": throwaway_key.key.api_key_id,
     }
+    # The server's own SQLite (staff sessions): without its tables, a session cookie is a 500.
+    database = {"DATABASE_URL": f"sqlite:///{var_dir / 'db.sqlite3'}"}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, **database, "DJANGO_SECRET_KEY": "test-only"},
+        check=True,
+    )
     with app_server(dynamodb_local, var_dir) as url:
         yield url, run_key.raw, env, var_dir
 
