@@ -6,7 +6,7 @@ class of the operation, drf-spectacular reading the same classes.
 
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +20,7 @@ from outpost_admin.dynamo import OutcomeUnknown
 from tenants.domain import Scope
 
 from . import services
-from .apis import _outcome_unknown, _rate_limited
+from .apis import IDEMPOTENCY_HEADER, _outcome_unknown, _rate_limited
 from .domain import (
     API_STATUSES,
     Dispatch,
@@ -52,10 +52,8 @@ class DispatchRerunApi(APIView):
         description="The same request as a new dispatch, linked to the original by rerunOf. "
         "Quotas and idempotency work as for a create.",
         request=InputSerializer,
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
-        ],
-        responses=responses(201, OutputSerializer, 409, 422, 429, 503),
+        parameters=[IDEMPOTENCY_HEADER],
+        responses=responses(201, OutputSerializer, 404, 409, 422, 429, 503),
     )
     def post(self, request: Request, dispatch_id: str) -> Response:
         principal = principal_of(request)
