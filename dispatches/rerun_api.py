@@ -20,7 +20,7 @@ from outpost_admin.dynamo import OutcomeUnknown
 from tenants.domain import Scope
 
 from . import services
-from .apis import IDEMPOTENCY_HEADER, _outcome_unknown, _rate_limited
+from .apis import _IDEMPOTENCY_KEY, IDEMPOTENCY_HEADER, _outcome_unknown, _rate_limited
 from .domain import (
     API_STATUSES,
     Dispatch,
@@ -97,9 +97,13 @@ class DispatchRerunApi(APIView):
             request.headers.get("Idempotency-Key", ""),
             serializer.validated_data.get("idempotencyKey", ""),
         )
-        if len(header) > 255:
+        if header and not _IDEMPOTENCY_KEY.fullmatch(header):
             raise serializers.ValidationError(
-                {"idempotencyKey": ["Must be at most 255 characters."]}
+                {
+                    "idempotencyKey": [
+                        "The Idempotency-Key header must be 1-255 printable characters."
+                    ]
+                }
             )
         if header and body and header != body:
             raise serializers.ValidationError(
