@@ -26,6 +26,7 @@ from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ApiError, ok
 from outpost_admin.api.fields import (
+    NO_NUL,
     BlankAsNullField,
     IsoDateTimeField,
     PatternField,
@@ -132,26 +133,47 @@ def created_data(dispatch: Dispatch) -> dict[str, Any]:
 # --- input --------------------------------------------------------------------------------
 
 
+MAX_TAGS, TAG_NAME_MAX, TAG_VALUE_MAX = 20, 64, 256
+_TAG_NAME = {"type": "string", "minLength": 1, "maxLength": TAG_NAME_MAX}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "object",
+                "maxProperties": MAX_TAGS,
+                "propertyNames": _TAG_NAME,
+                "additionalProperties": {
+                    "type": "string",
+                    "maxLength": TAG_VALUE_MAX,
+                    "pattern": NO_NUL,
+                },
+            },
+            {"type": "array", "maxItems": MAX_TAGS, "items": _TAG_NAME},
+        ]
+    }
+)
 class TagsField(serializers.DictField):
     """A map of strings, as the control plane stores tags; a list of strings is accepted too,
-    each becoming a tag with an empty value."""
-
-    MAX_TAGS, KEY_MAX, VALUE_MAX = 20, 64, 256
+    each becoming a tag with an empty value. The schema above states the same limits."""
 
     def __init__(self, **kwargs: Any):
-        child = StrictCharField(max_length=self.VALUE_MAX, allow_blank=True)
+        child = StrictCharField(max_length=TAG_VALUE_MAX, allow_blank=True)
         super().__init__(child=child, **kwargs)
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         if isinstance(data, list):
             if not all(isinstance(t, str) for t in data):
                 raise serializers.ValidationError("A list of tags must hold strings only.")
+            if len(data) > MAX_TAGS:  # counted before duplicates fold, as maxItems counts
+                raise serializers.ValidationError(f"At most {MAX_TAGS} tags.")
             data = dict.fromkeys(data, "")
         tags: dict[str, str] = super().to_internal_value(data)
-        if len(tags) > self.MAX_TAGS:
-            raise serializers.ValidationError(f"At most {self.MAX_TAGS} tags.")
-        if not all(1 <= len(k) <= self.KEY_MAX for k in tags):
-            raise serializers.ValidationError(f"Tag names are 1 to {self.KEY_MAX} characters.")
+        if len(tags) > MAX_TAGS:
+            raise serializers.ValidationError(f"At most {MAX_TAGS} tags.")
+        if not all(1 <= len(k) <= TAG_NAME_MAX for k in tags):
+            raise serializers.ValidationError(f"Tag names are 1 to {TAG_NAME_MAX} characters.")
         return tags
 
 

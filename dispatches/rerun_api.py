@@ -6,7 +6,7 @@ class of the operation, drf-spectacular reading the same classes.
 
 import uuid
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,12 +15,19 @@ from rest_framework.views import APIView
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ApiError, ok
+from outpost_admin.api.fields import IsoDateTimeField, PatternField
 from outpost_admin.api.schema import responses
 from outpost_admin.dynamo import OutcomeUnknown
 from tenants.domain import Scope
 
 from . import services
-from .apis import _IDEMPOTENCY_KEY, IDEMPOTENCY_HEADER, _outcome_unknown, _rate_limited
+from .apis import (
+    _IDEMPOTENCY_KEY,
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY,
+    _outcome_unknown,
+    _rate_limited,
+)
 from .domain import (
     API_STATUSES,
     Dispatch,
@@ -35,15 +42,22 @@ from .domain import (
 class DispatchRerunApi(APIView):
     permission_classes = [scope_permission(Scope.DISPATCH)]
 
+    @extend_schema_serializer(component_name="DispatchRerunInput")
     class InputSerializer(serializers.Serializer):
-        idempotencyKey = serializers.CharField(required=False, min_length=1, max_length=255)
+        # The key comes back in a header: what a header can't carry is a 400, not a 500.
+        idempotencyKey = PatternField(
+            IDEMPOTENCY_KEY,
+            required=False,
+            help_text="Or the Idempotency-Key header (the same value if both are sent).",
+        )
 
+    @extend_schema_serializer(component_name="DispatchRerun")
     class OutputSerializer(serializers.Serializer):
         dispatchId = serializers.CharField(source="dispatch_id")
         status = serializers.ChoiceField(API_STATUSES, source="api_status")
         agent = serializers.CharField()
         modelId = serializers.CharField(source="model_id")
-        createdAt = serializers.DateTimeField(source="started_at")
+        createdAt = IsoDateTimeField(source="started_at")
         rerunOf = serializers.CharField(source="rerun_of")
 
     @extend_schema(
@@ -94,10 +108,10 @@ class DispatchRerunApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         header, body = (
-            request.headers.get("Idempotency-Key", ""),
-            serializer.validated_data.get("idempotencyKey", ""),
+            request.headers.get("Idempotency-Key"),
+            serializer.validated_data.get("idempotencyKey"),
         )
-        if header and not _IDEMPOTENCY_KEY.fullmatch(header):
+        if header is not None and not _IDEMPOTENCY_KEY.fullmatch(header):  # "" included
             raise serializers.ValidationError(
                 {
                     "idempotencyKey": [

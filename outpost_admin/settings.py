@@ -208,6 +208,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # 3.1: its JSON Schema states what 3.0's cannot, such as a tag name's length (propertyNames).
+    "OAS_VERSION": "3.1.0",
     "ENUM_NAME_OVERRIDES": {
         "DispatchStatusEnum": "dispatches.domain.API_STATUSES",
         "TenantStatusEnum": "tenants.domain.TenantStatus",

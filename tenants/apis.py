@@ -167,8 +167,10 @@ CURSOR_HELP = "Opaque: the `cursor` of the previous page, with the same filters.
 
 class TenantListApi(AdminApi):
     class FilterSerializer(serializers.Serializer):
+        # Blank is allowed apart from the pattern (the schema's second oneOf branch): a pattern
+        # matching "" too would make both branches match it, which oneOf refuses.
         search = PatternField(
-            r"^[^\x00-\x1f\x7f]{0,200}$",
+            r"^[^\x00-\x1f\x7f]{1,200}$",
             required=False,
             allow_blank=True,
             max_length=200,

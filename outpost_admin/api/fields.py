@@ -9,19 +9,28 @@ import re
 from datetime import datetime
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from outpost_admin.dynamo import iso
 from outpost_admin.validation import ONE_LINE, ONE_LINE_MESSAGE
 
+NO_NUL = r"^[^\x00]*$"
+"""DRF refuses a NUL character in any string; as a pattern, the schema says so too."""
+
 
 class StrictCharField(serializers.CharField):
     """A string, never a number or a boolean turned into one, and not trimmed: the length the
-    schema states is the length checked."""
+    schema states is the length checked. No NUL character, stated as the schema's pattern."""
 
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
+        self.validators = [
+            *(v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)),
+            RegexValidator(NO_NUL, ProhibitNullCharactersValidator.message),
+        ]
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -55,9 +64,12 @@ class OneLineField(PatternField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer in a body: not "600", 600.5 or true. (Query strings use IntegerField.)"""
+    """A JSON integer in a body: not "600", 600.5 or true. 600.0 is the number 600, an integer
+    as the schema's JSON Schema (and JavaScript) read it. (Query strings use IntegerField.)"""
 
     def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
         if not isinstance(data, int) or isinstance(data, bool):
             self.fail("invalid")
         return int(super().to_internal_value(data))
@@ -72,17 +84,25 @@ class StrictChoiceField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+# [0-9], not \d: in Python and in Rust's regex (which Schemathesis uses), \d is any digit.
+_YEAR = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"  # 0001-9999, like datetime
+_DATE = rf"{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+RFC3339 = rf"^{_DATE}[Tt]{_TIME}(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+_RFC3339 = re.compile(RFC3339)
 
 
+@extend_schema_field({"type": "string", "format": "date-time", "pattern": RFC3339})
 class IsoDateTimeField(serializers.DateTimeField):
-    """An RFC 3339 date-time with its offset, as the schema's `date-time` format says;
-    written as the tables and the control plane write it (milliseconds, Z)."""
+    """An RFC 3339 date-time with its offset, as the schema's `date-time` format says, and its
+    pattern: OpenAPI 3.1's JSON Schema takes a format as an annotation only. (The pattern lets
+    a day past its month's end through, 02-30: the format does not, nor the code.)
+    Written as the tables and the control plane write it (milliseconds, Z)."""
 
     def to_internal_value(self, value: Any) -> datetime:
         if not isinstance(value, str) or not _RFC3339.fullmatch(value):
             self.fail("invalid", format="YYYY-MM-DDThh:mm:ss[.fff]Z (or an offset)")
-        return super().to_internal_value(value)
+        return super().to_internal_value(value.upper())  # RFC 3339 allows a lowercase t and z
 
     def to_representation(self, value: datetime | None) -> str | None:  # type: ignore[override]
         return iso(value) if value else None

@@ -146,6 +146,10 @@ def test_the_stored_item_uses_the_control_planes_attribute_names(api, tenant_key
         ({"modelId": ""}, "modelId"),
         ({"branch": "main\n"}, "branch"),
         ({"tags": [""]}, "tags"),
+        ({"tags": {"x" * 65: "too long a name"}}, "tags"),
+        ({"tags": ["same"] * 21}, "tags"),  # maxItems counts before duplicates fold
+        ({"tags": {"nul": "a\x00b"}}, "tags"),
+        ({"task": "Fix the \x00 failing test"}, "task"),
         ({"idempotencyKey": "has space"}, "idempotencyKey"),
     ],
 )
@@ -155,3 +159,11 @@ def test_a_dispatch_body_that_breaks_the_schema_is_a_400(api, tenant_key, change
     response = api(key).post("/api/v1/dispatches", body)
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["details"]
+
+
+def test_an_integral_number_is_an_integer_as_the_schema_reads_it(api, tenant_key):
+    """JSON Schema (OpenAPI 3.1) and JavaScript take 600.0 as the integer 600."""
+    _, key = tenant_key()
+    response = api(key).post("/api/v1/dispatches", BODY | {"timeoutSeconds": 600.0})
+    assert response.status_code == 201, response.content
+    assert storage.dispatch_get(response.json()["data"]["dispatchId"]).timeout_seconds == 600

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
 
 from dispatches import services, storage
 from dispatches.domain import DispatchStatus
@@ -67,6 +68,36 @@ def test_a_rerun_is_idempotent_like_a_create(api, tenant_key):
     assert mismatch.status_code == 422
 
 
+@pytest.mark.parametrize("idempotency_key", ["line\nbreak", "中文", "with space", "x" * 256])
+def test_a_rerun_body_key_a_header_cannot_carry_is_a_400_not_a_500(
+    api, tenant_key, idempotency_key
+):
+    """The key comes back in the answer's Idempotency-Key header (a line break was a 500)."""
+    _, key = tenant_key()
+    original = finished(api, key)
+    path = f"/api/v1/dispatches/{original}/rerun"
+    response = api(key).post(path, {"idempotencyKey": idempotency_key})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["idempotencyKey"]
+
+
+def test_an_empty_idempotency_key_header_on_a_rerun_is_a_400(api, tenant_key):
+    _, key = tenant_key()
+    original = finished(api, key)
+    response = rerun(api, key, original, HTTP_IDEMPOTENCY_KEY="")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["idempotencyKey"]
+
+
+def test_a_rerun_ignores_unknown_body_fields_and_refuses_a_body_that_is_no_object(api, tenant_key):
+    _, key = tenant_key()
+    original = finished(api, key)
+    path = f"/api/v1/dispatches/{original}/rerun"
+    assert api(key).post(path, {"unknown": [1, {"x": None}]}).status_code == 201
+    refused = api(key).post(path, ["not", "an", "object"])
+    assert refused.status_code == 400 and refused["Content-Type"] == "application/json"
+
+
 def test_a_rerun_counts_against_the_quotas(api, tenant_key):
     _, key = tenant_key(Tier.FREE)
     original = finished(api, key, timeoutSeconds=60)
@@ -98,6 +129,15 @@ def test_a_rerun_needs_the_dispatch_scope_and_the_own_tenant(api, tenant_key, ac
 def test_the_rerun_is_in_the_schema(client):
     schema = client.get("/api/schema/").content.decode()
     assert "/api/v1/dispatches/{dispatch_id}/rerun" in schema and "rerunOf" in schema
+
+
+def test_the_rerun_body_key_has_the_headers_pattern_in_the_schema():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    body = schema["components"]["schemas"]["DispatchRerunInput"]["properties"]
+    operation = schema["paths"]["/api/v1/dispatches/{dispatch_id}/rerun"]["post"]
+    header = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
+    # drf-spectacular writes a field's \x21 as \u0021 and a parameter's as given: one regex.
+    assert body["idempotencyKey"]["pattern"] == header["schema"]["pattern"].replace("\\x", "\\u00")
 
 
 # --- the pages -------------------------------------------------------------------------------

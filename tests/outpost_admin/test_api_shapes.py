@@ -1,6 +1,7 @@
 """The schema is the code: what the OpenAPI document promises is what the API checks and answers."""
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -67,6 +68,38 @@ def test_list_filters_are_enums_and_the_cursor_is_described(schema):
     assert cursor["pattern"] == "^[A-Za-z0-9_.:-]{1,1000}$"
     params = operation(schema, "/api/v1/dispatches", "get")["parameters"]
     assert "Opaque" in next(p for p in params if p["name"] == "cursor")["description"]
+
+
+def test_the_schema_is_openapi_3_1_so_it_can_state_tag_names(schema):
+    assert schema["openapi"] == "3.1.0"
+    tags = component(schema, "ClaudeDispatchInput")["properties"]["tags"]["oneOf"]
+    as_map, as_list = tags
+    assert as_map["propertyNames"] == {"type": "string", "minLength": 1, "maxLength": 64}
+    assert as_map["maxProperties"] == 20 and as_map["additionalProperties"]["maxLength"] == 256
+    assert as_list["maxItems"] == 20 and as_list["items"] == as_map["propertyNames"]
+
+
+def test_the_nul_the_code_refuses_is_a_pattern_in_the_schema(schema):
+    task = component(schema, "ClaudeDispatchInput")["properties"]["task"]
+    assert task["pattern"] == "^[^\\u0000]*$"
+    assert re.fullmatch(task["pattern"], "no NUL here") and not re.search(task["pattern"], "a\x00b")
+
+
+def test_a_date_time_input_states_its_shape_as_a_pattern_not_only_a_format(schema):
+    """In OpenAPI 3.1 a format is an annotation: "" would be a valid expiresAt."""
+    expires = component(schema, "KeyInput")["properties"]["expiresAt"]
+    assert expires["format"] == "date-time"
+    pattern = re.compile(expires["pattern"])
+    assert pattern.fullmatch("2026-11-27T16:33:11.015Z")
+    assert pattern.fullmatch("2026-11-27t16:33:11+01:00")
+    for refused in ("", "2026-11-27", "2026-13-01T00:00:00Z", "0000-01-01T00:00:00Z"):
+        assert not pattern.fullmatch(refused)
+
+
+def test_a_blank_tenant_search_matches_exactly_one_branch_and_is_accepted(schema, staff_client):
+    text, blank = query_parameter(schema, TENANTS, "search")["oneOf"]
+    assert not re.fullmatch(text["pattern"], "") and blank == {"type": "string", "maxLength": 0}
+    assert staff_client.get(TENANTS, {"search": ""}).status_code == 200
 
 
 def test_every_error_an_operation_returns_is_documented(schema):
