@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from django.conf import settings
 
 from outpost_admin.audit import Actor
@@ -94,6 +95,30 @@ def unreachable_store() -> Iterator[None]:
     finally:
         settings.DYNAMODB_ENDPOINT_URL = endpoint
         reset_client()
+
+
+@contextmanager
+def answers_lost(
+    times: int | None = None, operation: str = "TransactWriteItems"
+) -> Iterator[list[int]]:
+    """The call reaches DynamoDB, which applies it; the answer never comes back (the first
+    `times` attempts, or every attempt)."""
+    dynamo = dynamodb_client()
+    event = f"before-send.dynamodb.{operation}"
+    lost: list[int] = []
+
+    def send_then_lose(request, **_):
+        if times is not None and len(lost) >= times:
+            return None
+        dynamo._endpoint.http_session.send(request)  # the real call, applied by DynamoDB
+        lost.append(1)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    dynamo.meta.events.register_first(event, send_then_lose)
+    try:
+        yield lost
+    finally:
+        dynamo.meta.events.unregister(event, send_then_lose)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from outpost_admin.dynamo import BadCursor, Conflict, NotFound, Unavailable, iso, utcnow
-from outpost_admin.middleware import RETRY_AFTER_SECONDS
+from outpost_admin.middleware import RETRY_AFTER_SECONDS, nothing_changed
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +100,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return failure(request, "VALIDATION_ERROR", "The request is malformed.", status_code=400)
     if isinstance(exc, Unavailable):
         logger.warning("store unavailable: %s", exc)
-        return failure(
-            request,
-            "SERVICE_UNAVAILABLE",
-            "The data store is unavailable; retry shortly.",
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return _unavailable(request, exc)
     for exc_type, code, status_code in _DRF_CODES:
         if isinstance(exc, exc_type):
             return _drf_failure(request, exc, code, status_code)
@@ -116,6 +110,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         "INTERNAL_ERROR",
         "Something went wrong.",
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def _unavailable(request: Any, exc: Unavailable) -> Response:
+    if nothing_changed(getattr(request, "_request", request), exc):
+        message, details = "The data store is unavailable; nothing was changed; retry shortly.", {}
+    else:
+        message = "The data store did not confirm the change: it may or may not have been made."
+        details = {"outcome": "unknown"}
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return failure(
+        request, "SERVICE_UNAVAILABLE", message, status_code=503, details=details, headers=headers
     )
 
 

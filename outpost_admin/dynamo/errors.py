@@ -69,6 +69,29 @@ class TransactionConflict(Conflict):
 class Unavailable(StoreError):
     """The store is unreachable, throttled or not set up; the caller may retry later."""
 
+    @property
+    def nothing_written(self) -> bool:
+        """Only a refusal before any I/O (e.g. an open circuit) or a final refusal by DynamoDB
+        proves that nothing was written. A timeout, a dropped or refused connection or a 5xx
+        do not: botocore's retries may hide an earlier attempt whose answer was lost."""
+        cause = self.__cause__
+        if cause is None:
+            return True
+        return (
+            isinstance(cause, ClientError)
+            and cause.response.get("Error", {}).get("Code") in _REFUSED
+        )
+
+
+_REFUSED = frozenset(
+    {
+        "TransactionCanceledException",
+        "ResourceNotFoundException",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+    }
+)
+
 
 class BadCursor(StoreError):
     pass

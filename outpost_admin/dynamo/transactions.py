@@ -6,8 +6,6 @@ import time
 import uuid
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from .client import call
 from .errors import TransactionConflict, Unavailable
 
@@ -46,31 +44,9 @@ def _send(actions: list[dict[str, Any]], token: str) -> None:
     try:
         call("transact_write_items", TransactItems=actions, ClientRequestToken=token)
     except Unavailable as exc:
-        if _never_sent(exc):
+        if exc.nothing_written:
             raise
         raise OutcomeUnknown(f"the transaction's outcome is unknown: {exc}") from exc
-
-
-def _never_sent(exc: Unavailable) -> bool:
-    """Only a refusal before any I/O (e.g. an open circuit) or a final refusal by DynamoDB
-    proves that nothing was written. A timeout, a dropped or refused connection or a 5xx do
-    not: botocore's retries may hide an earlier attempt whose answer was lost."""
-    cause = exc.__cause__
-    if cause is None:
-        return True
-    return (
-        isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in _REFUSED
-    )
-
-
-_REFUSED = frozenset(
-    {
-        "TransactionCanceledException",
-        "ResourceNotFoundException",
-        "AccessDeniedException",
-        "UnrecognizedClientException",
-    }
-)
 
 
 def transact(actions: list[Action]) -> None:

@@ -1,40 +1,12 @@
 """No ghost dispatches: a create whose answer is lost says so, and a retry with its key is safe."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from botocore.exceptions import ReadTimeoutError
-
 from dispatches import storage
-from outpost_admin.dynamo import client as dynamodb_client
 from outpost_admin.dynamo import counting_calls, utcnow
 from tenants import counters
 from tenants import storage as tenant_storage
+from tests.conftest import answers_lost
 
 from .conftest import BODY
-
-EVENT = "before-send.dynamodb.TransactWriteItems"
-
-
-@contextmanager
-def answers_lost(times: int | None = None) -> Iterator[list[int]]:
-    """TransactWriteItems reaches DynamoDB, which applies it; the answer never comes back
-    (the first `times` attempts, or every attempt)."""
-    dynamo = dynamodb_client()
-    lost: list[int] = []
-
-    def send_then_lose(request, **_):
-        if times is not None and len(lost) >= times:
-            return None
-        dynamo._endpoint.http_session.send(request)  # the real call, applied by DynamoDB
-        lost.append(1)
-        raise ReadTimeoutError(endpoint_url=request.url)
-
-    dynamo.meta.events.register_first(EVENT, send_then_lose)
-    try:
-        yield lost
-    finally:
-        dynamo.meta.events.unregister(EVENT, send_then_lose)
 
 
 def dispatches_of(tenant_id):

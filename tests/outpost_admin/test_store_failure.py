@@ -4,14 +4,19 @@ from collections.abc import Iterator
 
 import pytest
 from botocore.stub import Stubber
+from django.test import RequestFactory
 from django.urls import reverse
 
+from outpost_admin.dynamo import Unavailable, counting_calls
 from outpost_admin.dynamo import client as dynamodb_client
-from outpost_admin.dynamo import counting_calls
+from outpost_admin.middleware import nothing_changed
 from tenants import keys, storage
-from tests.conftest import unique_email, unreachable_store
+from tenants.domain import TenantStatus
+from tests.conftest import answers_lost, unique_email, unreachable_store
 
 BANNER = "The data store is unavailable right now"
+UNCHANGED = "Nothing was changed"
+MAYBE_SAVED = "it may or may not have been saved"
 
 
 @pytest.fixture
@@ -117,6 +122,57 @@ def test_a_form_post_shows_the_banner_with_a_503_when_the_store_is_down(staff_cl
     data = {"name": "Down Co", "email": unique_email(), "tier": "pro"}
     response = staff_client.post(reverse("tenants:provision"), data)
     assert response.status_code == 503 and BANNER in response.content.decode()
+
+
+def test_a_page_that_only_read_says_nothing_was_changed(staff_client, store_down):
+    content = staff_client.get(reverse("tenants:list")).content.decode()
+    assert UNCHANGED in content and MAYBE_SAVED not in content
+
+
+def test_a_write_whose_answer_was_lost_never_says_nothing_was_changed(staff_client, make_tenant):
+    tenant, _ = make_tenant()
+    url = reverse("tenants:suspend", args=[tenant.tenant_id])
+    with answers_lost() as lost:
+        response = staff_client.post(url, headers={"HX-Request": "true"})
+    content = response.content.decode()
+    assert lost and response.status_code == 503 and response["Retry-After"]
+    assert MAYBE_SAVED in content and UNCHANGED not in content
+    assert storage.tenant_get(tenant.tenant_id).status == TenantStatus.SUSPENDED  # it was
+
+
+def test_an_api_write_whose_answer_was_lost_says_the_outcome_is_unknown(staff_client, make_tenant):
+    tenant, _ = make_tenant()
+    url = f"/api/v1/admin/tenants/{tenant.tenant_id}"
+    with answers_lost():
+        response = staff_client.patch(url, {"tier": "enterprise"}, content_type="application/json")
+    assert_api_unavailable(response)
+    assert response.json()["error"]["details"] == {"outcome": "unknown"}
+    assert "may or may not have been made" in response.json()["error"]["message"]
+
+
+def test_an_api_read_says_nothing_was_changed(client, store_down):
+    response = client.get("/api/v1/me", headers={"X-API-Key": keys.generate()})
+    assert "nothing was changed" in response.json()["error"]["message"]
+    assert response.json()["error"]["details"] == {}
+
+
+@pytest.mark.parametrize(
+    ("calls", "certainly_refused", "unchanged"),
+    [
+        (["GetItem", "Query"], False, True),  # only reads were sent
+        (["GetItem", "TransactWriteItems"], True, True),  # the one write was refused unsent
+        (["GetItem", "TransactWriteItems"], False, False),  # the one write's answer was lost
+        (["TransactWriteItems", "GetItem"], True, False),  # a write went through, a read failed
+        (["PutItem", "TransactWriteItems"], True, False),  # an earlier write went through
+    ],
+)
+def test_nothing_was_changed_only_when_certain(calls, certainly_refused, unchanged):
+    request = RequestFactory().post("/")
+    request.store_calls = calls
+    exc = Unavailable("down")
+    if not certainly_refused:
+        exc.__cause__ = TimeoutError("no answer")
+    assert nothing_changed(request, exc) is unchanged
 
 
 def test_an_htmx_request_gets_only_the_banner_when_the_store_is_down(staff_client, store_down):
