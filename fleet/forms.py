@@ -7,6 +7,7 @@ from django import forms
 
 from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import utcnow
+from tenants.forms import tenant_picker_field
 
 from .usage import MAX_DAYS
 
@@ -31,7 +32,7 @@ class UsageFilterForm(forms.Form):
     range = forms.ChoiceField(choices=RANGES, required=False, initial="30")
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
-    tenant = forms.UUIDField(required=False, label="Tenant id")
+    tenant = tenant_picker_field()
     agent = forms.ChoiceField(
         choices=[("", "Every agent"), *((a, a) for a in AGENTS)], required=False
     )

@@ -1,7 +1,6 @@
 """Usage pages: /usage/ (staff: every tenant or one; a tenant user: their own) and its CSV."""
 
 import csv
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from outpost_admin.agents import AGENTS
-from outpost_admin.dynamo import NotFound
 from outpost_admin.pages import portal_required, render_page, viewer_tenant_id
 from tenants import selectors as tenant_selectors
 from tenants.domain import ApiKey, Tenant
@@ -34,29 +32,22 @@ class Scope:
 
 
 def _scope(request: HttpRequest) -> Scope:
-    """A tenant user sees their own tenant; staff every tenant, or the one they name."""
+    """A tenant user sees their own tenant; staff every tenant, or the one they name (by name,
+    picked from the name index's suggestions, or by id)."""
     own = viewer_tenant_id(request)
-    tenant_id = own or _uuid(request.GET.get("tenant", ""))
-    tenant = keys = None
-    if tenant_id:
-        try:
-            tenant = tenant_selectors.tenant_get(tenant_id=tenant_id)
-            keys = tenant_selectors.key_list(tenant_id=tenant_id)
-        except NotFound:
-            tenant = None
-    choices = [(k.api_key_id, f"{k.name} ({k.key_prefix}…)") for k in keys or []]
+    text = "" if own else request.GET.get("tenant", "").strip()[:200]
+    if own:
+        found = [tenant_selectors.tenant_get(tenant_id=own)]
+    else:
+        found = tenant_selectors.tenant_find(text=text) if text else []
+    tenant = found[0] if len(found) == 1 else None
+    keys = tenant_selectors.key_list(tenant_id=tenant.tenant_id) if tenant else []
+    choices = [(k.api_key_id, f"{k.name} ({k.key_prefix}…)") for k in keys]
     form = UsageFilterForm(request.GET, keys=choices, staff=own is None)
-    if tenant_id and tenant is None:
-        form.add_error("tenant", "No tenant has this id.")
-    return Scope(form=form, tenant=tenant, keys=keys or [])
-
-
-def _uuid(value: str) -> str:
-    """A tenant id as the form will accept it; anything else is left for the form to refuse."""
-    try:
-        return str(uuid.UUID(value)) if value else ""
-    except ValueError:
-        return ""
+    if text and tenant is None:
+        message = "Several tenants have this name: pick one from the list." if found else None
+        form.add_error("tenant", message or "No tenant has this name or id.")
+    return Scope(form=form, tenant=tenant, keys=keys)
 
 
 def _report(scope: Scope) -> UsageReport | None:

@@ -108,6 +108,24 @@ def test_a_bad_range_is_a_400_naming_the_field(staff_client):
     assert unknown.status_code == 400 and "id_tenant_error" in unknown.content.decode()
 
 
+def test_staff_filter_by_a_tenant_name_picked_from_the_name_index(staff_client, owner, make_tenant):
+    tenant, _, _ = owner
+    form = staff_client.get("/usage/").content.decode()
+    assert 'list="tenant-options"' in form and '<datalist id="tenant-options">' in form
+    suggestions = staff_client.get(
+        "/tenants/picker/", {"tenant": tenant.name[:-2]}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert tenant.name in suggestions
+    response = staff_client.get("/usage/", {"tenant": tenant.name.upper(), "range": "7"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"Usage of {tenant.name}" in html and numbers(html, "by-key")
+    make_tenant(name=f"Twin {tenant.tenant_id[:8]}")
+    make_tenant(name=f"Twin {tenant.tenant_id[:8]}")
+    twins = staff_client.get("/usage/", {"tenant": f"twin {tenant.tenant_id[:8]}"})
+    assert twins.status_code == 400 and "Several tenants have this name" in twins.content.decode()
+
+
 def test_anonymous_users_are_sent_to_log_in(client):
     response = client.get("/usage/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
