@@ -223,6 +223,8 @@ def staff_pages(tenant, issued, done_id, pending_id) -> list[str]:
         f"/dispatches/cancel/?ids={pending_id}",
         "/audit/",
         "/usage/",
+        f"/usage/?tenant={tid}&range=7",
+        "/fleet/",
     ]
 
 
