@@ -527,6 +527,8 @@ def test_cancel_asks_first_then_cancels_and_audits(owner):
     assert events[0].actor.startswith("user-")
     html = client.get(f"/dispatches/{dispatch_id}/").content.decode()
     assert ">cancelled<" in html and "cancelled by user-" in html
+    assert f"Dispatch {dispatch_id} cancelled." in html  # the success message, shown once
+    assert "cancelled.</" not in client.get(f"/dispatches/{dispatch_id}/").content.decode()
 
 
 def test_cancelling_a_finished_dispatch_is_a_409_with_a_clear_message(owner):
