@@ -452,7 +452,7 @@ class DispatchCollectionApi(DispatchListApi, DispatchCreateApi):
 
 def _detail(request: Request, dispatch_id: str) -> Response:
     dispatch = _owned(request, dispatch_id)
-    logs = selectors.log_tail_text(dispatch_id=dispatch.dispatch_id)
+    logs = selectors.log_tail_text(dispatch=dispatch)
     return ok(request, DispatchDetailSerializer(dispatch, context={"logs": logs}).data)
 
 

@@ -74,8 +74,12 @@ def dispatch_refresh(*, tenant_id: str | None, dispatch_ids: list[str]) -> list[
     return [d for d in found if tenant_id is None or d.tenant_id == tenant_id]
 
 
-def log_tail_text(*, dispatch_id: str, chunks: int = 20) -> str:
-    return "".join(chunk.text for chunk in storage.log_tail(dispatch_id, chunks=chunks))
+def log_tail_text(*, dispatch: Dispatch, chunks: int = 20) -> str:
+    """The end of the output. Only a worker holding the claim writes output, and claiming
+    raises the version, so a dispatch still at version 1 has none: no Query for it."""
+    if dispatch.version == 1:
+        return ""
+    return "".join(c.text for c in storage.log_tail(dispatch.dispatch_id, chunks=chunks))
 
 
 def log_tail(*, dispatch_id: str, chunks: int = 20) -> list[LogChunk]:

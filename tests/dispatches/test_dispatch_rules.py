@@ -224,6 +224,9 @@ def test_another_tenants_dispatch_is_a_404_like_a_missing_one(api, tenant_key, m
 def test_get_shows_lowercase_status_timing_and_the_log_tail(api, tenant_key):
     _, key = tenant_key()
     dispatch_id = api(key).post("/dispatch", BODY).json()["data"]["dispatchId"]
+    with counting_calls() as log:  # never claimed: no output can exist, so no log Query
+        assert api(key).get(f"/api/v1/dispatches/{dispatch_id}").json()["data"]["logs"] == ""
+    assert log.operations == ["GetItem"]
     dispatch = storage.dispatch_claim(
         storage.dispatch_get(dispatch_id), worker_id="w1", now=utcnow()
     )
@@ -231,7 +234,9 @@ def test_get_shows_lowercase_status_timing_and_the_log_tail(api, tenant_key):
     storage.log_append(dispatch, seq=1, text="hello\n", now=utcnow())
     storage.log_append(dispatch, seq=2, text="world\n", now=utcnow())
     services.dispatch_finish(dispatch, status=DispatchStatus.COMPLETED, exit_code=0)
-    data = api(key).get(f"/api/v1/dispatches/{dispatch_id}").json()["data"]
+    with counting_calls() as log:
+        data = api(key).get(f"/api/v1/dispatches/{dispatch_id}").json()["data"]
+    assert log.operations == ["GetItem", "Query"]
     assert data["status"] == "success" and data["exitCode"] == 0
     assert data["startedAt"] and data["endedAt"] and data["logs"] == "hello\nworld\n"
     assert api(key).get(f"/dispatch/{dispatch_id}").json()["data"]["status"] == "success"
