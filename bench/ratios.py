@@ -1,9 +1,13 @@
 """`make bench`'s ratio tables: our API through gunicorn (as `make run` starts it) against what
 it can't be faster than, in the same run and at the same number of concurrent connections.
 
-- warm GET /api/v1/dispatches/<id> vs a bare DRF view returning the same JSON (bench/urls.py);
-  the GetItem the GET makes is timed on its own too;
+- warm GET /api/v1/dispatches/<id> vs a bare DRF view returning the same JSON (bench/urls.py),
+  and vs a bare DRF view making the same DynamoDB calls first; those calls are timed on their
+  own too (raw boto3 in this process);
 - POST /api/v1/dispatches vs a raw boto3 loop sending the same TransactWriteItems.
+
+Each gunicorn configuration in BENCH_GUNICORN_CONFIGS ("class:workers:threads", or "" for
+gunicorn.conf.py as `make run` uses it) gets its own table, so the choice is made on figures.
 """
 
 import asyncio
@@ -37,9 +41,12 @@ from tenants.domain import Tier
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 WARMUP_SECONDS = 1.0
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,8").split(",")]
-# "worker class:workers:threads" to compare; empty means gunicorn.conf.py as make run uses it.
-GUNICORN_CONFIGS = [c for c in os.environ.get("BENCH_GUNICORN_CONFIGS", "").split(",") if c]
+# "worker class:workers:threads" to compare; "" is gunicorn.conf.py as make run uses it.
+GUNICORN_CONFIGS = os.environ.get("BENCH_GUNICORN_CONFIGS", ",sync:2:1,gthread:4:4").split(",")
 TENANTS_PER_RUN = int(os.environ.get("BENCH_CREATE_TENANTS", "60"))
+# Consecutive creates per key (an enterprise tenant runs 50 at once): a client sends many with
+# one key, so the key is verified once per process and then served from the key cache.
+CREATES_PER_KEY = 40
 BODY = {"agent": "claude", "task": "Benchmark the dispatch path", "timeoutSeconds": 60}
 
 
@@ -111,7 +118,7 @@ def http_create(keys: list[str]) -> Callable[[], bytes]:
         for key in keys
     ]
     turn = iter(range(10**9))
-    return lambda: requests[next(turn) % len(requests)]
+    return lambda: requests[next(turn) // CREATES_PER_KEY % len(requests)]
 
 
 # --- in-process loops of raw boto3 calls ------------------------------------------------------------
@@ -198,7 +205,7 @@ def replayer(templates: list[dict[str, Any]]) -> Callable[[int], Any]:
 # --- gunicorn as make run starts it ------------------------------------------------------------------
 
 
-def start_gunicorn(config: str, bare_json: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_gunicorn(config: str, files: dict[str, Path]) -> tuple[subprocess.Popen[bytes], int]:
     port = local.free_port()
     command = [
         sys.executable,
@@ -217,7 +224,7 @@ def start_gunicorn(config: str, bare_json: Path) -> tuple[subprocess.Popen[bytes
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DYNAMODB_ENDPOINT_URL": settings.DYNAMODB_ENDPOINT_URL or "",
-        "BENCH_BARE_JSON": str(bare_json),
+        **{name: str(path) for name, path in files.items()},
     }
     process = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -293,20 +300,22 @@ def run_ratios(dispatch_id: str, key: str) -> None:
     assert answer.status_code == 200, answer.content
     calls = captured_calls(lambda: api.get(f"/api/v1/dispatches/{dispatch_id}"))
     with tempfile.TemporaryDirectory() as folder:
-        bare_json = Path(folder) / "bare.json"
-        bare_json.write_text(json.dumps(answer.json()))
-        for config in GUNICORN_CONFIGS or [""]:
-            _ratios_for(config, bare_json, dispatch_id, key, calls)
+        bare = {"BENCH_BARE_JSON": answer.json(), "BENCH_BARE_CALLS": calls}
+        files = {name: Path(folder) / f"{name}.json" for name in bare}
+        for name, path in files.items():
+            path.write_text(json.dumps(bare[name]))
+        for config in GUNICORN_CONFIGS:
+            _ratios_for(config, files, dispatch_id, key, calls)
 
 
 def _ratios_for(
     config: str,
-    bare_json: Path,
+    files: dict[str, Path],
     dispatch_id: str,
     key: str,
     calls: list[tuple[str, dict[str, Any]]],
 ) -> None:
-    process, port = start_gunicorn(config, bare_json)
+    process, port = start_gunicorn(config, files)
     try:
         print(f"\nThrough gunicorn ({describe(config)}), {SECONDS:.0f} s per row")
         print(f"{'':<46} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8}  ratio")
@@ -321,21 +330,20 @@ def _ratios_for(
             load(port, ours_get, connections, WARMUP_SECONDS)
             ours = load(port, ours_get, connections, SECONDS)
             bare = load(port, http_get("/bench/bare"), connections, SECONDS)
+            bare_calls = load(port, http_get("/bench/bare-calls"), connections, SECONDS)
             alone = threads(its_calls, connections, SECONDS)
             row("GET /api/v1/dispatches/<id> (warm key cache)", connections, ours)
             row(
                 "  bare DRF view, same JSON, no DynamoDB", connections, bare, ratio(ours, bare, 0.8)
             )
+            row(
+                f"  bare DRF view, same JSON, after its {names}",
+                connections,
+                bare_calls,
+                ratio(ours, bare_calls, 0.8),
+            )
             row(f"  its {names} alone (raw boto3)", connections, alone)
-            keys = fresh_keys(TENANTS_PER_RUN)
-            for k in keys:  # warm every gunicorn process's key cache for these keys
-                for _ in range(6):
-                    urllib.request.urlopen(
-                        urllib.request.Request(
-                            f"http://127.0.0.1:{port}/api/v1/me", headers={"X-API-Key": k}
-                        )
-                    ).read()
-            created = load(port, http_create(keys), connections, SECONDS)
+            created = load(port, http_create(fresh_keys(TENANTS_PER_RUN)), connections, SECONDS)
             raw = threads(
                 replayer(captured_creates(fresh_keys(TENANTS_PER_RUN))), connections, SECONDS
             )
