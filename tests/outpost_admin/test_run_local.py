@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -30,7 +31,8 @@ marker = os.path.join({markers!r}, os.environ["DISPATCH_ID"])
 if os.path.exists(marker):
     print("second run: done", flush=True)
     sys.exit(0)
-open(marker, "w").close()
+with open(marker, "w") as f:
+    f.write(str(os.getpid()))  # for the test's clean-up: a crashed worker leaves it behind
 print("first run: working slowly", flush=True)
 time.sleep(600)
 """
@@ -135,6 +137,11 @@ def launch(tmp_path):
     for number, launcher in enumerate(started, start=1):
         launcher.cleanup()
         print(f"--- launcher {number}", *launcher.lines, sep="\n")  # shown when the test fails
+    for marker in markers.iterdir():  # demo agents run in sessions of their own
+        pid = marker.read_text().strip()
+        with contextlib.suppress(OSError):  # ended already: its pid may be someone else's now
+            if str(markers) in Path(f"/proc/{pid}/cmdline").read_text():
+                _kill(int(pid))
 
 
 def provision(launch) -> str:
