@@ -17,7 +17,6 @@ import os
 import runpy
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,6 +34,7 @@ from django.test import Client
 
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import client, local
+from outpost_admin.management.commands.run_local import gunicorn_command
 from tenants import services
 from tenants.domain import Tier
 
@@ -207,16 +207,7 @@ def replayer(templates: list[dict[str, Any]]) -> Callable[[int], Any]:
 
 def start_gunicorn(config: str, files: dict[str, Path]) -> tuple[subprocess.Popen[bytes], int]:
     port = local.free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "outpost_admin.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--config",
-        str(Path(settings.BASE_DIR) / "gunicorn.conf.py"),
-    ]
+    command = gunicorn_command(port)
     if config:
         worker_class, workers, threads_n = config.split(":")
         command += ["--worker-class", worker_class, "--workers", workers, "--threads", threads_n]

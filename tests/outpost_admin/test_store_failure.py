@@ -168,7 +168,7 @@ def test_an_api_read_says_nothing_was_changed(client, store_down):
 )
 def test_nothing_was_changed_only_when_certain(calls, certainly_refused, unchanged):
     request = RequestFactory().post("/")
-    request.store_calls = calls
+    request.store_calls = calls  # type: ignore[attr-defined]
     exc = Unavailable("down")
     if not certainly_refused:
         exc.__cause__ = TimeoutError("no answer")

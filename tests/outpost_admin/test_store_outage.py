@@ -7,13 +7,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +29,7 @@ from outpost_admin.dynamo import (
 )
 from outpost_admin.dynamo.client import breaker
 from outpost_admin.dynamo.tables import TENANTS, create_tables
+from outpost_admin.management.commands.run_local import gunicorn_command
 from tenants import keys
 from tests.conftest import PRODUCTION_TIMEOUTS
 
@@ -181,17 +180,7 @@ def server(store, tmp_path) -> Iterator[str]:
         "DYNAMODB_ENDPOINT_URL": store.endpoint,
         "OUTPOST_VAR_DIR": str(tmp_path),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "outpost_admin.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--config",
-        str(Path(settings.BASE_DIR) / "gunicorn.conf.py"),
-    ]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(gunicorn_command(port), env=env, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_live(base)

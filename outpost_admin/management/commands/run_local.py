@@ -36,6 +36,14 @@ def make_run_worker_id() -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{socket.gethostname()}-make-run")
 
 
+def gunicorn_command(port: int | str) -> list[str]:
+    """gunicorn as `make run` starts it (the bench and the outage tests too): the worker class,
+    workers and threads of gunicorn.conf.py, chosen by `make bench` (README, "Speed")."""
+    config = str(Path(settings.BASE_DIR) / "gunicorn.conf.py")
+    bind = f"127.0.0.1:{port}"
+    return [sys.executable, "-m", "gunicorn", "outpost_admin.wsgi", "--bind", bind, "-c", config]
+
+
 class Command(BaseCommand):
     help = (
         "Run the whole app locally on 127.0.0.1:$PORT with DynamoDB Local on $DYNAMODB_LOCAL_PORT."
@@ -147,18 +155,7 @@ class Command(BaseCommand):
 
     def _start_web(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         self._say("starting the web server")
-        gunicorn = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "outpost_admin.wsgi",
-            "--bind",
-            f"127.0.0.1:{self._port()}",
-            # Worker class, workers and threads: chosen by `make bench` (README, "Speed").
-            "--config",
-            str(Path(settings.BASE_DIR) / "gunicorn.conf.py"),
-        ]
-        web = subprocess.Popen(gunicorn, env=env, start_new_session=True)
+        web = subprocess.Popen(gunicorn_command(self._port()), env=env, start_new_session=True)
         self._say(f"started the web server (pid {web.pid})")
         return web
 
