@@ -49,6 +49,7 @@ test: $(VENV)/.deps node_modules/.deps check-tools chromium lint
 bench: $(VENV)/.deps node_modules/.deps check-tools
 	$(PY) bench/run.py
 	$(PY) bench/fleet_usage.py
+	$(PY) bench/outage.py
 
 clean:
 	rm -rf $(VENV) node_modules var

@@ -147,7 +147,7 @@ def measure(name: str, fn: Callable[[], object]) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    run_against_local_store(run, read_timeout=60)
+    run_against_local_store(lambda _: run(), read_timeout=60)
 
 
 def run() -> None:

@@ -129,7 +129,7 @@ def measure(name: str, fn: Callable[[], object], rounds: int = ROUNDS) -> None:
 
 
 def main() -> None:
-    run_against_local_store(run, read_timeout=15)
+    run_against_local_store(lambda _: run(), read_timeout=15)
 
 
 def run() -> None:

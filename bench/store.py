@@ -1,5 +1,6 @@
 """The one set-up every benchmark shares: a DynamoDB Local of its own, in memory."""
 
+import subprocess
 from collections.abc import Callable
 
 from django.conf import settings
@@ -8,8 +9,11 @@ from django.test.utils import setup_test_environment
 from outpost_admin.dynamo import local, reset_client
 
 
-def run_against_local_store(run: Callable[[], None], *, read_timeout: float) -> None:
-    """Start DynamoDB Local, point this process's client at it, run, stop it.
+def run_against_local_store(
+    run: Callable[[subprocess.Popen[bytes]], None], *, read_timeout: float
+) -> None:
+    """Start DynamoDB Local, point this process's client at it, run (given the emulator's
+    process, which bench/outage.py pauses), stop it.
 
     Seeding a cold emulator on a busy machine can take over a second a call; the timeouts
     bound failures, not speed, so the bench process waits `read_timeout`.
@@ -22,6 +26,6 @@ def run_against_local_store(run: Callable[[], None], *, read_timeout: float) -> 
     settings.DYNAMODB_READ_TIMEOUT = read_timeout
     reset_client()
     try:
-        run()
+        run(process)
     finally:
         process.terminate()
