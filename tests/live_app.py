@@ -2,9 +2,7 @@
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,14 +14,18 @@ from typing import Any
 from django.conf import settings
 
 from outpost_admin.dynamo import local
+from outpost_admin.management.commands.run_local import gunicorn_command
 
 # Every agent runnable, so a create is refused only for what the request or tenant says.
 AGENT_COMMANDS = json.dumps({a: ["true"] for a in ("claude", "codex", "gemini", "aider", "grok")})
 
 
 @contextmanager
-def app_server(endpoint: str, var_dir: Path, **env: str) -> Iterator[str]:
-    """Start gunicorn on a free port; yield its base URL; stop it afterwards."""
+def app_server(
+    endpoint: str, var_dir: Path, *, one_process: bool = True, **env: str
+) -> Iterator[str]:
+    """Start gunicorn as `make run` does on a free port (in one process with 4 threads unless
+    one_process is False); yield its base URL; stop it afterwards."""
     port = local.free_port()
     environment = {
         **os.environ,
@@ -35,8 +37,8 @@ def app_server(endpoint: str, var_dir: Path, **env: str) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
         **env,
     }
-    command = [sys.executable, "-m", "gunicorn", "outpost_admin.wsgi"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"]
+    command = gunicorn_command(port)  # flags given after the config file override it
+    command += ["--workers", "1", "--threads", "4"] if one_process else []
     server = subprocess.Popen(command, cwd=settings.BASE_DIR, env=environment)
     try:
         _wait_for(port, server)
@@ -51,16 +53,17 @@ def app_server(endpoint: str, var_dir: Path, **env: str) -> Iterator[str]:
 
 
 def _wait_for(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until /health/live answers: a worker has booted and built its store client."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited with code {server.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1):
                 return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not listen on port {port} within {timeout}s")
+    raise RuntimeError(f"gunicorn did not answer on port {port} within {timeout}s")
 
 
 def http(

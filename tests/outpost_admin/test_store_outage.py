@@ -4,9 +4,7 @@ The 3 s bound is the requirement itself (issue 7, point 2), so these tests time 
 """
 
 import json
-import os
 import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -29,9 +27,9 @@ from outpost_admin.dynamo import (
 )
 from outpost_admin.dynamo.client import breaker
 from outpost_admin.dynamo.tables import TENANTS, create_tables
-from outpost_admin.management.commands.run_local import gunicorn_command
 from tenants import keys
 from tests.conftest import PRODUCTION_TIMEOUTS
+from tests.live_app import app_server
 
 BUDGET_SECONDS = 3
 BODY = {"agent": "claude", "task": "Fix the failing test in utils.py"}
@@ -173,32 +171,8 @@ def test_a_failed_probe_opens_the_breaker_again(store, settings):
 
 @pytest.fixture
 def server(store, tmp_path) -> Iterator[str]:
-    port = local.free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "outpost_admin.settings",
-        "DYNAMODB_ENDPOINT_URL": store.endpoint,
-        "OUTPOST_VAR_DIR": str(tmp_path),
-    }
-    process = subprocess.Popen(gunicorn_command(port), env=env, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_live(base)
+    with app_server(store.endpoint, tmp_path, one_process=False) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_until_live(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/health/live", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("gunicorn did not start")
 
 
 def _status(url: str, headers: dict[str, str] | None = None) -> tuple[int, float]:
