@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import principal_of, scope_permission
-from outpost_admin.api.envelope import ApiError, ok
+from outpost_admin.api.envelope import ApiError, ok, represent
 from outpost_admin.api.fields import (
     NO_NUL,
     BlankAsNullField,
@@ -127,7 +127,7 @@ class DispatchPageSerializer(serializers.Serializer):
 
 def created_data(dispatch: Dispatch) -> dict[str, Any]:
     """The create answer, also stored for idempotent replays."""
-    return dict(DispatchCreatedSerializer(dispatch).data)
+    return dict(represent(DispatchCreatedSerializer, dispatch))
 
 
 # --- input --------------------------------------------------------------------------------
@@ -439,7 +439,7 @@ class DispatchListApi(APIView):
             cursor=values.get("cursor"),
             limit=values["limit"],
         )
-        return ok(request, DispatchPageSerializer(page).data)
+        return ok(request, represent(DispatchPageSerializer, page))
 
 
 class DispatchCollectionApi(DispatchListApi, DispatchCreateApi):
@@ -453,7 +453,7 @@ class DispatchCollectionApi(DispatchListApi, DispatchCreateApi):
 def _detail(request: Request, dispatch_id: str) -> Response:
     dispatch = _owned(request, dispatch_id)
     logs = selectors.log_tail_text(dispatch=dispatch)
-    return ok(request, DispatchDetailSerializer(dispatch, context={"logs": logs}).data)
+    return ok(request, represent(DispatchDetailSerializer, dispatch, logs=logs))
 
 
 def _cancel(request: Request, dispatch_id: str) -> Response:
@@ -463,7 +463,7 @@ def _cancel(request: Request, dispatch_id: str) -> Response:
     except InvalidTransition as exc:
         details = {"status": exc.status.api_value}
         raise ApiError("CONFLICT", str(exc), status_code=409, details=details) from exc
-    return ok(request, DispatchSummarySerializer(cancelled).data)
+    return ok(request, represent(DispatchSummarySerializer, cancelled))
 
 
 class DispatchDetailApi(APIView):

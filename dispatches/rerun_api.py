@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import principal_of, scope_permission
-from outpost_admin.api.envelope import ApiError, ok
+from outpost_admin.api.envelope import ApiError, ok, represent
 from outpost_admin.api.fields import IsoDateTimeField, PatternField
 from outpost_admin.api.schema import responses
 from outpost_admin.dynamo import OutcomeUnknown
@@ -101,7 +101,7 @@ class DispatchRerunApi(APIView):
 
     @classmethod
     def render(cls, dispatch: Dispatch) -> dict[str, object]:
-        return dict(cls.OutputSerializer(dispatch).data)
+        return dict(represent(cls.OutputSerializer, dispatch))
 
     def _idempotency_key(self, request: Request) -> str:
         # No body is an empty QueryDict; a body that is not a JSON object is a 400.

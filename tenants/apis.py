@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import IsStaffOrOperatorKey, principal_of
-from outpost_admin.api.envelope import ApiError, ok
+from outpost_admin.api.envelope import ApiError, ok, represent
 from outpost_admin.api.fields import (
     IsoDateTimeField,
     OneLineField,
@@ -159,7 +159,7 @@ class MeApi(APIView):
         principal = principal_of(request)
         if principal is None:
             raise ApiError("AUTHENTICATION_ERROR", "An API key is required.", status_code=401)
-        return ok(request, MeSerializer(principal).data)
+        return ok(request, represent(MeSerializer, principal))
 
 
 CURSOR_HELP = "Opaque: the `cursor` of the previous page, with the same filters."
