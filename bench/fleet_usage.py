@@ -27,14 +27,10 @@ import django
 
 django.setup()
 
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
 
-from bench.store import run_against_local_store  # noqa: E402
+from bench.store import enterprise_tenant, run_against_local_store, tables_and_staff  # noqa: E402
 from dispatches.domain import AGENTS  # noqa: E402
 from fleet import services as pool  # noqa: E402
-from outpost_admin.audit import Actor  # noqa: E402
 from outpost_admin.dynamo import (  # noqa: E402
     call,
     counting_calls,
@@ -42,9 +38,8 @@ from outpost_admin.dynamo import (  # noqa: E402
     to_item,
     utcnow,
 )
-from outpost_admin.dynamo.tables import DISPATCHES, TENANTS, create_tables  # noqa: E402
-from tenants import rollups, services  # noqa: E402
-from tenants.domain import Tier  # noqa: E402
+from outpost_admin.dynamo.tables import DISPATCHES, TENANTS  # noqa: E402
+from tenants import rollups  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("BENCH_FLEET_SIZES", "100,100000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_FLEET_ROUNDS", "20"))
@@ -151,26 +146,12 @@ def main() -> None:
 
 
 def run() -> None:
-    create_tables(log=lambda _: None)
-    call_command("migrate", verbosity=0)
-    made = [
-        services.tenant_provision(
-            name=f"Fleet Bench {i:02d}",
-            email=f"{uuid.uuid4().hex}@example.com",
-            tier=Tier.ENTERPRISE,
-            actor=Actor(name="bench"),
-        )
-        for i in range(TENANTS_N)
-    ]
+    browser = tables_and_staff()
+    made = [enterprise_tenant(f"Fleet Bench {i:02d}") for i in range(TENANTS_N)]
     tenants = [t.tenant_id for t, _ in made]
     seeder = Seeder(tenants, {t.tenant_id: k.key.api_key_id for t, k in made})
     for n in range(3):
         pool.slots_register(worker_id=f"bench-worker-{n}", count=4, agents=tuple(AGENTS))
-    staff = get_user_model().objects.get_or_create(
-        username="bench-staff", defaults={"is_staff": True}
-    )[0]
-    browser = Client()
-    browser.force_login(staff)
     pages: list[tuple[str, Callable[[], object]]] = [
         ("GET /fleet/ (htmx refresh)", lambda: browser.get("/fleet/", HTTP_HX_REQUEST="true")),
         ("GET /usage/?range=30 (every tenant)", lambda: browser.get("/usage/?range=30")),

@@ -12,7 +12,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,18 +23,11 @@ import django
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
 
 from bench.ratios import describe  # noqa: E402
-from bench.store import run_against_local_store  # noqa: E402
-from outpost_admin.audit import Actor  # noqa: E402
+from bench.store import enterprise_tenant, run_against_local_store, tables_and_staff  # noqa: E402
 from outpost_admin.dynamo import local  # noqa: E402
-from outpost_admin.dynamo.tables import create_tables  # noqa: E402
 from outpost_admin.management.commands.run_local import gunicorn_command  # noqa: E402
-from tenants import services  # noqa: E402
-from tenants.domain import Tier  # noqa: E402
 
 BODY = b'{"agent": "claude", "task": "Measure the outage answer"}'
 
@@ -80,19 +72,8 @@ def routes(key: str, session: str) -> list[tuple[str, str, dict[str, str], bytes
 
 
 def run(store: subprocess.Popen[bytes]) -> None:
-    create_tables(log=lambda _: None)
-    call_command("migrate", verbosity=0)
-    _, issued = services.tenant_provision(
-        name="Outage Co",
-        email=f"{uuid.uuid4().hex}@example.com",
-        tier=Tier.ENTERPRISE,
-        actor=Actor(name="bench"),
-    )
-    staff = get_user_model().objects.get_or_create(
-        username="bench-outage-staff", defaults={"is_staff": True}
-    )[0]
-    browser = Client()
-    browser.force_login(staff)
+    browser = tables_and_staff()
+    _, issued = enterprise_tenant("Outage Co")
     table = routes(issued.raw, browser.cookies["sessionid"].value)
     server, port = start_server()
     try:

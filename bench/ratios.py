@@ -32,11 +32,9 @@ from botocore import xform_name
 from django.conf import settings
 from django.test import Client
 
-from outpost_admin.audit import Actor
+from bench.store import enterprise_tenant
 from outpost_admin.dynamo import client, local
 from outpost_admin.management.commands.run_local import gunicorn_command
-from tenants import services
-from tenants.domain import Tier
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 WARMUP_SECONDS = 1.0
@@ -245,12 +243,7 @@ def fresh_keys(n: int) -> list[str]:
     """New enterprise tenants, one key each: every run of creates starts with free slots."""
     keys = []
     for _ in range(n):
-        _, issued = services.tenant_provision(
-            name=f"Ratio {uuid.uuid4().hex[:8]}",
-            email=f"{uuid.uuid4().hex}@example.com",
-            tier=Tier.ENTERPRISE,
-            actor=Actor(name="bench"),
-        )
+        _, issued = enterprise_tenant(f"Ratio {uuid.uuid4().hex[:8]}")
         keys.append(issued.raw)
     return keys
 

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "outpost_admin.settings")
@@ -24,17 +23,12 @@ import django
 
 django.setup()
 
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from bench.ratios import run_ratios  # noqa: E402
-from bench.store import run_against_local_store  # noqa: E402
-from outpost_admin.audit import Actor  # noqa: E402
+from bench.store import enterprise_tenant, run_against_local_store, tables_and_staff  # noqa: E402
 from outpost_admin.dynamo import call, counting_calls, iso, to_item, utcnow  # noqa: E402
-from outpost_admin.dynamo.tables import DISPATCHES, TENANTS, create_tables  # noqa: E402
-from tenants import services  # noqa: E402
-from tenants.domain import Tier  # noqa: E402
+from outpost_admin.dynamo.tables import DISPATCHES, TENANTS  # noqa: E402
 
 # The p50/p95 tables: one per size, tenants and dispatches alike (seeded cumulatively).
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "100,100000").split(",")]
@@ -133,17 +127,8 @@ def main() -> None:
 
 
 def run() -> None:
-    create_tables(log=lambda _: None)
-    call_command("migrate", verbosity=0)
-    tenant, issued = services.tenant_provision(
-        name="Bench Co",
-        email=f"{uuid.uuid4().hex}@example.com",
-        tier=Tier.ENTERPRISE,
-        actor=Actor(name="bench"),
-    )
-    staff = get_user_model().objects.get_or_create(
-        username="bench-staff", defaults={"is_staff": True}
-    )[0]
+    browser = tables_and_staff()
+    tenant, issued = enterprise_tenant("Bench Co")
     seeded = 0
     for size in SIZES:
         started = time.perf_counter()
@@ -153,7 +138,7 @@ def run() -> None:
         print(
             f"\n{size} tenants and {size} dispatches (seeded in {time.perf_counter() - started:.1f} s)"
         )
-        tables(tenant.tenant_id, issued.raw, staff)
+        tables(tenant.tenant_id, issued.raw, browser)
     body = {"agent": "claude", "task": "The dispatch the ratio tables read"}
     created = Client(HTTP_X_API_KEY=issued.raw).post(
         "/api/v1/dispatches", body, content_type="application/json"
@@ -161,9 +146,7 @@ def run() -> None:
     run_ratios(created.json()["data"]["dispatchId"], issued.raw)
 
 
-def tables(tenant_id: str, key: str, staff: Any) -> None:
-    browser = Client()
-    browser.force_login(staff)
+def tables(tenant_id: str, key: str, browser: Client) -> None:
     api = Client(HTTP_X_API_KEY=key)
     body = {"agent": "claude", "task": "Benchmark the dispatch path", "timeoutSeconds": 60}
     measure("GET /api/v1/me (warm key cache)", lambda: api.get("/api/v1/me"))

@@ -1,12 +1,21 @@
-"""The one set-up every benchmark shares: a DynamoDB Local of its own, in memory."""
+"""The one set-up every benchmark shares: a DynamoDB Local of its own, in memory, its tables,
+enterprise tenants and a signed-in staff browser."""
 
 import subprocess
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
 from django.test.utils import setup_test_environment
 
+from outpost_admin.audit import Actor
 from outpost_admin.dynamo import local, reset_client
+from outpost_admin.dynamo.tables import create_tables
+from tenants import services
+from tenants.domain import IssuedKey, Tenant, Tier
 
 
 def run_against_local_store(
@@ -29,3 +38,25 @@ def run_against_local_store(
         run(process)
     finally:
         process.terminate()
+
+
+def tables_and_staff() -> Client:
+    """Tables and migrations in place; a test client signed in as a staff user."""
+    create_tables(log=lambda _: None)
+    call_command("migrate", verbosity=0)
+    staff = get_user_model().objects.get_or_create(
+        username="bench-staff", defaults={"is_staff": True}
+    )[0]
+    browser = Client()
+    browser.force_login(staff)
+    return browser
+
+
+def enterprise_tenant(name: str) -> tuple[Tenant, IssuedKey]:
+    """A new enterprise tenant (50 dispatches at once) and its first key."""
+    return services.tenant_provision(
+        name=name,
+        email=f"{uuid.uuid4().hex}@example.com",
+        tier=Tier.ENTERPRISE,
+        actor=Actor(name="bench"),
+    )
