@@ -39,9 +39,9 @@ _built = threading.local()
 def represent(shape: type[serializers.Serializer], instance: Any, **context: Any) -> Any:
     """`shape(instance, context=context).data`, without building the serializer again.
 
-    DRF deep-copies a serializer's declared fields for every new serializer, about a
-    millisecond for a dispatch's answer (measured: bench/ratios.py). The fields hold no
-    per-answer state, so each thread keeps one serializer per class and sets its context.
+    DRF deep-copies a serializer's declared fields for every new serializer: 0.4-0.6 ms of
+    a dispatch's answer, against 0.02 ms reusing one (2,000 rounds, timeit). The fields hold
+    no per-answer state, so each thread keeps one serializer per class and sets its context.
     """
     built: dict[type, serializers.Serializer] = _built.__dict__.setdefault("shapes", {})
     if shape not in built:
