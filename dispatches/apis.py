@@ -5,6 +5,8 @@ Each answer's `data` is an Output serializer's, and the schema reads the same cl
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +60,7 @@ from .domain import (
     InvalidTransition,
     KeyNotActive,
     QuotaExceeded,
+    StillActive,
     TenantNotActive,
 )
 
@@ -288,32 +291,19 @@ class DispatchCreateApi(APIView):
         data = self._validated(request, principal)
         headers = {"Idempotency-Key": data.idempotency_key}
         try:
-            dispatch = services.dispatch_create(
-                tenant_id=principal.tenant_id,
-                api_key_id=principal.key.api_key_id,
-                limits=principal.limits,
-                data=data,
-                body_hash=services.request_hash(request.data),
-                render=created_data,
-                actor=actor_from(request),
-            )
+            with create_refusals(principal, data.idempotency_key, headers):
+                dispatch = services.dispatch_create(
+                    tenant_id=principal.tenant_id,
+                    api_key_id=principal.key.api_key_id,
+                    limits=principal.limits,
+                    data=data,
+                    body_hash=services.request_hash(request.data),
+                    render=created_data,
+                    actor=actor_from(request),
+                )
         except services.Replay as replay:
             headers["Idempotent-Replayed"] = "true"
             return ok(request, replay.response, status_code=201, headers=headers)
-        except QuotaExceeded as exc:
-            raise _rate_limited(exc) from exc
-        except KeyNotActive as exc:
-            authentication.forget(key_hash=principal.key.key_hash)
-            raise ApiError("AUTHENTICATION_ERROR", str(exc), status_code=401) from exc
-        except TenantNotActive as exc:
-            authentication.forget(tenant_id=principal.tenant_id)
-            raise ApiError("AUTHORIZATION_ERROR", str(exc), status_code=403) from exc
-        except IdempotencyMismatch as exc:
-            raise ApiError("IDEMPOTENCY_MISMATCH", str(exc), status_code=422) from exc
-        except IdempotencyInFlight as exc:
-            raise ApiError("CONFLICT", str(exc), status_code=409, headers=headers) from exc
-        except OutcomeUnknown as exc:
-            raise _outcome_unknown(data.idempotency_key) from exc
         return ok(request, created_data(dispatch), status_code=201, headers=headers)
 
     def _validated(self, request: Request, principal: Principal) -> services.DispatchInput:
@@ -360,6 +350,30 @@ def _policy_errors(principal: Principal, values: Any, headers: Any) -> dict[str,
     elif header_key and body_key and header_key != body_key:
         errors["idempotencyKey"] = "Differs from the Idempotency-Key header."
     return errors
+
+
+@contextmanager
+def create_refusals(
+    principal: Principal, idempotency_key: str, headers: dict[str, str]
+) -> Iterator[None]:
+    """What a create answers when it is refused, or its outcome is unknown; a re-run is a
+    create and answers the same (StillActive is the re-run's own)."""
+    try:
+        yield
+    except QuotaExceeded as exc:
+        raise _rate_limited(exc) from exc
+    except KeyNotActive as exc:
+        authentication.forget(key_hash=principal.key.key_hash)
+        raise ApiError("AUTHENTICATION_ERROR", str(exc), status_code=401) from exc
+    except TenantNotActive as exc:
+        authentication.forget(tenant_id=principal.tenant_id)
+        raise ApiError("AUTHORIZATION_ERROR", str(exc), status_code=403) from exc
+    except IdempotencyMismatch as exc:
+        raise ApiError("IDEMPOTENCY_MISMATCH", str(exc), status_code=422) from exc
+    except (IdempotencyInFlight, StillActive) as exc:
+        raise ApiError("CONFLICT", str(exc), status_code=409, headers=headers) from exc
+    except OutcomeUnknown as exc:
+        raise _outcome_unknown(idempotency_key) from exc
 
 
 def _outcome_unknown(idempotency_key: str) -> ApiError:

@@ -14,28 +14,16 @@ from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
 from outpost_admin.api.authentication import principal_of, scope_permission
-from outpost_admin.api.envelope import ApiError, ok, represent
+from outpost_admin.api.envelope import ok, represent
 from outpost_admin.api.fields import IsoDateTimeField, PatternField
 from outpost_admin.api.schema import responses
-from outpost_admin.dynamo import OutcomeUnknown
 from tenants.domain import Scope
 
 from . import services
-from .apis import (
-    _IDEMPOTENCY_KEY,
-    IDEMPOTENCY_HEADER,
-    IDEMPOTENCY_KEY,
-    _outcome_unknown,
-    _rate_limited,
-)
+from .apis import _IDEMPOTENCY_KEY, IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY, create_refusals
 from .domain import (
     API_STATUSES,
     Dispatch,
-    IdempotencyInFlight,
-    IdempotencyMismatch,
-    QuotaExceeded,
-    StillActive,
-    TenantNotActive,
 )
 
 
@@ -76,27 +64,18 @@ class DispatchRerunApi(APIView):
         key = self._idempotency_key(request)
         headers = {"Idempotency-Key": key}
         try:
-            dispatch = services.dispatch_rerun(
-                original=original,
-                api_key_id=principal.key.api_key_id,
-                limits=principal.limits,
-                idempotency_key=key,
-                render=self.render,
-                actor=actor_from(request),
-            )
+            with create_refusals(principal, key, headers):
+                dispatch = services.dispatch_rerun(
+                    original=original,
+                    api_key_id=principal.key.api_key_id,
+                    limits=principal.limits,
+                    idempotency_key=key,
+                    render=self.render,
+                    actor=actor_from(request),
+                )
         except services.Replay as replay:
             headers["Idempotent-Replayed"] = "true"
             return ok(request, replay.response, status_code=201, headers=headers)
-        except QuotaExceeded as exc:
-            raise _rate_limited(exc) from exc
-        except TenantNotActive as exc:
-            raise ApiError("AUTHORIZATION_ERROR", str(exc), status_code=403) from exc
-        except IdempotencyMismatch as exc:
-            raise ApiError("IDEMPOTENCY_MISMATCH", str(exc), status_code=422) from exc
-        except (IdempotencyInFlight, StillActive) as exc:
-            raise ApiError("CONFLICT", str(exc), status_code=409, headers=headers) from exc
-        except OutcomeUnknown as exc:
-            raise _outcome_unknown(key) from exc
         return ok(request, self.render(dispatch), status_code=201, headers=headers)
 
     @classmethod

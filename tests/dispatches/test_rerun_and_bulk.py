@@ -10,6 +10,7 @@ from dispatches import services, storage
 from dispatches.domain import DispatchStatus
 from outpost_admin import audit
 from outpost_admin.dynamo import counting_calls
+from tenants import storage as tenant_storage
 from tenants.domain import Scope, Tier
 from tenants.models import TenantMembership
 from tenants.services import key_create
@@ -105,6 +106,22 @@ def test_a_rerun_counts_against_the_quotas(api, tenant_key):
     refused = rerun(api, key, original)  # the free tier runs one at a time
     assert refused.status_code == 429
     assert refused.json()["error"]["details"]["limit"] == "concurrency"
+
+
+def test_a_rerun_with_a_key_revoked_elsewhere_is_a_401_like_a_create(api, make_tenant, actor):
+    """The key this process still trusts was revoked by another: the create's transaction
+    refuses it, and the re-run answers as a create does (it was a 500)."""
+    tenant, issued = make_tenant()
+    dispatch_id = finished(api, issued.raw)
+    event = audit.audit_event(
+        tenant_id=tenant.tenant_id, action="key.revoke", resource="key", actor=actor, metadata={}
+    )
+    tenant_storage.key_revoke(issued.key, event)  # as another process would: no cache to drop
+    response = rerun(api, issued.raw, dispatch_id)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "AUTHENTICATION_ERROR"
+    listed = storage.dispatch_list(tenant_id=tenant.tenant_id, limit=10).items
+    assert [d.dispatch_id for d in listed] == [dispatch_id]
 
 
 def test_only_a_finished_dispatch_runs_again(api, tenant_key):
