@@ -14,6 +14,7 @@ import asyncio
 import copy
 import json
 import os
+import re
 import runpy
 import signal
 import subprocess
@@ -28,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore import xform_name
 from django.conf import settings
 from django.test import Client
 
@@ -193,6 +193,11 @@ def replay(template: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def method_name(operation: str) -> str:
+    """The client's method for an operation: GetItem -> get_item."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
 def model_name(operation: str) -> str:
     return "".join(part.title() for part in operation.split("_"))
 
@@ -278,7 +283,7 @@ def captured_calls(request: Callable[[], Any]) -> list[tuple[str, dict[str, Any]
     sent: list[tuple[str, dict[str, Any]]] = []
 
     def keep(params: dict[str, Any], model: Any, **_: Any) -> None:
-        sent.append((xform_name(model.name), copy.deepcopy(params)))
+        sent.append((method_name(model.name), copy.deepcopy(params)))
 
     events = client().meta.events
     events.register("before-parameter-build.dynamodb", keep)

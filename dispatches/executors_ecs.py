@@ -23,9 +23,8 @@ from django.conf import settings
 
 from fleet import services as pool
 from fleet.domain import Slot
-from outpost_admin import aws
-from outpost_admin.aws import AwsError
-from outpost_admin.dynamo import StoreError, utcnow
+from outpost_admin.dynamo import StoreError, aws, utcnow
+from outpost_admin.dynamo.aws import AwsError
 
 from . import storage
 from .domain import AGENTS, Dispatch

@@ -22,8 +22,7 @@ from fleet import selectors as fleet
 from fleet import storage as pool_storage
 from fleet.board import WorkerRow
 from fleet.domain import summarize
-from outpost_admin import aws
-from outpost_admin.dynamo import utcnow
+from outpost_admin.dynamo import aws, utcnow
 from tenants import storage as tenant_storage
 from tenants.domain import Tenant
 

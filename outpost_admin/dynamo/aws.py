@@ -1,4 +1,5 @@
 """The ECS and CloudWatch Logs clients of the ECS executor: built lazily, explicit timeouts.
+They live here, beside the DynamoDB client, so that boto3 stays inside the storage layer.
 
 Endpoints follow boto3's own settings: AWS_ENDPOINT_URL_ECS and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS
 (or AWS_ENDPOINT_URL for both) point them elsewhere; credentials come from the default chain.
@@ -38,7 +39,7 @@ def _client(service: str) -> Any:
     with _lock:
         if service not in _clients:
             session = boto3.session.Session()
-            if service == "ecs":
+            if service == "ecs":  # one literal per call: boto3's typed overloads need it
                 _clients[service] = session.client("ecs", config=_config())
             else:
                 _clients[service] = session.client("logs", config=_config())
