@@ -4,30 +4,23 @@ axe-core comes from npm (pinned in package.json) and is injected from node_modul
 test; the page itself ships no test code.
 """
 
-import io
 import json
 import sys
-import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect
 
 from dispatches import services, storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
-from tenants.models import TenantMembership
-from tests.conftest import unique_email
 
-from .conftest import STAFF_PASSWORD
+from .conftest import STAFF_PASSWORD, TENANT_PASSWORD, create_dispatch, log_in, start_worker
 
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
-PASSWORD = "pw-console-1"
 # An agent that writes enough to fill the log box, then more, a line at a time.
 CHATTY = [
     sys.executable,
@@ -46,41 +39,8 @@ def agent_commands(settings):
 
 
 @pytest.fixture
-def tenant_user(transactional_db, make_tenant, django_user_model):
-    tenant, issued = make_tenant(name="Console Browser Co")
-    user = django_user_model.objects.create_user(unique_email("console"), password=PASSWORD)
-    TenantMembership.objects.create(user=user, tenant_id=tenant.tenant_id)
-    return tenant, issued.raw, user
-
-
-def log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username or e-mail").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.click("main button[type=submit]")
-
-
-def create_dispatch(base_url: str, raw_key: str, task: str = "Say hello from the console") -> str:
-    body = {"agent": "claude", "task": task, "repo": "acme/console"}
-    request = urllib.request.Request(
-        f"{base_url}/api/v1/dispatches",
-        data=json.dumps(body).encode(),
-        headers={"X-API-Key": raw_key, "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["data"]["dispatchId"]
-
-
-def run_worker(tenant_id: str) -> threading.Thread:
-    thread = threading.Thread(
-        target=call_command,
-        args=("run_worker", "--once", "--tenant", tenant_id),
-        kwargs={"stdout": io.StringIO()},
-        daemon=True,
-    )
-    thread.start()
-    return thread
+def tenant_user(tenant_user_of):
+    return tenant_user_of("Console Browser Co")
 
 
 # --- live history and the log -------------------------------------------------------------
@@ -90,7 +50,7 @@ def test_a_new_dispatch_appears_on_an_open_history_page_without_reload(
     page: Page, live_server, tenant_user
 ):
     _, raw_key, user = tenant_user
-    log_in(page, user.username, PASSWORD)
+    log_in(page, user.username, TENANT_PASSWORD)
     page.wait_for_url("**/home/")
     page.goto("/dispatches/")
     page.evaluate("window.sameDocument = true")
@@ -108,7 +68,7 @@ def test_a_new_dispatch_appears_on_an_open_history_page_without_reload(
 
 def test_the_tenant_home_shows_new_and_changed_rows(page: Page, live_server, tenant_user):
     _, raw_key, user = tenant_user
-    log_in(page, user.username, PASSWORD)
+    log_in(page, user.username, TENANT_PASSWORD)
     page.wait_for_url("**/home/")
     dispatch_id = create_dispatch(live_server.url, raw_key)
     row = page.locator(f"#dispatch-{dispatch_id}")
@@ -125,11 +85,11 @@ def test_the_log_stays_pinned_then_stays_put_when_the_reader_scrolls_up(
     page: Page, live_server, tenant_user, agent_commands
 ):
     tenant, raw_key, user = tenant_user
-    log_in(page, user.username, PASSWORD)
+    log_in(page, user.username, TENANT_PASSWORD)
     page.wait_for_url("**/home/")
     dispatch_id = create_dispatch(live_server.url, raw_key)
     page.goto(f"/dispatches/{dispatch_id}/")
-    worker = run_worker(tenant.tenant_id)
+    worker = start_worker(tenant.tenant_id)
     log = page.locator("#dispatch-log")
     expect(log).to_contain_text("progress 1", timeout=20_000)
     gap = "el => el.scrollHeight - el.scrollTop - el.clientHeight"
@@ -338,7 +298,7 @@ def test_every_page_passes_axe_in_both_themes_with_no_console_error(
         for who, password, pages in (
             (None, None, ["/accounts/login/"]),
             (staff_login.username, STAFF_PASSWORD, staff_pages(*console_data)),
-            (user.username, PASSWORD, ["/home/", "/dispatches/", "/usage/"]),
+            (user.username, TENANT_PASSWORD, ["/home/", "/dispatches/", "/usage/"]),
         ):
             context = browser.new_context(
                 base_url=live_server.url, color_scheme=scheme, bypass_csp=True

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import urllib.request
 import uuid
 
 import pytest
@@ -19,6 +18,8 @@ from dispatches.worker import Worker
 from outpost_admin.dynamo import utcnow
 from tenants.domain import Tier
 from tests.fleet.conftest import finish
+
+from .conftest import create_dispatch
 
 SLEEPER = "import os, time; print('started', os.getpid(), flush=True); time.sleep({seconds})"
 # Every state a worker row shows, recorded in the page: a reload would lose it.
@@ -44,19 +45,6 @@ def agent(settings, seconds: float) -> None:
     settings.OUTPOST_AGENT_COMMANDS = json.dumps({"claude": [sys.executable, "-c", code]})
 
 
-def create_dispatch(base_url: str, raw_key: str, agent_name: str = "claude") -> str:
-    body = {"agent": agent_name, "task": "Work for the fleet page test", "timeoutSeconds": 60}
-    request = urllib.request.Request(
-        f"{base_url}/api/v1/dispatches",
-        data=json.dumps(body).encode(),
-        headers={"X-API-Key": raw_key, "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 201
-        return json.load(response)["data"]["dispatchId"]
-
-
 def test_the_fleet_page_shows_a_worker_appear_run_a_dispatch_and_go(
     signed_in_page: Page, live_server, make_tenant, settings, fast_refresh
 ):
@@ -77,7 +65,7 @@ def test_the_fleet_page_shows_a_worker_appear_run_a_dispatch_and_go(
         row = page.locator(f'tr[data-worker="{worker_id}"]')
         expect(row).to_have_attribute("data-state", "live", timeout=15_000)
         expect(row).to_contain_text("0 / 1")
-        dispatch_id = create_dispatch(live_server.url, issued.raw)
+        dispatch_id = create_dispatch(live_server.url, issued.raw, timeoutSeconds=60)
         link = row.locator(f'a[href="/dispatches/{dispatch_id}/"]')
         expect(link).to_be_visible(timeout=15_000)
         expect(row).to_contain_text("1 / 1")
@@ -102,7 +90,7 @@ def test_a_killed_worker_is_flagged_dead_and_recovered_from_the_page(
     agent(settings, 120)
     tenant, issued = make_tenant(tier=Tier.FREE)
     worker_id = f"killed-{uuid.uuid4().hex[:8]}"
-    dispatch_id = create_dispatch(live_server.url, issued.raw)
+    dispatch_id = create_dispatch(live_server.url, issued.raw, timeoutSeconds=60)
     env = {
         **os.environ,
         "DYNAMODB_ENDPOINT_URL": dynamodb_local,
@@ -148,7 +136,10 @@ def test_the_usage_chart_and_its_csv_match_the_dispatches_created(
     echo = [sys.executable, "-c", "print('ok')"]
     settings.OUTPOST_AGENT_COMMANDS = json.dumps({"claude": echo, "codex": echo})
     tenant, issued = make_tenant(name=f"Usage Co {uuid.uuid4().hex[:6]}")
-    ids = [create_dispatch(live_server.url, issued.raw, a) for a in ("claude", "claude", "codex")]
+    ids = [
+        create_dispatch(live_server.url, issued.raw, agent=a, timeoutSeconds=60)
+        for a in ("claude", "claude", "codex")
+    ]
     finish(ids[0], "COMPLETED")
     finish(ids[2], "FAILED")
     today = utcnow().date().isoformat()

@@ -1,22 +1,18 @@
 """A tenant user watches a dispatch created through the API run to success, without reloading."""
 
-import io
 import json
 import re
 import sys
-import threading
-import urllib.request
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from outpost_admin.audit import Actor
 from tenants import memberships
-from tenants.models import TenantMembership
 from tests.conftest import unique_email
 
-PASSWORD = "pw-portal-1"
+from .conftest import TENANT_PASSWORD, create_dispatch, log_in, start_worker
+
 # The "agent": prints, works for a moment (so the page sees it running), prints again.
 AGENT = [
     sys.executable,
@@ -44,54 +40,19 @@ def agent_commands(settings):
 
 
 @pytest.fixture
-def tenant_user(transactional_db, make_tenant, django_user_model):
-    tenant, issued = make_tenant(name="Portal Co")
-    user = django_user_model.objects.create_user(unique_email("portal"), password=PASSWORD)
-    TenantMembership.objects.create(user=user, tenant_id=tenant.tenant_id)
-    return tenant, issued.raw, user
-
-
-def log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-
-
-def create_dispatch(base_url: str, raw_key: str) -> str:
-    body = {"agent": "claude", "task": "Say hello from the browser test", "repo": "acme/portal"}
-    request = urllib.request.Request(
-        f"{base_url}/api/v1/dispatches",
-        data=json.dumps(body).encode(),
-        headers={"X-API-Key": raw_key, "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 201
-        return json.load(response)["data"]["dispatchId"]
-
-
-def start_worker(tenant_id: str) -> threading.Thread:
-    """The real worker, once over this tenant's pending dispatches, as `make run` starts it."""
-    thread = threading.Thread(
-        target=call_command,
-        args=("run_worker", "--once", "--tenant", tenant_id),
-        kwargs={"stdout": io.StringIO()},
-        daemon=True,
-    )
-    thread.start()
-    return thread
+def tenant_user(tenant_user_of):
+    return tenant_user_of("Portal Co")
 
 
 def test_a_tenant_user_sees_a_dispatch_go_from_pending_to_success(
     page: Page, live_server, tenant_user, agent_commands
 ):
     tenant, raw_key, user = tenant_user
-    log_in(page, user.username, PASSWORD)
+    log_in(page, user.username, TENANT_PASSWORD)
     page.wait_for_url("**/home/")
     expect(page.locator("h1")).to_contain_text("Portal Co")
 
-    dispatch_id = create_dispatch(live_server.url, raw_key)
+    dispatch_id = create_dispatch(live_server.url, raw_key, repo="acme/portal")
     page.click("header nav >> text=Dispatches")
     page.wait_for_url("**/dispatches/")
     row = page.locator(f"#dispatch-{dispatch_id}")
