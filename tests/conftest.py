@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pytest
 from botocore.exceptions import ReadTimeoutError
 from django.conf import settings
+from django.test import Client
 
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import call, iso, local, reset_client, utcnow, values
@@ -17,6 +18,7 @@ from outpost_admin.dynamo import client as dynamodb_client
 from outpost_admin.dynamo.tables import TENANTS, create_tables
 from tenants import authentication, services, storage
 from tenants.domain import Tier
+from tenants.models import TenantMembership
 
 # Playwright's sync API runs an event loop beside live_server's synchronous ORM calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -119,6 +121,20 @@ def answers_lost(
         yield lost
     finally:
         dynamo.meta.events.unregister(event, send_then_lose)
+
+
+@pytest.fixture
+def login_member(django_user_model):
+    """login_member(tenant_id): a signed-in test client of a new user of that tenant."""
+
+    def make(tenant_id):
+        user = django_user_model.objects.create_user(unique_email("user"), password="pw-user-1")
+        TenantMembership.objects.create(user=user, tenant_id=tenant_id)
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ from outpost_admin import audit
 from outpost_admin.dynamo import counting_calls
 from tenants import storage as tenant_storage
 from tenants.domain import Scope, Tier
-from tenants.models import TenantMembership
 from tenants.services import key_create
-from tests.conftest import unique_email
 
 from .conftest import BODY
 
@@ -160,21 +158,9 @@ def test_the_rerun_body_key_has_the_headers_pattern_in_the_schema():
 # --- the pages -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def member(django_user_model):
-    def make(tenant_id):
-        user = django_user_model.objects.create_user(unique_email("rerun"), password="pw-r-1")
-        TenantMembership.objects.create(user=user, tenant_id=tenant_id)
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
-def test_run_again_from_the_page_once_per_confirmation(api, tenant_key, member):
+def test_run_again_from_the_page_once_per_confirmation(api, tenant_key, login_member):
     tenant, key = tenant_key()
-    client = member(tenant.tenant_id)
+    client = login_member(tenant.tenant_id)
     original = finished(api, key)
     page = client.get(f"/dispatches/{original}/").content.decode()
     assert f'href="/dispatches/{original}/rerun/">Run again</a>' in page
@@ -191,9 +177,9 @@ def test_run_again_from_the_page_once_per_confirmation(api, tenant_key, member):
     assert twice["Location"] == f"/dispatches/{new_id}/"  # the same one, not a third
 
 
-def test_the_rerun_page_says_why_it_did_not_start(api, tenant_key, member):
+def test_the_rerun_page_says_why_it_did_not_start(api, tenant_key, login_member):
     tenant, key = tenant_key(Tier.FREE)
-    client = member(tenant.tenant_id)
+    client = login_member(tenant.tenant_id)
     original = finished(api, key, timeoutSeconds=60)
     api(key).post("/api/v1/dispatches", BODY | {"timeoutSeconds": 60})  # the one slot in use
     response = client.post(f"/dispatches/{original}/rerun/", {"token": "t" * 20})
@@ -203,11 +189,11 @@ def test_the_rerun_page_says_why_it_did_not_start(api, tenant_key, member):
     assert client.get(f"/dispatches/{running}/rerun/").status_code == 409
 
 
-def test_nobody_reruns_another_tenants_dispatch(api, tenant_key, member):
+def test_nobody_reruns_another_tenants_dispatch(api, tenant_key, login_member):
     _, key = tenant_key()
     original = finished(api, key)
     other, _ = tenant_key()
-    outsider = member(other.tenant_id)
+    outsider = login_member(other.tenant_id)
     assert outsider.get(f"/dispatches/{original}/rerun/").status_code == 404
     assert outsider.post(f"/dispatches/{original}/rerun/", {"token": "t" * 20}).status_code == 404
 
@@ -215,9 +201,9 @@ def test_nobody_reruns_another_tenants_dispatch(api, tenant_key, member):
 # --- bulk cancel -------------------------------------------------------------------------------
 
 
-def test_select_several_and_cancel_them_with_one_confirmation(api, tenant_key, member):
+def test_select_several_and_cancel_them_with_one_confirmation(api, tenant_key, login_member):
     tenant, key = tenant_key()
-    client = member(tenant.tenant_id)
+    client = login_member(tenant.tenant_id)
     ids = [api(key).post("/api/v1/dispatches", BODY).json()["data"]["dispatchId"] for _ in range(3)]
     done = finished(api, key)
     page = client.get("/dispatches/").content.decode()
@@ -236,11 +222,11 @@ def test_select_several_and_cancel_them_with_one_confirmation(api, tenant_key, m
     assert storage.dispatch_get(done).status == DispatchStatus.FAILED
 
 
-def test_bulk_cancel_leaves_other_tenants_alone(api, tenant_key, member):
+def test_bulk_cancel_leaves_other_tenants_alone(api, tenant_key, login_member):
     tenant, _ = tenant_key()
     _, other_key = tenant_key()
     theirs = api(other_key).post("/api/v1/dispatches", BODY).json()["data"]["dispatchId"]
-    client = member(tenant.tenant_id)
+    client = login_member(tenant.tenant_id)
     assert "Nothing to cancel" in client.get(f"/dispatches/cancel/?ids={theirs}").content.decode()
     client.post("/dispatches/cancel/", {"ids": [theirs]})
     assert storage.dispatch_get(theirs).status == DispatchStatus.PENDING

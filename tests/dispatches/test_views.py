@@ -24,20 +24,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def login_member(django_user_model):
-    """A signed-in client for a new user of this tenant."""
-
-    def make(tenant_id):
-        user = django_user_model.objects.create_user(unique_email("user"), password="pw-user-1")
-        TenantMembership.objects.create(user=user, tenant_id=tenant_id)
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
 def owner(tenant_key, login_member):
     """Tenant A with its key and a signed-in user of A."""
     tenant, key = tenant_key()

@@ -14,8 +14,6 @@ from fleet.charts import Chart, Series
 from outpost_admin.dynamo import call, counting_calls, to_item, utcnow
 from outpost_admin.dynamo.tables import DISPATCHES
 from tenants.domain import Tier
-from tenants.models import TenantMembership
-from tests.conftest import unique_email
 
 from .conftest import create, finish, second_key
 
@@ -23,25 +21,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def member(django_user_model):
-    def make(tenant_id):
-        user = django_user_model.objects.create_user(unique_email("u"), password="pw-user-1")
-        TenantMembership.objects.create(user=user, tenant_id=tenant_id)
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
-def owner(make_tenant, member):
+def owner(make_tenant, login_member):
     """A tenant with two dispatches today (one completed), its key, and a signed-in user."""
     tenant, issued = make_tenant()
     done = create(issued.raw, "claude")["dispatchId"]
     create(issued.raw, "codex")
     finish(done, "COMPLETED")
-    return tenant, issued, member(tenant.tenant_id)
+    return tenant, issued, login_member(tenant.tenant_id)
 
 
 def numbers(html: str, chart_id: str) -> dict[str, dict[str, str]]:
