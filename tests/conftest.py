@@ -17,7 +17,7 @@ from outpost_admin.dynamo import call, iso, local, reset_client, utcnow, values
 from outpost_admin.dynamo import client as dynamodb_client
 from outpost_admin.dynamo.tables import TENANTS, create_tables
 from tenants import authentication, services, storage
-from tenants.domain import Tier
+from tenants.domain import Scope, Tier
 from tenants.models import TenantMembership
 
 # Playwright's sync API runs an event loop beside live_server's synchronous ORM calls.
@@ -133,6 +133,23 @@ def login_member(django_user_model):
         client = Client()
         client.force_login(user)
         return client
+
+    return make
+
+
+@pytest.fixture
+def operator_key(actor: Actor):
+    """operator_key(tenant_id): a key with only the operator scope, granted by staff."""
+
+    def make(tenant_id: str):
+        return services.key_create(
+            tenant_id=tenant_id,
+            name="ops",
+            scopes=(Scope.OPERATOR,),
+            expires_at=None,
+            actor=actor,
+            by_staff=True,
+        )
 
     return make
 

@@ -38,16 +38,9 @@ def test_a_control_plane_admin_key_is_a_wildcard_in_its_tenant_and_nothing_more(
     assert status == 200 and cp.require_scope(key, "cancel")
 
 
-def test_an_operator_key_made_here_passes_the_control_planes_checks(make_tenant, actor):
+def test_an_operator_key_made_here_passes_the_control_planes_checks(make_tenant, operator_key):
     tenant, _ = make_tenant()
-    issued = services.key_create(
-        tenant_id=tenant.tenant_id,
-        name="ops",
-        scopes=(Scope.OPERATOR,),
-        expires_at=None,
-        actor=actor,
-        by_staff=True,
-    )
+    issued = operator_key(tenant.tenant_id)
     status, _, key = cp.authenticate(issued.raw)
     assert status == 200 and key["scopes"] == ["operator"]
     # ...where it grants nothing of a tenant's own (it names no dispatch scope, nor admin).

@@ -57,17 +57,10 @@ def actions_of(tenant_id):
 
 
 @pytest.fixture
-def admin_key(make_tenant, actor):
+def admin_key(make_tenant, operator_key):
     """A key with the operator scope (granted by staff): the admin API over every tenant."""
     tenant, _ = make_tenant(name="Operators")
-    issued = services.key_create(
-        tenant_id=tenant.tenant_id,
-        name="ops",
-        scopes=(Scope.OPERATOR,),
-        expires_at=None,
-        actor=actor,
-        by_staff=True,
-    )
+    issued = operator_key(tenant.tenant_id)
     return issued.raw
 
 
@@ -530,16 +523,9 @@ def test_an_unsafe_request_id_is_replaced(staff_client):
     assert response["X-Request-ID"] != "<script>" and len(response["X-Request-ID"]) == 36
 
 
-def test_a_suspended_operator_key_cannot_administer(client, make_tenant, actor):
+def test_a_suspended_operator_key_cannot_administer(client, make_tenant, operator_key, actor):
     tenant, _ = make_tenant()
-    issued = services.key_create(
-        tenant_id=tenant.tenant_id,
-        name="ops",
-        scopes=(Scope.OPERATOR,),
-        expires_at=None,
-        actor=actor,
-        by_staff=True,
-    )
+    issued = operator_key(tenant.tenant_id)
     services.tenant_set_status(
         tenant_id=tenant.tenant_id, status=TenantStatus.SUSPENDED, actor=actor
     )
