@@ -48,6 +48,10 @@ from .agents import is_available
 from .domain import (
     AGENTS,
     API_STATUSES,
+    BRANCH_MAX,
+    BRANCH_PATTERN,
+    REPO_MAX,
+    REPO_PATTERN,
     TASK_MAX,
     TASK_MIN,
     TIMEOUT_DEFAULT,
@@ -113,6 +117,10 @@ class DispatchDetailSerializer(DispatchSummarySerializer):
     exitCode = serializers.IntegerField(source="exit_code", allow_null=True)
     errorMessage = BlankAsNullField(source="error_message")
     statusReason = BlankAsNullField(source="status_reason")
+    interruptions = serializers.IntegerField(
+        help_text="Runs of it cut short (its worker died or stopped) and queued again; the "
+        "last reason is statusReason."
+    )
     logs = serializers.SerializerMethodField(help_text="The tail of the captured output.")
 
     @extend_schema_field(OpenApiTypes.STR)
@@ -192,14 +200,21 @@ class DispatchInputSerializer(serializers.Serializer):
     task = StrictCharField(min_length=TASK_MIN, max_length=TASK_MAX)
     modelId = StrictCharField(required=False, min_length=1, max_length=200)
     repo = PatternField(
-        r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
+        REPO_PATTERN,
         required=False,
-        error_messages={"invalid": "Must be owner/name."},
+        max_length=REPO_MAX,
+        error_messages={
+            "invalid": "Must be owner/name as GitHub allows it: no leading '-' or '.', no '..'."
+        },
     )
     branch = PatternField(
-        r"^[A-Za-z0-9._/-]{1,255}$",
+        BRANCH_PATTERN,
         required=False,
-        error_messages={"invalid": "Not a valid branch name."},
+        max_length=BRANCH_MAX,
+        error_messages={
+            "invalid": "Not a valid branch name (git check-ref-format --branch over letters, "
+            "digits, '_', '-', '.' and '/'; no leading '-')."
+        },
     )
     timeoutSeconds = StrictIntegerField(
         min_value=TIMEOUT_MIN,

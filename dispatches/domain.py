@@ -41,6 +41,30 @@ TASK_MIN, TASK_MAX = 10, 50_000
 TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 30, 86_400, 600
 RETENTION_DAYS = 90
 
+# What an agent's command may receive as a repository and a branch: nothing it could read as
+# an option or a path out of its checkout. ECMA and Rust regex alike (the schema states them
+# and Schemathesis reads them), so no look-arounds: each rule is built into the grammar.
+_NAME_CHAR = "[A-Za-z0-9_-]"
+REPO_MAX = 140  # a 39-character owner, "/", a 100-character name
+REPO_PATTERN = (
+    # owner: GitHub's letters, digits and hyphens, not first; name: no leading "-" or ".",
+    # no "..", no trailing "." (GitHub drops it).
+    rf"^[A-Za-z0-9][A-Za-z0-9-]{{0,38}}/[A-Za-z0-9_]{_NAME_CHAR}*(?:\.{_NAME_CHAR}+)*$"
+)
+# A dot-separated part other than "lock", so no component ends in ".lock".
+_NOT_LOCK = (
+    rf"(?:{_NAME_CHAR}{{1,3}}|{_NAME_CHAR}{{5,}}|[A-Za-km-z0-9_-]{_NAME_CHAR}{{3}}"
+    rf"|l[A-Za-np-z0-9_-]{_NAME_CHAR}{{2}}|lo[A-Zabd-z0-9_-]{_NAME_CHAR}|loc[A-Za-jl-z0-9_-])"
+)
+_COMPONENT_REST = rf"{_NAME_CHAR}*(?:(?:\.{_NAME_CHAR}+)*\.{_NOT_LOCK})?"
+BRANCH_MAX = 255
+BRANCH_PATTERN = (
+    # `git check-ref-format --branch` over letters, digits, "_", "-", "." and "/": components
+    # that neither start with "." nor end with ".lock", no "..", no "//", no leading or
+    # trailing "/", not ending in "."; and no leading "-", where git would read an option.
+    rf"^[A-Za-z0-9_]{_COMPONENT_REST}(?:/{_NAME_CHAR}{_COMPONENT_REST})*$"
+)
+
 
 @dataclass(frozen=True)
 class Dispatch:
@@ -72,6 +96,7 @@ class Dispatch:
     day_counted: bool = False
     outcome_counted: bool = False
     rerun_of: str = ""  # the finished dispatch this one runs again
+    interruptions: int = 0  # runs cut short (worker died or stopped) and queued again
 
     @property
     def is_ours(self) -> bool:

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,15 +23,18 @@ from typing import IO, Protocol, runtime_checkable
 from django.conf import settings
 
 from outpost_admin.dynamo import Conflict, StoreError, utcnow
+from outpost_admin.processes import dying_with_parent
 
 from . import storage
 from .agents import agent_commands
-from .domain import Dispatch
+from .domain import BRANCH_PATTERN, REPO_PATTERN, Dispatch
 
 logger = logging.getLogger(__name__)
 
 TRUNCATED_MARKER = "\n[output truncated]\n"
-_PLACEHOLDER = re.compile(r"\{(task|repo|branch|model)\}")
+_PLACEHOLDER = re.compile(r"\{(task|repo|branch|model|task_file)\}")
+_TASK_FILE = "{task_file}"
+_REPO, _BRANCH = re.compile(REPO_PATTERN), re.compile(BRANCH_PATTERN)
 # The worker's own configuration and credentials are not the agent's business.
 _PRIVATE_ENV = ("AWS_", "DYNAMODB_", "DJANGO_", "OUTPOST_", "DATABASE_URL", "SECRET_KEY")
 
@@ -75,15 +79,36 @@ def default_executor() -> Executor:
     return LocalExecutor()
 
 
-def command_for(dispatch: Dispatch, template: tuple[str, ...]) -> list[str]:
-    """Fill the placeholders of each argv item; values are never re-scanned, nor shell-parsed."""
+def command_for(dispatch: Dispatch, template: tuple[str, ...], *, task_file: str = "") -> list[str]:
+    """Fill the placeholders of each argv item; values are never re-scanned, nor shell-parsed.
+    The template was checked at start-up (agents.py): a placeholder that starts an item comes
+    after "--", where no value is read as an option."""
     fields = {
         "task": dispatch.task,
         "repo": dispatch.repo,
         "branch": dispatch.branch,
         "model": dispatch.model_id,
+        "task_file": task_file,
     }
     return [_PLACEHOLDER.sub(lambda m: fields[m.group(1)], item) for item in template]
+
+
+def unsafe_inputs(dispatch: Dispatch) -> str:
+    """Why a dispatch's repo or branch may not reach a command ("" when they may): the API
+    refuses such values; this stops a record written before it did, or by another writer."""
+    if dispatch.repo and not _REPO.fullmatch(dispatch.repo):
+        return f"Refused to run: the repo {dispatch.repo[:100]!r} is not owner/name."
+    if dispatch.branch and not _BRANCH.fullmatch(dispatch.branch):
+        return f"Refused to run: the branch {dispatch.branch[:100]!r} is not a valid branch name."
+    return ""
+
+
+def _task_file(dispatch: Dispatch, folder: str) -> str:
+    """The task in a file only this user can read, for agents that take a prompt file."""
+    path = os.path.join(folder, "task.txt")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(dispatch.task)
+    return path
 
 
 def child_env(dispatch: Dispatch) -> dict[str, str]:
@@ -93,6 +118,8 @@ def child_env(dispatch: Dispatch) -> dict[str, str]:
         AGENT_TYPE=dispatch.agent,
         MODEL_ID=dispatch.model_id,
         TASK=dispatch.task,
+        # Every process of the run inherits these, so what is left of it can be found.
+        OUTPOST_WORKER_ID=dispatch.worker_id,
         REPO_URL=f"https://github.com/{dispatch.repo}" if dispatch.repo else "",
         TIMEOUT_SECONDS=str(dispatch.timeout_seconds),
     )
@@ -205,6 +232,15 @@ class LocalExecutor:
         template = (self.commands or agent_commands()).get(dispatch.agent)
         if not template:
             return Outcome(error=f"The agent {dispatch.agent} is not available on this worker.")
+        if refused := unsafe_inputs(dispatch):
+            return Outcome(error=refused)
+        with tempfile.TemporaryDirectory(prefix="outpost-") as scratch:
+            task_file = _task_file(dispatch, scratch) if _TASK_FILE in "".join(template) else ""
+            return self._run_command(
+                dispatch, command_for(dispatch, template, task_file=task_file), check
+            )
+
+    def _run_command(self, dispatch: Dispatch, argv: list[str], check: Check) -> Outcome:
         log = LogWriter(
             dispatch,
             max_bytes=self.log_max_bytes,
@@ -212,9 +248,9 @@ class LocalExecutor:
             every=self.flush_seconds,
         )
         try:
-            process = self._start(dispatch, template)
+            process = self._start(dispatch, argv)
         except OSError as exc:
-            return Outcome(error=f"Could not start {template[0]}: {exc}")
+            return Outcome(error=f"Could not start {argv[0]}: {exc}")
         assert process.stdout is not None
         reader = threading.Thread(target=_pump, args=(process.stdout, log.buffer), daemon=True)
         reader.start()
@@ -224,14 +260,16 @@ class LocalExecutor:
         log.flush(final=True)
         return replace(outcome, output_tail=log.tail)
 
-    def _start(self, dispatch: Dispatch, template: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    def _start(self, dispatch: Dispatch, argv: list[str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            command_for(dispatch, template),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=child_env(dispatch),
             start_new_session=True,  # its own process group, so a stop reaches its children
+            # Killed by the kernel if this worker dies, so it never runs on unrecorded.
+            preexec_fn=dying_with_parent(signal.SIGKILL),
         )
 
     def _supervise(

@@ -27,6 +27,7 @@ from django.conf import settings
 
 from fleet import selectors as fleet
 from fleet import services as fleet_services
+from outpost_admin import processes
 from outpost_admin.dynamo import StoreError, utcnow
 from tenants import counters
 from tenants import storage as tenant_storage
@@ -109,10 +110,13 @@ def recover_orphans(report: Report, *, requeue: bool, now: datetime | None = Non
 def recover_worker(worker_id: str, *, requeue: bool) -> Report:
     """Recover one worker known to be gone, without waiting for its heartbeat to go stale.
 
-    `make run` starts its worker under the same id every time, and nothing else runs under
-    that id while the launcher is starting: whatever it left RUNNING was interrupted.
+    A worker starting under an id (ids are unique among live workers) calls this for its own
+    id: `make run` and a supervisor that restarts a worker give it the same id every time, so
+    whatever the last run under it left RUNNING was interrupted. Anything of it still running
+    on this host is stopped first.
     """
     report = Report()
+    processes.kill_where_env("OUTPOST_WORKER_ID", worker_id)
     for dispatch in storage.dispatch_iter_ours(DispatchStatus.RUNNING):
         if dispatch.worker_id == worker_id and not dispatch.task_arn:  # ECS tasks: adopted
             reason = f"Worker {worker_id} stopped before it finished."
@@ -127,6 +131,10 @@ def _overdue(dispatch: Dispatch, now: datetime, grace: timedelta) -> bool:
 
 
 def _recover(report: Report, dispatch: Dispatch, *, reason: str, requeue: bool) -> None:
+    """Queue it again or fail it, once nothing of its last run is left running here. (On
+    another host its agent died with its worker, by the parent-death signal; a worker that is
+    alive but silent fails the dispatch instead of re-queuing it, see recover_orphans.)"""
+    processes.kill_where_env("DISPATCH_ID", dispatch.dispatch_id)
     if requeue:
         if storage.dispatch_requeue(dispatch, reason=reason + " Queued again."):
             report.requeued.append(dispatch.dispatch_id)

@@ -121,6 +121,7 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         day_counted="started_day" in data,
         outcome_counted="counted_outcome" in data,
         rerun_of=data.get("rerun_of", ""),
+        interruptions=int(data.get("interruptions", 0)),
     )
 
 
@@ -382,12 +383,13 @@ def _update_running(
 
 
 def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
-    """RUNNING -> PENDING (its worker is gone), back in the queue count; the slot stays taken."""
+    """RUNNING -> PENDING (its worker is gone), back in the queue count; the slot stays taken.
+    The run it cut short is counted in `interruptions`, and the reason stays on the record."""
     requeue = {
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
         "UpdateExpression": "SET #status = :pending, status_reason = :reason, "
-        "version = version + :one REMOVE worker_id, claimed_at",
+        "version = version + :one ADD interruptions :one REMOVE worker_id, claimed_at",
         "ConditionExpression": "#status = :running AND worker_id = :worker",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values(

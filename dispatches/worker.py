@@ -106,6 +106,7 @@ class Worker:
 
     def run(self, *, once: bool = False) -> int:
         """Work until stop() (or, with once, until nothing is pending); returns dispatches run."""
+        self._recover_own()
         agents = tuple(a for a in AGENTS if is_available(a)) or tuple(AGENTS)
         slots = pool.slots_register(worker_id=self.worker_id, count=self.concurrency, agents=agents)
         for slot in slots:
@@ -125,6 +126,18 @@ class Worker:
                 helper.join(timeout=30)
             self._retire()
         return self.processed
+
+    def _recover_own(self) -> None:
+        """What an earlier run under this id left RUNNING was interrupted (ids are unique among
+        live workers): its agents are stopped and its dispatches queued again, at once."""
+        report = reconcile.recover_worker(self.worker_id, requeue=True)
+        if report.requeued:
+            logger.warning(
+                "worker %s: queued again %d dispatch(es) its last run left running: %s",
+                self.worker_id,
+                len(report.requeued),
+                ", ".join(report.requeued),
+            )
 
     def _loop(self, once: bool) -> None:
         while not self._stopping.is_set():

