@@ -74,6 +74,12 @@ class Launcher:
     def pid_of(self, name: str) -> int:
         return int(self.wait_for(rf"started {name} \(pid (\d+)\)").group(1))
 
+    def pids_of(self, name: str) -> list[int]:
+        """Every pid it started under that name, a restarted worker's included."""
+        self.pid_of(name)
+        pattern = re.compile(rf"started {name} \(pid (\d+)\)")
+        return [int(m.group(1)) for line in list(self.lines) if (m := pattern.search(line))]
+
     def ctrl_c(self) -> None:
         """What the terminal does on Ctrl-C: SIGINT to the whole foreground process group."""
         os.killpg(self.process.pid, signal.SIGINT)
@@ -133,6 +139,7 @@ def launch(tmp_path):
         return launcher
 
     start.web_port, start.store_port, start.env = web_port, store_port, env  # type: ignore[attr-defined]
+    start.agent_pid = lambda dispatch_id: int((markers / dispatch_id).read_text())  # type: ignore[attr-defined]
     yield start
     for number, launcher in enumerate(started, start=1):
         launcher.cleanup()
@@ -210,7 +217,7 @@ def wait_dispatch(launch, key, dispatch_id, predicate, wanted, timeout: float = 
     raise AssertionError(f"{dispatch_id} is {data.get('status')}, not {wanted}: {data}")
 
 
-def test_ctrl_c_stops_web_then_worker_then_store_and_a_restart_recovers_everything(launch):
+def test_ctrl_c_stops_in_order_a_dead_worker_restarts_and_a_killed_launcher_leaves_nothing(launch):
     first = launch()
     key = provision(launch)
     status, running = create(launch, key)  # the free tier: one dispatch at a time
@@ -240,17 +247,42 @@ def test_ctrl_c_stops_web_then_worker_then_store_and_a_restart_recovers_everythi
     status, crashed = create(launch, key)
     assert status == 201, "the handed-back dispatch gave its slot back when it finished"
     wait_started(launch, key, crashed)
-    os.kill(second.pid_of("the worker"), signal.SIGKILL)  # a crash: nothing is handed back
-    second.ctrl_c()
-    assert second.index("^the worker had already stopped$") < second.index(
-        "^DynamoDB Local stopped$"
+    os.kill(second.pid_of("the worker"), signal.SIGKILL)  # a crash: the launcher restarts it
+    second.wait_for(
+        r"^the worker exited \(killed by SIGKILL\); restarting it in 1 s \(restart 1\)$"
     )
+    done = wait_status(launch, key, crashed, "success")
+    assert "second run: done" in done["logs"] and done["interruptions"] == 1
+    assert len(second.pids_of("the worker")) == 2
+
+    status, orphaned = create(launch, key)
+    assert status == 201, "the interrupted dispatch's slot was released when it finished"
+    wait_started(launch, key, orphaned)
+    worker, agent = second.pids_of("the worker")[-1], launch.agent_pid(orphaned)
+    web, store = second.pid_of("the web server"), second.pid_of("DynamoDB Local")
+    os.kill(second.process.pid, signal.SIGKILL)  # make run itself: nobody is left to clean up
+    second.process.wait(timeout=10)
+    for pid in (worker, agent, web, store):  # each dies with its parent, by the kernel's signal
+        wait_gone(pid)
 
     third = launch()
     recovered = third.index(r"^recovered 1 dispatch\(es\) left running by the last run")
     assert recovered < third.index("^starting a worker with 4 slot")
-    done = wait_status(launch, key, crashed, "success")
-    assert "second run: done" in done["logs"]
+    done = wait_status(launch, key, orphaned, "success")
+    assert "second run: done" in done["logs"] and done["interruptions"] == 1
     status, _ = create(launch, key)
-    assert status == 201, "the crashed dispatch's slot was released"
+    assert status == 201, "the orphaned dispatch's slot was released"
     third.ctrl_c()
+
+
+def wait_gone(pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} is still running")
