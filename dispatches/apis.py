@@ -39,6 +39,7 @@ from outpost_admin.api.fields import (
 from outpost_admin.api.schema import responses
 from outpost_admin.dynamo import OutcomeUnknown, iso
 from outpost_admin.middleware import RETRY_AFTER_SECONDS
+from outpost_admin.validation import VISIBLE_NAME
 from tenants import authentication
 from tenants.authentication import Principal
 from tenants.domain import TIER_LIMITS, Scope
@@ -137,7 +138,14 @@ def created_data(dispatch: Dispatch) -> dict[str, Any]:
 
 
 MAX_TAGS, TAG_NAME_MAX, TAG_VALUE_MAX = 20, 64, 256
-_TAG_NAME = {"type": "string", "minLength": 1, "maxLength": TAG_NAME_MAX}
+_TAG_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": TAG_NAME_MAX,
+    "pattern": VISIBLE_NAME,
+    "description": "Not blank; no control or format characters (Unicode Cc, Cf).",
+}
+_VISIBLE_NAME = re.compile(VISIBLE_NAME)
 
 
 @extend_schema_field(
@@ -177,6 +185,10 @@ class TagsField(serializers.DictField):
             raise serializers.ValidationError(f"At most {MAX_TAGS} tags.")
         if not all(1 <= len(k) <= TAG_NAME_MAX for k in tags):
             raise serializers.ValidationError(f"Tag names are 1 to {TAG_NAME_MAX} characters.")
+        if not all(_VISIBLE_NAME.fullmatch(k) for k in tags):
+            raise serializers.ValidationError(
+                "A tag name may not be blank nor hold control or format characters."
+            )
         return tags
 
 
