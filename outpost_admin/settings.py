@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "outpost_admin.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "outpost_admin.api.limits.UriTooLongMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "outpost_admin.middleware.SessionIdleTimeoutMiddleware",

@@ -41,6 +41,9 @@ ERROR_CODES = [
     "NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "NOT_ACCEPTABLE",
+    "PAYLOAD_TOO_LARGE",
+    "URI_TOO_LONG",
+    "UNSUPPORTED_MEDIA_TYPE",
     "CONFLICT",
     "RATE_LIMIT_EXCEEDED",
     "SERVICE_UNAVAILABLE",
@@ -91,8 +94,9 @@ def component_name(serializer: type[serializers.Serializer]) -> str:
 
 
 # Every authenticated operation can answer these: bad query or body, no or a bad key, a key
-# without the scope, too many failed authentications from this address, a store outage.
-COMMON_ERRORS = (400, 401, 403, 429, 503)
+# without the scope, a URL over MAX_URL_LENGTH, too many failed authentications from this
+# address, a store outage.
+COMMON_ERRORS = (400, 401, 403, 414, 429, 503)
 
 
 def responses(
