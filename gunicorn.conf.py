@@ -13,6 +13,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # A request never legitimately runs this long; a worker stuck past it is restarted.
 timeout = 30
+# gunicorn's maximum request line (its default is 4094), so that the app itself answers a URL
+# over outpost_admin.api.limits.MAX_URL_LENGTH with a JSON 414 rather than gunicorn's HTML one.
+limit_request_line = 8190
 
 
 def post_worker_init(worker: object) -> None:

@@ -36,9 +36,10 @@ from outpost_admin.api.fields import (
     StrictChoiceField,
     StrictIntegerField,
 )
-from outpost_admin.api.schema import responses
+from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, error_example, responses
 from outpost_admin.dynamo import OutcomeUnknown, iso
 from outpost_admin.middleware import RETRY_AFTER_SECONDS
+from outpost_admin.validation import VISIBLE_NAME
 from tenants import authentication
 from tenants.authentication import Principal
 from tenants.domain import TIER_LIMITS, Scope
@@ -80,8 +81,29 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=False,
     pattern=IDEMPOTENCY_KEY,
     description="Printable ASCII, no spaces, at most 255 characters. Without one, the answer's "
-    "Idempotency-Key header carries a generated key: send it again to retry safely.",
+    "Idempotency-Key header carries a generated key: send it again to retry safely. "
+    "If the body's `idempotencyKey` is sent too, the two must be equal (else a 400). "
+    "A key already used with another body is a 422 (IDEMPOTENCY_MISMATCH); with the same "
+    "body, the first answer again (Idempotent-Replayed: true).",
 )
+IDEMPOTENCY_BODY_HELP = (
+    "Or the Idempotency-Key header: if both are sent they must be equal (else a 400). "
+    "A key already used with another body is a 422."
+)
+KEYS_DIFFER = error_example(
+    "IdempotencyKeysDiffer",
+    "The Idempotency-Key header and the body's idempotencyKey differ",
+    "VALIDATION_ERROR",
+    "Invalid input: idempotencyKey.",
+    {"idempotencyKey": ["Differs from the Idempotency-Key header."]},
+)
+KEY_REUSED = error_example(
+    "IdempotencyMismatch",
+    "The idempotency key was used before with another body",
+    "IDEMPOTENCY_MISMATCH",
+    "This idempotency key was used with a different request body.",
+)
+IDEMPOTENCY_EXAMPLES = {400: [KEYS_DIFFER], 422: [KEY_REUSED]}
 
 
 # --- output -------------------------------------------------------------------------------
@@ -145,7 +167,14 @@ def created_data(dispatch: Dispatch) -> dict[str, Any]:
 
 
 MAX_TAGS, TAG_NAME_MAX, TAG_VALUE_MAX = 20, 64, 256
-_TAG_NAME = {"type": "string", "minLength": 1, "maxLength": TAG_NAME_MAX}
+_TAG_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": TAG_NAME_MAX,
+    "pattern": VISIBLE_NAME,
+    "description": "Not blank; no control or format characters (Unicode Cc, Cf).",
+}
+_VISIBLE_NAME = re.compile(VISIBLE_NAME)
 
 
 @extend_schema_field(
@@ -185,6 +214,10 @@ class TagsField(serializers.DictField):
             raise serializers.ValidationError(f"At most {MAX_TAGS} tags.")
         if not all(1 <= len(k) <= TAG_NAME_MAX for k in tags):
             raise serializers.ValidationError(f"Tag names are 1 to {TAG_NAME_MAX} characters.")
+        if not all(_VISIBLE_NAME.fullmatch(k) for k in tags):
+            raise serializers.ValidationError(
+                "A tag name may not be blank nor hold control or format characters."
+            )
         return tags
 
 
@@ -226,7 +259,7 @@ class DispatchInputSerializer(serializers.Serializer):
     idempotencyKey = PatternField(
         IDEMPOTENCY_KEY,
         required=False,
-        help_text="Or the Idempotency-Key header (the same value if both are sent).",
+        help_text=IDEMPOTENCY_BODY_HELP,
     )
     tags = TagsField(
         required=False,
@@ -278,7 +311,9 @@ def _owned(request: Request, dispatch_id: str) -> Dispatch:
 _CREATE_SCHEMA = extend_schema(
     request=DISPATCH_INPUT,
     parameters=[IDEMPOTENCY_HEADER],
-    responses=responses(201, DispatchCreatedSerializer, 409, 413, 415, 422),
+    responses=responses(
+        201, DispatchCreatedSerializer, 409, 413, 415, 422, examples=IDEMPOTENCY_EXAMPLES
+    ),
     description="Answers carry an Idempotency-Key header (the given key or a generated one). "
     "A 503 whose details say `outcome: unknown` means the dispatch may exist: "
     "send the same request with that Idempotency-Key again, which is safe.",
@@ -437,7 +472,7 @@ class DispatchListApi(APIView):
         cursor = PatternField(
             r"^[A-Za-z0-9_.:-]{1,1000}$",
             required=False,
-            help_text="Opaque: the `cursor` of the previous page, with the same filters.",
+            help_text=CURSOR_HELP,
         )
         limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
 
@@ -453,7 +488,7 @@ class DispatchListApi(APIView):
         operation_id="dispatch_list",
         summary="List your dispatches, newest first",
         parameters=[FilterSerializer],
-        responses=responses(200, DispatchPageSerializer),
+        responses=responses(200, DispatchPageSerializer, examples={400: [BAD_CURSOR]}),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())

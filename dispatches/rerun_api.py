@@ -20,7 +20,14 @@ from outpost_admin.api.schema import responses
 from tenants.domain import Scope
 
 from . import services
-from .apis import _IDEMPOTENCY_KEY, IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY, create_refusals
+from .apis import (
+    _IDEMPOTENCY_KEY,
+    IDEMPOTENCY_BODY_HELP,
+    IDEMPOTENCY_EXAMPLES,
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY,
+    create_refusals,
+)
 from .domain import (
     API_STATUSES,
     Dispatch,
@@ -36,7 +43,7 @@ class DispatchRerunApi(APIView):
         idempotencyKey = PatternField(
             IDEMPOTENCY_KEY,
             required=False,
-            help_text="Or the Idempotency-Key header (the same value if both are sent).",
+            help_text=IDEMPOTENCY_BODY_HELP,
         )
 
     @extend_schema_serializer(component_name="DispatchRerun")
@@ -55,7 +62,9 @@ class DispatchRerunApi(APIView):
         "Quotas and idempotency work as for a create.",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses=responses(201, OutputSerializer, 404, 409, 422, 429, 503),
+        responses=responses(
+            201, OutputSerializer, 404, 409, 422, 429, 503, examples=IDEMPOTENCY_EXAMPLES
+        ),
     )
     def post(self, request: Request, dispatch_id: str) -> Response:
         principal = principal_of(request)

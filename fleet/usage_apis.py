@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from outpost_admin.agents import AGENTS
 from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ok
-from outpost_admin.api.schema import responses
+from outpost_admin.api.schema import error_example, responses
 from tenants import selectors as tenant_selectors
 from tenants.domain import Scope
 
@@ -72,14 +72,33 @@ class TopTenantOutput(serializers.Serializer):
     dispatches = serializers.IntegerField()
 
 
+# One query parameter requiring another is beyond OpenAPI 3.1: the descriptions say it, an
+# example shows the 400, and the fuzz run's hooks send both or neither (tests/api_fuzz_hooks.py).
+RANGE_NEEDS_BOTH_ENDS = error_example(
+    "RangeNeedsBothEnds",
+    "`since` without `until`, or `until` without `since`",
+    "VALIDATION_ERROR",
+    "Invalid input: since.",
+    {"since": ["A custom range needs a first and a last day."]},
+)
+
+
 class UsageInput(serializers.Serializer):
-    days = serializers.ChoiceField(choices=["7", "30", "90"], required=False, default="30")
+    days = serializers.ChoiceField(
+        choices=["7", "30", "90"],
+        required=False,
+        default="30",
+        help_text="Ignored when `since` and `until` are sent.",
+    )
     since = serializers.DateField(
         required=False,
-        help_text=f"First day (UTC) of a custom range: send `until` too; at most {MAX_DAYS} days.",
+        help_text=f"First day (UTC) of a custom range. Needs `until` (without it, a 400); at most "
+        f"{MAX_DAYS} days.",
     )
     until = serializers.DateField(
-        required=False, help_text="Last day (UTC) of a custom range, not before `since`."
+        required=False,
+        help_text="Last day (UTC) of a custom range, not before `since`. Needs `since` "
+        "(without it, a 400).",
     )
     agent = serializers.ChoiceField(choices=list(AGENTS), required=False, default="")
     key = serializers.UUIDField(
@@ -123,7 +142,7 @@ class UsageApi(APIView):
         operation_id="usage_get",
         summary="The key's tenant's dispatches per day, by status, agent and key",
         parameters=[UsageInput],
-        responses=responses(200, OutputSerializer),
+        responses=responses(200, OutputSerializer, examples={400: [RANGE_NEEDS_BOTH_ENDS]}),
     )
     def get(self, request: Request) -> Response:
         principal = principal_of(request)
@@ -161,7 +180,7 @@ class AdminUsageApi(APIView):
         operation_id="admin_usage_get",
         summary="Every tenant's (or one tenant's) dispatches per day, and the top tenants",
         parameters=[InputSerializer],
-        responses=responses(200, OutputSerializer, 404),
+        responses=responses(200, OutputSerializer, 404, examples={400: [RANGE_NEEDS_BOTH_ENDS]}),
     )
     def get(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.query_params.dict())

@@ -1,11 +1,20 @@
-"""Sign-in lockout with django-axes: the backend that enforces it and the page that explains it."""
+"""Sign-in lockout with django-axes: the backend that enforces it, the handler that keeps its
+records bounded and never fails a request, and the page that explains it."""
 
+import logging
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_failure_limit
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from outpost_admin.middleware import RETRY_AFTER_SECONDS
+
+logger = logging.getLogger(__name__)
 
 
 class LockoutBackend(AxesStandaloneBackend):
@@ -26,8 +35,72 @@ class LockoutBackend(AxesStandaloneBackend):
             super().authenticate(request, username, password, **kwargs)
 
 
+class LockoutHandler(AxesDatabaseHandler):
+    """axes' database handler (the lock is shared by every gunicorn process), with two changes.
+
+    - A try refused during a lockout checks no password, so it is no guess: it restarts the
+      wait of the locks that refused it, as axes does, but adds no row. A flood of made-up
+      usernames from a locked address then costs no row each; rows older than the lockout
+      are deleted by axes at every failure, so the table holds at most the failures of the
+      last AXES_COOLOFF_TIME.
+    - A database error in the bookkeeping is a logged warning, never a 500: when the lock
+      cannot be read the sign-in is refused for now (a 503, `login_locked_out`); when a
+      failure or a success cannot be written, the answer it already has stands.
+    """
+
+    def is_allowed(self, request: Any, credentials: dict | None = None) -> bool:
+        try:
+            allowed = super().is_allowed(request, credentials)
+        except DatabaseError as exc:
+            logger.warning("sign-in refused: the lockout records could not be read: %s", exc)
+            request.outpost_lock_unknown = True
+            allowed = False
+        request.outpost_refused = not allowed
+        return allowed
+
+    def user_login_failed(
+        self, sender: Any, credentials: dict, request: Any = None, **kwargs: Any
+    ) -> None:
+        try:
+            if request is not None and getattr(request, "outpost_refused", False):
+                self._restart_the_wait(request, credentials)
+            else:
+                super().user_login_failed(sender, credentials, request, **kwargs)
+        except DatabaseError as exc:
+            logger.warning("a failed sign-in went uncounted: %s", exc)
+
+    def _restart_the_wait(self, request: Any, credentials: dict) -> None:
+        """Every lock that refused this try (a username's rows, an address's) waits anew."""
+        request.axes_locked_out = True  # AxesMiddleware answers with login_locked_out
+        request.axes_credentials = credentials
+        if getattr(request, "outpost_lock_unknown", False):
+            return
+        self.clean_expired_user_attempts(request, credentials)
+        limit = get_failure_limit(request, credentials)
+        for attempts in self.get_user_attempts(request, credentials):
+            if sum(a.failures_since_start for a in attempts) >= limit:
+                attempts.update(attempt_time=request.axes_attempt_time)
+
+    def user_logged_in(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+        try:
+            super().user_logged_in(sender, request, user, **kwargs)
+        except DatabaseError as exc:
+            logger.warning("a sign-in's lockout records were not updated: %s", exc)
+
+    def user_logged_out(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+        try:
+            super().user_logged_out(sender, request, user, **kwargs)
+        except DatabaseError as exc:
+            logger.warning("a sign-out's access log was not updated: %s", exc)
+
+
 def login_locked_out(request: HttpRequest, credentials: object = None, *_: object) -> HttpResponse:
-    """axes' answer to a locked-out sign-in: say why, for how long, and who can help."""
+    """axes' answer to a locked-out sign-in: say why, for how long, and who can help.
+    When the lock could not be read at all, a 503: try again in a few seconds."""
+    if getattr(request, "outpost_lock_unknown", False):
+        response = render(request, "registration/locked_out.html", {"busy": True}, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     wait = settings.AXES_COOLOFF_TIME
     minutes = max(1, int(wait.total_seconds() // 60))
     response = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)

@@ -4,6 +4,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "outpost_admin.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "outpost_admin.api.limits.UriTooLongMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "outpost_admin.middleware.SessionIdleTimeoutMiddleware",
@@ -95,9 +97,28 @@ TEMPLATES = [
     }
 ]
 
+# SQLite under gunicorn's threads: WAL lets reads go on beside a write; IMMEDIATE takes the
+# write lock when a transaction starts (a deferred one that reads, then writes, fails at once
+# with "database is locked" when another got there first, whatever the timeout); a writer
+# waits up to SQLITE_BUSY_SECONDS for the lock instead of failing. Other databases need none.
+SQLITE_BUSY_SECONDS = 5
+
+
+def with_sqlite_options(database: dict[str, Any]) -> dict[str, Any]:
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("OPTIONS", {}).update(
+            {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": SQLITE_BUSY_SECONDS,
+            }
+        )
+    return database
+
+
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60
+    "default": with_sqlite_options(
+        dict(dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60))
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -128,6 +149,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("OUTPOST_LOGIN_LOCKOUT_MINUTES", 1
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "outpost_admin.lockout.login_locked_out"
+# The database handler, made safe: a refused try adds no row, and a database error in the
+# bookkeeping is a logged warning, never a 500 (outpost_admin/lockout.py, README).
+AXES_HANDLER = "outpost_admin.lockout.LockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "outpost_admin.actors.client_ip_of"
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False

@@ -19,7 +19,7 @@ from outpost_admin.api.fields import (
     StrictChoiceField,
     StrictIntegerField,
 )
-from outpost_admin.api.schema import responses
+from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, responses
 from outpost_admin.dynamo import utcnow
 
 from . import selectors, services
@@ -162,9 +162,6 @@ class MeApi(APIView):
         return ok(request, represent(MeSerializer, principal))
 
 
-CURSOR_HELP = "Opaque: the `cursor` of the previous page, with the same filters."
-
-
 class TenantListApi(AdminApi):
     class FilterSerializer(serializers.Serializer):
         # Blank is allowed apart from the pattern (the schema's second oneOf branch): a pattern
@@ -185,7 +182,7 @@ class TenantListApi(AdminApi):
         operation_id="admin_tenant_list",
         summary="List tenants",
         parameters=[FilterSerializer],
-        responses=responses(200, TenantPageSerializer),
+        responses=responses(200, TenantPageSerializer, examples={400: [BAD_CURSOR]}),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())

@@ -7,8 +7,12 @@ Two kinds, and nothing else:
 - Rules a JSON Schema cannot state, applied to *valid* (positive) cases only, so that "valid"
   means valid: a cursor is a signed token from a previous page (a made-up one is rightly a
   400), a range ends after it starts and a custom one names both ends, an expiry lies in
-  the future, and the Idempotency-Key header and the body's idempotencyKey agree.
-Negative cases go out untouched.
+  the future, and the Idempotency-Key header and the body's idempotencyKey agree. The schema
+  states each of these in the parameter's or field's description, with an example of the
+  400 (tests/dispatches/test_documented_rules.py checks the examples against the code).
+Negative cases go out untouched. A key reused with another body (a 422, documented with its
+example) depends on what was sent before, not on the request: test_api_fuzz.py's check
+configuration expects it rather than a hook hiding it.
 """
 
 import os

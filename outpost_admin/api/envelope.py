@@ -83,7 +83,7 @@ _DRF_CODES: list[tuple[type[Exception], str, int]] = [
     (exceptions.NotFound, "NOT_FOUND", 404),
     (exceptions.MethodNotAllowed, "METHOD_NOT_ALLOWED", 405),
     (exceptions.NotAcceptable, "NOT_ACCEPTABLE", 406),
-    (exceptions.UnsupportedMediaType, "VALIDATION_ERROR", 415),
+    (exceptions.UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415),
     (exceptions.Throttled, "RATE_LIMIT_EXCEEDED", 429),
 ]
 
@@ -112,7 +112,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return failure(request, "CONFLICT", str(exc), status_code=409)
     if isinstance(exc, RequestDataTooBig):
         return failure(
-            request, "VALIDATION_ERROR", "The request body is too large.", status_code=413
+            request, "PAYLOAD_TOO_LARGE", "The request body is too large.", status_code=413
         )
     if isinstance(exc, SuspiciousOperation):  # e.g. too many query parameters
         logger.warning("refused a suspicious request: %s", exc)

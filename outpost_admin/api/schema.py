@@ -3,7 +3,7 @@
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 
 
@@ -41,6 +41,9 @@ ERROR_CODES = [
     "NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "NOT_ACCEPTABLE",
+    "PAYLOAD_TOO_LARGE",
+    "URI_TOO_LONG",
+    "UNSUPPORTED_MEDIA_TYPE",
     "CONFLICT",
     "RATE_LIMIT_EXCEEDED",
     "SERVICE_UNAVAILABLE",
@@ -91,13 +94,48 @@ def component_name(serializer: type[serializers.Serializer]) -> str:
 
 
 # Every authenticated operation can answer these: bad query or body, no or a bad key, a key
-# without the scope, too many failed authentications from this address, a store outage.
-COMMON_ERRORS = (400, 401, 403, 429, 503)
+# without the scope, a URL over MAX_URL_LENGTH, too many failed authentications from this
+# address, a store outage.
+COMMON_ERRORS = (400, 401, 403, 414, 429, 503)
 
 
 def responses(
-    status: int, output: type[serializers.Serializer] | None, *errors: int
+    status: int,
+    output: type[serializers.Serializer] | None,
+    *errors: int,
+    examples: dict[int, list[OpenApiExample]] | None = None,
 ) -> dict[int, Any]:
-    """An operation's answers: its success envelope, the common errors and `errors`."""
+    """An operation's answers: its success envelope, the common errors and `errors`, with
+    `examples` of error bodies for the rules a schema cannot state as a type."""
     success = envelope(output) if output else None
-    return {status: success, **{code: ERROR for code in sorted({*COMMON_ERRORS, *errors})}}
+    answers: dict[int, Any] = {status: success}
+    for code in sorted({*COMMON_ERRORS, *errors}):
+        shown = (examples or {}).get(code)
+        answers[code] = OpenApiResponse(ERROR, examples=shown) if shown else ERROR
+    return answers
+
+
+def error_example(
+    name: str, summary: str, code: str, message: str, details: dict[str, Any] | None = None
+) -> OpenApiExample:
+    """An error answer as the code writes it (tests compare the two)."""
+    error = {"code": code, "message": message, "details": details or {}}
+    meta = {
+        "requestId": "3f1c0e9a-5b7d-4e2f-9a61-0c8d2b4e7f10",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+    }
+    value = {"success": False, "error": error, "meta": meta}
+    return OpenApiExample(name, summary=summary, value=value, response_only=True)
+
+
+CURSOR_HELP = (
+    "Opaque: the `cursor` of the previous page, with the same filters. Only a cursor this API "
+    "issued is taken: any other value (made up, altered, or from other filters) is a 400."
+)
+BAD_CURSOR = error_example(
+    "BadCursor",
+    "A cursor this API did not issue",
+    "VALIDATION_ERROR",
+    "Invalid cursor.",
+    {"cursor": ["The cursor is invalid."]},
+)

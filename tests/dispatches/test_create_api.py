@@ -47,6 +47,26 @@ def test_tags_that_are_not_strings_are_a_400_naming_the_field(api, tenant_key):
         assert response.status_code == 400 and "tags" in response.json()["error"]["details"]
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["bell\x07", "del\x7f", "next-line\x85", "\u202eevil", "zero\u200bwidth", "   ", "\u3000"],
+)
+def test_a_tag_name_with_a_control_character_or_only_spaces_is_a_400_naming_tags(
+    api, tenant_key, name
+):
+    _, key = tenant_key()
+    for tags in ({name: "v"}, [name]):
+        response = api(key).post("/api/v1/dispatches", {**BODY, "tags": tags})
+        assert response.status_code == 400, response.content
+        assert "tags" in response.json()["error"]["details"]
+
+
+def test_a_tag_name_with_spaces_inside_and_any_script_is_accepted(api, tenant_key):
+    _, key = tenant_key()
+    tags = {"team web": "", " padded ": "", "équipe": "", "チーム": ""}
+    assert api(key).post("/api/v1/dispatches", {**BODY, "tags": tags}).status_code == 201
+
+
 def test_an_omitted_timeout_is_the_default_capped_at_the_tiers_maximum(api, tenant_key):
     _, key = tenant_key(Tier.FREE)  # free: at most 300 s, below the default 600
     response = api(key).post("/api/v1/dispatches", BODY)

@@ -352,12 +352,12 @@ def test_a_body_nested_too_deeply_to_parse_is_a_400(client, tenant_key):
     assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
-def test_a_body_over_the_upload_limit_is_a_413(client, tenant_key, settings):
+def test_a_body_over_the_upload_limit_is_a_413_with_a_code_of_its_own(client, tenant_key, settings):
     _, key = tenant_key()
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
     raw = json.dumps(BODY | {"task": "x" * 200_000})
     response = client.post("/dispatch", raw, content_type="application/json", HTTP_X_API_KEY=key)
-    assert response.status_code == 413 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.status_code == 413 and response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_too_many_query_parameters_are_a_400(api, tenant_key):

@@ -8,6 +8,7 @@ from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 
 from outpost_admin.audit import audit_list
+from outpost_admin.validation import VISIBLE_NAME
 from tenants import storage
 from tests.conftest import unique_email
 
@@ -74,7 +75,9 @@ def test_the_schema_is_openapi_3_1_so_it_can_state_tag_names(schema):
     assert schema["openapi"] == "3.1.0"
     tags = component(schema, "ClaudeDispatchInput")["properties"]["tags"]["oneOf"]
     as_map, as_list = tags
-    assert as_map["propertyNames"] == {"type": "string", "minLength": 1, "maxLength": 64}
+    names = as_map["propertyNames"]
+    assert (names["type"], names["minLength"], names["maxLength"]) == ("string", 1, 64)
+    assert names["pattern"] == VISIBLE_NAME  # not blank, no control or format character
     assert as_map["maxProperties"] == 20 and as_map["additionalProperties"]["maxLength"] == 256
     assert as_list["maxItems"] == 20 and as_list["items"] == as_map["propertyNames"]
 

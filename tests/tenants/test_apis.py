@@ -220,10 +220,10 @@ def test_malformed_json_is_a_400_not_a_500(staff_client):
     assert "Malformed" in error["message"]
 
 
-def test_a_body_that_is_not_json_is_refused(staff_client):
+def test_a_body_that_is_not_json_is_a_415_with_a_code_of_its_own(staff_client):
     response = staff_client.post(TENANTS, {"name": "x", "email": unique_email()})
     assert response.status_code == 415
-    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
 def test_it_lists_tenants_with_search_filters_and_a_cursor(staff_client, make_tenant):

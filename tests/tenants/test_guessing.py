@@ -2,12 +2,19 @@
 address, and a forged key asked about twice costs one read."""
 
 import time
+from datetime import timedelta
 
+import dj_database_url
 import pytest
+from axes.handlers.database import AxesDatabaseHandler
+from axes.models import AccessAttempt
 from django.core.management import call_command
+from django.db import OperationalError
 from django.test import Client
+from django.utils import timezone
 
 from outpost_admin.dynamo import counting_calls
+from outpost_admin.settings import SQLITE_BUSY_SECONDS, with_sqlite_options
 from tenants import authentication, keys
 from tests.conftest import unreachable_store
 
@@ -96,6 +103,68 @@ def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(staff_user, setting
         headers={"X-Forwarded-For": "203.0.113.6"},
     )
     assert other.status_code == 302
+
+
+def lock_address(address: str, limit: int) -> None:
+    for n in range(limit):
+        sign_in(f"nobody-{n}", "wrong-password", address=address)
+
+
+def test_a_locked_address_adds_no_row_for_each_new_username(settings):
+    lock_address("10.0.0.9", settings.AXES_FAILURE_LIMIT)
+    for n in range(20):
+        assert sign_in(f"random-{n}", "wrong-password", "10.0.0.9").status_code == 429
+    assert AccessAttempt.objects.count() == settings.AXES_FAILURE_LIMIT
+
+
+def test_a_refused_try_restarts_the_wait_of_the_lock_that_refused_it(staff_user, settings):
+    lock_address("10.0.0.10", settings.AXES_FAILURE_LIMIT)
+    earlier = timezone.now() - timedelta(minutes=10)
+    AccessAttempt.objects.update(attempt_time=earlier)
+    assert sign_in("staff", "pw-staff-1", "10.0.0.10").status_code == 429
+    assert not AccessAttempt.objects.filter(attempt_time__lte=earlier).exists()
+
+
+def test_failures_older_than_the_lockout_are_deleted_at_the_next_failure(settings):
+    lock_address("10.0.0.11", settings.AXES_FAILURE_LIMIT)
+    AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME)
+    fail(1, username="someone", address="10.0.0.12")
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["10.0.0.12"]
+
+
+def _database_locked(*_, **__):
+    raise OperationalError("database is locked")
+
+
+def test_a_lock_that_cannot_be_read_refuses_the_sign_in_with_a_503_not_a_500(
+    staff_user, monkeypatch
+):
+    monkeypatch.setattr(AxesDatabaseHandler, "get_failures", _database_locked)
+    response = sign_in("staff", "pw-staff-1")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "could not be checked" in response.content.decode()
+
+
+def test_a_failure_that_cannot_be_recorded_answers_the_form_again(staff_user, monkeypatch):
+    monkeypatch.setattr(AxesDatabaseHandler, "user_login_failed", _database_locked)
+    assert sign_in("staff", "wrong-password").status_code == 200
+
+
+def test_a_success_whose_records_cannot_be_updated_still_signs_in(staff_user, monkeypatch):
+    monkeypatch.setattr(AxesDatabaseHandler, "user_logged_in", _database_locked)
+    assert sign_in("staff", "pw-staff-1").status_code == 302
+
+
+def test_sqlite_gets_wal_a_busy_timeout_and_immediate_transactions_and_others_nothing():
+    sqlite = with_sqlite_options(dict(dj_database_url.parse("sqlite:///var/x.sqlite3")))
+    assert sqlite["OPTIONS"] == {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": SQLITE_BUSY_SECONDS,
+    }
+    postgres = with_sqlite_options(dict(dj_database_url.parse("postgres://u:p@db:5432/outpost")))
+    assert not postgres.get("OPTIONS")
 
 
 # --- the API ----------------------------------------------------------------------------------------
