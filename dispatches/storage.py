@@ -31,6 +31,7 @@ from outpost_admin.dynamo.paging import query_all, query_page
 from outpost_admin.dynamo.tables import DISPATCH_LOGS, DISPATCHES, IDEMPOTENCY, TENANTS
 from tenants import counters
 
+from . import claim_queue
 from .domain import (
     ORIGIN,
     Dispatch,
@@ -78,6 +79,10 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "status_reason": d.status_reason or None,
             "expires_at": d.expires_at,
             "rerun_of": d.rerun_of or None,
+            # In the claim queue while it waits (ours only: workers claim nothing else).
+            "claim_queue": claim_queue.shard_of(d.dispatch_id)
+            if d.is_ours and d.status == DispatchStatus.PENDING
+            else None,
         }
     )
 
@@ -303,7 +308,7 @@ def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Disp
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
         "UpdateExpression": "SET #status = :running, worker_id = :worker, claimed_at = :now, "
-        "version = version + :one",
+        "version = version + :one REMOVE claim_queue",
         "ConditionExpression": "#status = :pending AND origin = :ours",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values(
@@ -389,7 +394,8 @@ def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
         "UpdateExpression": "SET #status = :pending, status_reason = :reason, "
-        "version = version + :one ADD interruptions :one REMOVE worker_id, claimed_at",
+        "version = version + :one, claim_queue = :shard ADD interruptions :one "
+        "REMOVE worker_id, claimed_at",
         "ConditionExpression": "#status = :running AND worker_id = :worker",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values(
@@ -399,6 +405,7 @@ def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
                 ":worker": dispatch.worker_id,
                 ":reason": reason,
                 ":one": 1,
+                ":shard": claim_queue.shard_of(dispatch.dispatch_id),
             }
         ),
     }
@@ -433,6 +440,7 @@ def dispatch_finish(
         "SET #status = :status, ended_at = :ended, version = version + :one, "
         "counted_outcome = :status"
     )
+    removed = " REMOVE claim_queue"  # out of the queue, if it was waiting
     for attr, value in (
         ("exit_code", exit_code),
         ("error_message", error_message),
@@ -444,7 +452,7 @@ def dispatch_finish(
     finish = {
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
-        "UpdateExpression": expression,
+        "UpdateExpression": expression + removed,
         "ConditionExpression": "#status = :seen",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values(sets),

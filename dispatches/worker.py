@@ -26,7 +26,7 @@ from fleet.domain import Slot
 from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import NotFound, StoreError, Unavailable, utcnow
 
-from . import reconcile, services, storage
+from . import claim_queue, reconcile, services, storage
 from .agents import is_available
 from .domain import Dispatch, DispatchStatus
 from .executors import Adopting, Executor, Outcome, StopReason, default_executor
@@ -88,6 +88,7 @@ class Worker:
         self.adopt_seconds = adopt_seconds
         self._next_adoption = 0.0
         self.processed = 0
+        self.claim_conflicts = 0  # claims another worker won (the bench counts them)
         self.sweeps = 0  # recovery passes this worker ran (holding the lease)
         self._slots: dict[str, Slot] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -163,22 +164,35 @@ class Worker:
             return bool(self._threads)
 
     def _claim(self) -> int:
-        free = self._free_slots()
-        claimed = 0
-        if not free:
-            return 0
-        pending = storage.dispatch_iter_ours(DispatchStatus.PENDING, tenant_id=self.tenant_id)
-        for candidate in pending:
-            if self._stopping.is_set():
-                break
-            dispatch = storage.dispatch_claim(candidate, worker_id=self.worker_id, now=utcnow())
-            if dispatch is None:
-                continue  # another worker got it first
-            self._start(free.pop(0), dispatch)
-            claimed += 1
+        """Fill free slots from the claim queue: every shard from a random one on, oldest
+        first within each; a claim another worker won sends this one to the next shard."""
+        free, claimed = self._free_slots(), 0
+        for shard in claim_queue.shard_order() if free else ():
+            for candidate in claim_queue.queue_head(
+                shard, limit=len(free), tenant_id=self.tenant_id
+            ):
+                if self._stopping.is_set():
+                    return claimed
+                dispatch = self._claim_one(candidate)
+                if dispatch is None:
+                    break  # another worker is at this shard's head: try the next shard
+                self._start(free.pop(0), dispatch)
+                claimed += 1
             if not free:
                 break
         return claimed
+
+    def _claim_one(self, candidate: Dispatch) -> Dispatch | None:
+        """Claim it and read it whole (the queue holds no task); None if another worker won."""
+        claimed = storage.dispatch_claim(candidate, worker_id=self.worker_id, now=utcnow())
+        if claimed is None:
+            self.claim_conflicts += 1
+            return None
+        try:
+            return storage.dispatch_get(candidate.dispatch_id)
+        except StoreError:
+            storage.dispatch_requeue(claimed, reason="Claimed but could not be read; queued again.")
+            raise
 
     def _adopt(self) -> int:
         """Take over the ECS tasks of workers that died (executors whose work outlives us)."""

@@ -15,6 +15,8 @@ class Index:
     name: str
     hash_key: str
     range_key: str | None = None
+    # The attributes besides the keys that its readers need (None: every attribute).
+    projected: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,14 @@ DISPATCHES = Table(
         Index("status-index", "status", "started_at"),
         # Added by this project: every tenant's dispatches, one partition per UTC day.
         Index("dispatch-day-index", "started_day", "started_at"),
+        # Added by this project: our PENDING dispatches, write-sharded, oldest first in each
+        # shard; an item is in it only while it waits (sparse), so workers read no one else's.
+        Index(
+            "claim-queue-index",
+            "claim_queue",
+            "started_at",
+            projected=("user_id", "agent", "origin", "version"),
+        ),
     ),
     ttl="expires_at",
     stream=True,
@@ -98,10 +108,13 @@ def _attribute_definitions(table: Table) -> list[dict[str, str]]:
 
 
 def _gsi(index: Index) -> dict[str, Any]:
+    projection: dict[str, Any] = {"ProjectionType": "ALL"}
+    if index.projected is not None:
+        projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projected)}
     return {
         "IndexName": index.name,
         "KeySchema": _key_schema(index.hash_key, index.range_key),
-        "Projection": {"ProjectionType": "ALL"},
+        "Projection": projection,
     }
 
 

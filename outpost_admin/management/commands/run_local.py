@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from dispatches import reconcile
+from dispatches import claim_queue, reconcile
 from dispatches.demo import demo_agent_commands
 from outpost_admin.dynamo import local, reset_client
 from outpost_admin.processes import dying_with_parent
@@ -104,6 +104,8 @@ class Command(BaseCommand):
     def _prepare(self) -> None:
         self._say("creating tables and applying migrations")
         call_command("create_tables", verbosity=0)
+        if listed := claim_queue.queue_unlisted():  # what `manage.py upgrade_layout` does
+            self._say(f"listed {listed} waiting dispatch(es) an earlier version queued")
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_admin()
 
