@@ -50,6 +50,7 @@ bench: $(VENV)/.deps node_modules/.deps check-tools
 	$(PY) bench/run.py
 	$(PY) bench/fleet_usage.py
 	$(PY) bench/outage.py
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) node_modules var

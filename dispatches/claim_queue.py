@@ -39,6 +39,18 @@ def shard_order() -> list[str]:
     return [str((start + i) % QUEUE_SHARDS) for i in range(QUEUE_SHARDS)]
 
 
+SPREAD = 8  # a claimer picks among this many of a shard's oldest per slot it fills
+
+
+def claim_candidates(shard: str, *, wanted: int, tenant_id: str | None = None) -> list[Dispatch]:
+    """The shard's oldest `wanted * SPREAD` waiting dispatches in a random order: claimers at
+    the same shard mostly pick different ones, and nothing newer than those is taken while
+    they wait."""
+    head = queue_head(shard, limit=wanted * SPREAD, tenant_id=tenant_id)
+    random.shuffle(head)
+    return head
+
+
 def queue_head(shard: str, *, limit: int, tenant_id: str | None = None) -> list[Dispatch]:
     """The oldest waiting dispatches of one shard (keys and what a claim needs, no task)."""
     params: dict[str, Any] = {

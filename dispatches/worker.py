@@ -164,12 +164,12 @@ class Worker:
             return bool(self._threads)
 
     def _claim(self) -> int:
-        """Fill free slots from the claim queue: every shard from a random one on, oldest
-        first within each; a claim another worker won sends this one to the next shard."""
+        """Fill free slots from the claim queue: every shard from a random one on, among the
+        oldest of each; a claim another worker won sends this one to the next shard."""
         free, claimed = self._free_slots(), 0
         for shard in claim_queue.shard_order() if free else ():
-            for candidate in claim_queue.queue_head(
-                shard, limit=len(free), tenant_id=self.tenant_id
+            for candidate in claim_queue.claim_candidates(
+                shard, wanted=len(free), tenant_id=self.tenant_id
             ):
                 if self._stopping.is_set():
                     return claimed

@@ -93,7 +93,9 @@ def test_many_claimers_claim_each_dispatch_once_with_at_most_one_failed_claim_ea
         )
         for _ in range(20):
             for shard in claim_queue.shard_order():
-                for candidate in claim_queue.queue_head(shard, limit=1, tenant_id=tenant.tenant_id):
+                for candidate in claim_queue.claim_candidates(
+                    shard, wanted=1, tenant_id=tenant.tenant_id
+                ):
                     got = storage.dispatch_claim(
                         candidate, worker_id=worker.worker_id, now=utcnow()
                     )
