@@ -268,9 +268,8 @@ class _Shard:
             return _call("get_shard_iterator", **params).get("ShardIterator")
         except Trimmed:
             return self._start_over()
-        except Gone:
+        except Gone:  # once the stream no longer lists it, its lease goes too
             logger.warning("stream follower: shard %s is gone; skipped", self.shard_id)
-            self._set(checkpoint=DONE, pending_since=None)
             return None
 
     def _start_over(self) -> str | None:
