@@ -3,6 +3,7 @@ follower with a lease and checkpoint per shard feeds it, and no store error stop
 
 import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -30,9 +31,15 @@ ERRORS = (
 )
 
 
+def arn_of(table: str) -> str:
+    arn = streams.stream_arn(table)
+    assert arn is not None, f"{table} has no stream"
+    return arn
+
+
 def stream_records(table: str) -> list[tuple[str, dict]]:
     """Every record the table's stream holds now, with its shard, read with GetRecords."""
-    arn = streams.stream_arn(table)
+    arn = arn_of(table)
     found = []
     for shard in streams.shards(arn):
         iterator = streams._call(
@@ -134,7 +141,7 @@ def test_the_adapter_translates_every_stream_error(fail_once):
         "ResourceNotFoundException": errors.Gone,
         "connection": errors.Unavailable,
     }
-    arn = streams.stream_arn(TENANTS.name)
+    arn = arn_of(TENANTS.name)
     for code, error in expected.items():
         fail_once("DescribeStream", code)
         with pytest.raises(error):
@@ -153,7 +160,7 @@ def test_a_failing_recovery_pass_never_ends_the_recovery_loop(monkeypatch):
 
 
 def lambda_event(pairs: list[tuple[str, dict]], table: str) -> dict:
-    arn = streams.stream_arn(table)
+    arn = arn_of(table)
     return {"Records": [streams.lambda_record(record, arn) for _, record in pairs]}
 
 
@@ -257,9 +264,8 @@ def test_a_follower_that_dies_loses_its_shard_at_expiry_and_another_goes_on_from
     shard_id = records[0][0]
     lease = leases.acquire(own_table, shard_id, holder="a", now=utcnow(), seconds=1)
     halfway = records[1][1]["dynamodb"]["SequenceNumber"]
-    leases.save(
-        type(lease)(**{**lease.__dict__, "checkpoint": halfway}), now=utcnow(), seconds=1
-    )  # a's last save, then it dies
+    assert lease is not None
+    leases.save(replace(lease, checkpoint=halfway), now=utcnow(), seconds=1)  # then a dies
     b = Recorder()
     follow(own_table, "b", b)
     assert b.seen == []  # still a's
@@ -302,8 +308,9 @@ def test_each_shard_gets_its_own_budget_per_pass(own_table):
 def test_checkpoints_on_todays_recovery_lease_are_taken_over_once(sweep, monkeypatch):
     before = cp_tenant()
     ((shard_id, record),) = records_of(TENANTS.name, "tenant_id", before["tenantId"])
-    old_state = {"streams": todays_layout(), "recount": ""}
-    old_state["streams"][TENANTS.name][shard_id] = record["dynamodb"]["SequenceNumber"]
+    positions = todays_layout()
+    positions[TENANTS.name][shard_id] = record["dynamodb"]["SequenceNumber"]
+    old_state = {"streams": positions, "recount": ""}
     call("put_item", TableName=TENANTS.name, Item=to_item({**RECOVERY, "state": old_state}))
     monkeypatch.setattr(backfill, "_taken_over", False)
     after = cp_tenant()
