@@ -351,3 +351,10 @@ def test_each_shards_lag_shows_on_the_fleet_page_and_beside_the_health_keys(
     assert {"status", "pool", "agents", "uptime", "timestamp"} <= set(data)  # still theirs
     assert data["streams"]["lagSeconds"] >= 0
     assert {s["table"] for s in data["streams"]["shards"]} >= {TENANTS.name, DISPATCHES.name}
+
+
+def test_the_switch_turns_the_local_follower_off_where_lambda_runs_the_handler(settings):
+    settings.OUTPOST_STREAM_FOLLOWER = False
+    theirs = cp_tenant()
+    followed = backfill.follow_streams(holder=SWEEPER, old_lease=reconcile.LEASE)
+    assert (followed.handled, is_listed(theirs)) == (0, False)
