@@ -5,8 +5,10 @@ list and name search) and without an e-mail claim (so e-mail search misses them 
 address could be provisioned again), and dispatches without `started_day` (missing from
 staff's history by day) that are never counted in the daily usage roll-ups.
 
-Recovery follows the streams of the tenants and dispatches tables from remembered
-positions and fills these in. Every fill-in is a conditional write, so a record seen twice
+Every worker's recovery pass follows the streams of the tenants and dispatches tables, a
+lease and checkpoint per shard, and hands the records to stream_handler's batch handler,
+which calls `tenant_record` / `dispatch_record` below (AWS Lambda runs the same handler in
+production). These fill the records in. Every fill-in is a conditional write, so a record seen twice
 (a replayed stream record, two images of one item) is still counted once. Why streams and
 not polling indexes: the control plane writes no index over its tenants at all, an item
 that TTL deletes is only ever seen in a stream, and a status the control plane changes
@@ -15,24 +17,73 @@ index. See the README, "Where this departs from DESIGN.md".
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from outpost_admin.dynamo import from_item, streams
+from django.conf import settings
+
+from outpost_admin.dynamo import StoreError, from_item, leases, streams
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS
 from tenants import storage as tenant_storage
 
-from . import storage
+from . import storage, stream_handler
 
 logger = logging.getLogger(__name__)
 
 
-def follow_streams(checkpoints: dict[str, Any]) -> int:
-    """Handle what both streams hold after `checkpoints` (updated in place); returns how many."""
-    handled = 0
-    for table, handle in ((TENANTS.name, tenant_record), (DISPATCHES.name, dispatch_record)):
-        positions: dict[str, str] = checkpoints.setdefault(table, {})
-        handled += streams.follow(table, positions, handle)
-    return handled
+def record_handlers() -> dict[str, Callable[[dict[str, Any]], None]]:
+    """Each followed table's record handler, by table name."""
+    return {TENANTS.name: tenant_record, DISPATCHES.name: dispatch_record}
+
+
+def follow_streams(*, holder: str, old_lease: str) -> streams.Followed:
+    """One pass of the local follower over both streams (any worker: a lease per shard).
+
+    Off (OUTPOST_STREAM_FOLLOWER=off) where AWS Lambda runs stream_handler.handler instead.
+    """
+    total = streams.Followed()
+    if not settings.OUTPOST_STREAM_FOLLOWER:
+        return total
+    try:
+        take_over_checkpoints(old_lease)
+    except StoreError as exc:  # never read from the start while old positions wait
+        total.problems.append(f"taking over the old checkpoints: {exc}")
+        logger.warning("stream follower: %s; trying again next pass", total.problems[-1])
+        return total
+    for table in record_handlers():
+        followed = streams.follow(
+            table,
+            stream_handler.handle_batch,
+            keep=stream_handler.keep(table),
+            holder=holder,
+            seconds=settings.OUTPOST_RECOVERY_LEASE_SECONDS,
+        )
+        total.handled += followed.handled
+        total.failed += followed.failed
+        total.trims += followed.trims
+        total.problems.extend(followed.problems)
+    return total
+
+
+_taken_over = False
+
+
+def take_over_checkpoints(old_lease: str) -> None:
+    """Before per-shard leases, the positions were a map on `old_lease` (state.streams:
+    table -> shard -> sequence number or "done"). Each becomes its shard's starting position,
+    once (a shard that has a lease item already keeps it), then the map is removed; after
+    that a process checks no more."""
+    global _taken_over
+    if _taken_over:
+        return
+    old = leases.old_checkpoints(old_lease)
+    for table, positions in old.items():
+        for shard_id, checkpoint in dict(positions).items():
+            leases.seed(table, shard_id, str(checkpoint))
+    if old:
+        leases.drop_old_checkpoints(old_lease)
+        logger.info("stream follower: took over %d tables' checkpoints", len(old))
+    _taken_over = True
 
 
 def _image(record: dict[str, Any]) -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ read is a Query (or a BatchGetItem by key), never a Scan:
    slot back, because the control plane cancelled or completed it or TTL deleted it, are
    released, and the outcome counted for the day, once.
 3. The control plane's records get the derived attributes this project reads (see
-   backfill.py), from the tables' streams, from where the last pass stopped.
+   backfill.py), from the tables' streams, a lease and checkpoint per shard. Every worker
+   takes part in this step, whoever holds the recovery lease.
 4. A page of tenants (checkpointed) has its concurrency counter compared with the slots it
    really holds and repaired when they differ.
 """
@@ -21,7 +22,6 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 
@@ -48,7 +48,7 @@ class Report:
     released: list[str] = field(default_factory=list)  # slots given back for ended dispatches
     repaired: dict[str, tuple[int, int]] = field(default_factory=dict)  # tenant -> (was, now)
     changed_meanwhile: list[str] = field(default_factory=list)
-    backfilled: int = 0
+    backfilled: int = 0  # stream records passed (handled, or needing no work)
 
 
 def reconcile(*, requeue: bool = False, now: datetime | None = None) -> Report:
@@ -62,20 +62,21 @@ def reconcile(*, requeue: bool = False, now: datetime | None = None) -> Report:
 
 
 def sweep(*, holder: str, now: datetime | None = None) -> Report | None:
-    """One pass by whoever holds the lease (None if another worker holds it)."""
+    """One pass: the streams (any worker, a lease per shard), then, by whoever holds the
+    recovery lease, the rest (None if another worker holds it)."""
     now = now or utcnow()
+    followed = backfill.follow_streams(holder=holder, old_lease=LEASE)
     state = storage.lease_acquire(
         LEASE, holder=holder, now=now, seconds=settings.OUTPOST_RECOVERY_LEASE_SECONDS
     )
     if state is None:
         return None
-    report = Report()
+    report = Report(backfilled=followed.handled)
     recover_orphans(report, requeue=False, now=now)
     release_ended(report)
-    streams: dict[str, Any] = dict(state.get("streams", {}))
-    report.backfilled = backfill.follow_streams(streams)
     cursor = recount_concurrency(report, cursor=state.get("recount") or None, pages=1)
-    storage.lease_save(LEASE, holder=holder, state={"streams": streams, "recount": cursor or ""})
+    # The stream positions are on the shards' own leases now (backfill.follow_streams).
+    storage.lease_save(LEASE, holder=holder, state={"recount": cursor or ""})
     return report
 
 
@@ -198,12 +199,15 @@ def _repair(report: Report, tenant: Tenant) -> None:
 
 
 def safe_sweep(*, holder: str) -> Report | None:
-    """sweep() for the worker loop: a store failure is logged and tried again next time."""
+    """sweep() for the worker loop: a failure is logged and tried again next time. Nothing
+    may end the loop: a recovery thread that dies releases no slot and recovers nothing."""
     try:
         return sweep(holder=holder)
     except StoreError as exc:
         logger.warning("recovery by %s failed, will try again: %s", holder, exc)
-        return None
+    except Exception:
+        logger.exception("recovery by %s failed unexpectedly, will try again", holder)
+    return None
 
 
 def step_down(*, holder: str) -> None:

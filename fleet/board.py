@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from dispatches.domain import AGENTS
+from outpost_admin.dynamo.leases import ShardLease
 
 from .domain import PoolItem, SlotStatus
 from .usage import Cells
@@ -65,6 +66,38 @@ class AgentRow:
 
 
 @dataclass(frozen=True)
+class StreamRow:
+    """One shard of a followed stream: who reads it and how far behind it is."""
+
+    table: str
+    shard_id: str
+    holder: str
+    lag_seconds: int  # the age of the oldest record not handled yet (0: caught up)
+    lag: str
+    checked: str  # how long ago its follower last read it
+    trims: int  # times its position was trimmed away (records lost)
+
+
+def stream_rows(shard_leases: list[ShardLease], now: datetime) -> list[StreamRow]:
+    """The shards with records still to come (open, or closed and not read to the end), the
+    furthest behind first."""
+    rows = [
+        StreamRow(
+            table=lease.table,
+            shard_id=lease.shard_id,
+            holder=lease.holder,
+            lag_seconds=lease.lag_seconds(now),
+            lag=age_text(lease.pending_since, now) if lease.pending_since else "caught up",
+            checked=age_text(lease.checked_at, now) if lease.checked_at else "never",
+            trims=lease.trims,
+        )
+        for lease in shard_leases
+        if not lease.done
+    ]
+    return sorted(rows, key=lambda r: (-r.lag_seconds, r.table, r.shard_id))
+
+
+@dataclass(frozen=True)
 class FleetBoard:
     now: datetime
     dead_after: timedelta
@@ -72,6 +105,11 @@ class FleetBoard:
     tasks: list[PoolItem]  # the control plane's own pool items (ECS tasks, no heartbeat)
     agents: list[AgentRow]
     items: list[PoolItem] = field(default_factory=list)  # every pool item read
+    streams: list[StreamRow] = field(default_factory=list)  # the stream follower's shards
+
+    @property
+    def stream_lag_seconds(self) -> int:
+        return max((row.lag_seconds for row in self.streams), default=0)
 
     @property
     def live_workers(self) -> list[WorkerRow]:

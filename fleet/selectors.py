@@ -8,6 +8,7 @@ from dispatches import storage as dispatch_storage
 from dispatches.agents import is_available
 from dispatches.domain import RETENTION_DAYS, DispatchStatus
 from outpost_admin.agents import AGENTS
+from outpost_admin.dynamo import leases
 from tenants import rollups
 
 from . import board, storage, usage_storage
@@ -36,8 +37,9 @@ def worker_is_alive(*, worker_id: str, now: datetime) -> bool:
 def fleet_board(*, now: datetime) -> FleetBoard:
     """Everything /fleet/ and /health/fleet show: a Query per agent type on the pool, the
     queue cells of the day shards since the oldest PENDING dispatch's day (one BatchGetItem
-    while it is today) and the last hour's five-minute buckets (one more). None of it grows
-    with the number of dispatches."""
+    while it is today), the last hour's five-minute buckets (one more) and the stream
+    shards' leases with their lag (one Query, one page). None of it grows with the number
+    of dispatches."""
     items = _pool_items()
     tasks = [i for i in items if i.is_control_plane]
     workers = board.workers_of(items, now=now, dead_after=dead_after())
@@ -53,7 +55,13 @@ def fleet_board(*, now: datetime) -> FleetBoard:
         now=now,
     )
     return FleetBoard(
-        now=now, dead_after=dead_after(), workers=workers, tasks=tasks, agents=agents, items=items
+        now=now,
+        dead_after=dead_after(),
+        workers=workers,
+        tasks=tasks,
+        agents=agents,
+        items=items,
+        streams=board.stream_rows(leases.shard_leases(), now),
     )
 
 

@@ -108,6 +108,18 @@ def fleet(request: HttpRequest) -> JsonResponse:
             "stale": summary.stale,
         },
         "controlPlaneTasks": summary.control_plane_tasks,
+        "streams": {
+            "lagSeconds": board.stream_lag_seconds,
+            "shards": [
+                {
+                    "table": r.table,
+                    "shardId": r.shard_id,
+                    "lagSeconds": r.lag_seconds,
+                    "trims": r.trims,
+                }
+                for r in board.streams
+            ],
+        },
     }
     return _answer(request, status != "unhealthy", data)
 

@@ -303,6 +303,9 @@ OUTPOST_WORKER_DRAIN_SECONDS = float(env("OUTPOST_WORKER_DRAIN_SECONDS", "30"))
 OUTPOST_RECOVERY_SECONDS = env_int("OUTPOST_RECOVERY_SECONDS", 15)
 OUTPOST_RECOVERY_LEASE_SECONDS = env_int("OUTPOST_RECOVERY_LEASE_SECONDS", 60)
 OUTPOST_RECOVERY_GRACE_SECONDS = env_int("OUTPOST_RECOVERY_GRACE_SECONDS", 120)
+# The in-process stream follower (every worker, a lease per shard); "off" where AWS Lambda
+# runs dispatches.stream_handler.handler on the streams instead.
+OUTPOST_STREAM_FOLLOWER = env_bool("OUTPOST_STREAM_FOLLOWER", True)
 
 # The ECS executor (OUTPOST_EXECUTOR=ecs), configured with the control plane's own names.
 ECS_CLUSTER_ARN = env("ECS_CLUSTER_ARN")

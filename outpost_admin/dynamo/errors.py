@@ -17,6 +17,7 @@ UNAVAILABLE_CODES = frozenset(
         "UnrecognizedClientException",
         "AccessDeniedException",
         "TransactionInProgressException",
+        "LimitExceededException",  # the streams API's throttle
     }
 )
 
@@ -97,6 +98,26 @@ class BadCursor(StoreError):
     pass
 
 
+class Gone(Unavailable):
+    """The table, stream or shard named does not exist (any more): ResourceNotFoundException.
+    An Unavailable still, so request paths keep answering 503 for a missing table."""
+
+
+class Trimmed(StoreError):
+    """A stream position older than the stream keeps (24 h): its records are lost."""
+
+
+class ExpiredIterator(StoreError):
+    """A shard iterator older than 15 minutes: ask for a new one from the same position."""
+
+
+_STREAM_ERRORS: dict[str, type[StoreError]] = {
+    "TrimmedDataAccessException": Trimmed,
+    "ExpiredIteratorException": ExpiredIterator,
+    "ResourceNotFoundException": Gone,
+}
+
+
 @contextmanager
 def translated() -> Iterator[None]:
     try:
@@ -120,6 +141,8 @@ def _translate(exc: ClientError) -> StoreError | ClientError:
         ):
             return Unavailable("store throttled")
         return TransactionConflict(reasons)
+    if code in _STREAM_ERRORS:
+        return _STREAM_ERRORS[code](f"{code}: {error.get('Message', '')}")
     if code in UNAVAILABLE_CODES:
         return Unavailable(f"{code}: {error.get('Message', '')}")
     return exc

@@ -1,23 +1,47 @@
-"""Following a table's DynamoDB stream from remembered positions (one per shard).
+"""Following a table's DynamoDB stream: one lease and checkpoint per shard, any worker.
 
-Used by recovery to give the control plane's records the derived attributes this project
-reads. The caller keeps the positions (`checkpoints`: shard id -> last sequence number, or
-DONE for a closed shard read to its end) and passes them back next time.
+The records go, a batch at a time and filtered as Lambda's event source mapping would filter
+them, to one batch handler that takes a Lambda-shaped event (`{"Records": [...]}`) and returns
+a partial batch response (`{"batchItemFailures": [{"itemIdentifier": <sequence number>}]}`).
+So the same handler runs here and in AWS Lambda. Locally:
+
+- every shard has its own lease and checkpoint (leases.py); a follower takes the shards it
+  can, starting at a random one so that workers spread over them, and reads at most
+  `per_shard` records of each per pass (no shared budget that starves the later shards);
+- a checkpoint stops before the first record the handler failed on, so that record is
+  handed over again next pass (the handlers' writes are conditional: counted once);
+- a trimmed position starts again at TRIM_HORIZON (counted as a trim on the lease), an
+  expired iterator is asked for again from the checkpoint, a throttle or an unreachable
+  store ends the shard's pass with its checkpoint kept, a shard that is gone is skipped.
 """
 
+import dataclasses
+import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from django.conf import settings
 
+from . import leases
 from .client import _count_call, call
-from .errors import StoreError, translated
+from .codec import utcnow
+from .errors import ExpiredIterator, Gone, StoreError, Trimmed, translated
+from .leases import DONE, ShardLease
 
-DONE = "done"
+logger = logging.getLogger(__name__)
+BATCH = 100  # records per GetRecords and per handler call (Lambda's default batch size)
+PER_SHARD = 1000  # records one follower reads from one shard in one pass
+Event = dict[str, Any]
+Handler = Callable[[Event], dict[str, Any]]  # a Lambda-shaped event -> partial batch response
+Keep = Callable[[dict[str, Any]], bool]  # the event filter: False drops a record unhandled
 _client: Any = None
 _endpoint: str | None = None
 _lock = threading.Lock()
@@ -53,9 +77,13 @@ def _build(endpoint: str | None) -> Any:
 
 
 def _call(operation: str, **params: Any) -> dict[str, Any]:
-    with translated():
-        result: dict[str, Any] = getattr(_streams(), operation)(**params)
-        return result
+    """One streams call; every failure comes out as a StoreError, never a raw ClientError."""
+    try:
+        with translated():
+            result: dict[str, Any] = getattr(_streams(), operation)(**params)
+            return result
+    except ClientError as exc:  # a code the adapter has no domain error for
+        raise StoreError(str(exc)) from exc
 
 
 def stream_arn(table_name: str) -> str | None:
@@ -66,89 +94,224 @@ def stream_arn(table_name: str) -> str | None:
     return str(arn) if arn else None
 
 
-def _shards(arn: str) -> list[dict[str, Any]]:
-    """Every shard, parents before their children (a child continues its parent's records)."""
-    shards: list[dict[str, Any]] = []
+def shards(arn: str) -> list[dict[str, Any]]:
+    """Every shard the stream lists (DescribeStream, paged)."""
+    found: list[dict[str, Any]] = []
     params: dict[str, Any] = {"StreamArn": arn}
     while True:
         description = _call("describe_stream", **params)["StreamDescription"]
-        shards.extend(description.get("Shards", []))
+        found.extend(description.get("Shards", []))
         last = description.get("LastEvaluatedShardId")
         if not last:
-            break
+            return found
         params["ExclusiveStartShardId"] = last
-    known = {s["ShardId"] for s in shards}
-    ordered: list[dict[str, Any]] = []
-    placed: set[str] = set()
-    while len(ordered) < len(shards):
-        for shard in shards:
-            parent = shard.get("ParentShardId")
-            if shard["ShardId"] not in placed and (parent not in known or parent in placed):
-                ordered.append(shard)
-                placed.add(shard["ShardId"])
-    return ordered
 
 
-def _iterator(arn: str, shard_id: str, after: str | None) -> str | None:
-    params: dict[str, Any] = {"StreamArn": arn, "ShardId": shard_id}
-    if after:
-        params.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
-    else:
-        params.update(ShardIteratorType="TRIM_HORIZON")
-    try:
-        return _call("get_shard_iterator", **params).get("ShardIterator")
-    except StoreError:
-        if not after:
-            raise
-        # The remembered position was trimmed (older than the stream keeps): start over.
-        return _iterator(arn, shard_id, None)
+@dataclass
+class Followed:
+    """What one pass over a table's stream did."""
+
+    handled: int = 0  # records passed: handled, or dropped by the filter
+    failed: int = 0  # shards whose pass stopped at a record the handler failed on
+    trims: int = 0  # positions found trimmed (records lost)
+    problems: list[str] = field(default_factory=list)  # store errors met (kept going)
 
 
 def follow(
-    table_name: str,
-    checkpoints: dict[str, str],
-    handle: Callable[[dict[str, Any]], None],
+    table: str,
+    handle: Handler,
     *,
-    max_records: int = 1000,
-) -> int:
-    """Hand every record after the checkpoints to `handle`, advancing them as it goes.
+    keep: Keep,
+    holder: str,
+    seconds: int,
+    per_shard: int = PER_SHARD,
+) -> Followed:
+    """One pass: every shard this holder can lease, from its checkpoint, `per_shard` at most."""
+    followed = Followed()
+    try:
+        arn = stream_arn(table)
+        if arn is None:
+            return followed
+        listed = shards(arn)
+        held = {lease.shard_id: lease for lease in leases.shard_leases(table, limit=1000)}
+    except StoreError as exc:  # throttled, unreachable, stream gone: next pass
+        _problem(followed, f"{table}: {exc}")
+        return followed
+    _forget_unlisted(table, held, listed)
+    for shard_id in _ready(listed, held):
+        shard = _Shard(arn, table, shard_id, holder, seconds, handle, keep, followed)
+        try:
+            shard.follow(per_shard)
+        except StoreError as exc:  # the checkpoint stays where the last save put it
+            _problem(followed, f"{table} {shard_id}: {exc}")
+    return followed
 
-    Returns how many records were handled (at most about `max_records`, the rest next time).
-    """
-    arn = stream_arn(table_name)
-    if arn is None:
-        return 0
-    shards = _shards(arn)
-    for gone in set(checkpoints) - {s["ShardId"] for s in shards}:
-        del checkpoints[gone]  # trimmed away with its records
-    handled = 0
-    for shard in shards:
-        shard_id = shard["ShardId"]
-        if checkpoints.get(shard_id) == DONE or handled >= max_records:
-            continue
-        handled += _read_shard(arn, shard_id, checkpoints, handle, max_records - handled)
-    return handled
+
+def _problem(followed: Followed, text: str) -> None:
+    logger.warning("stream follower: %s; trying again next pass", text)
+    followed.problems.append(text)
 
 
-def _read_shard(
-    arn: str,
-    shard_id: str,
-    checkpoints: dict[str, str],
-    handle: Callable[[dict[str, Any]], None],
-    budget: int,
-) -> int:
-    iterator = _iterator(arn, shard_id, checkpoints.get(shard_id))
-    handled = 0
-    while iterator and handled < budget:
-        response = _call("get_records", ShardIterator=iterator, Limit=min(1000, budget - handled))
-        records = response.get("Records", [])
+def _forget_unlisted(table: str, held: dict[str, ShardLease], listed: list[dict[str, Any]]) -> None:
+    """Shards older than the stream keeps are no longer listed: so go their leases."""
+    now, ids = utcnow(), {s["ShardId"] for s in listed}
+    for shard_id in set(held) - ids:
+        leases.forget(table, shard_id, now=now)
+
+
+def _ready(listed: list[dict[str, Any]], held: dict[str, ShardLease]) -> list[str]:
+    """Shards with records left whose parent is read to its end (a child continues its
+    parent's items, so it waits), from a random one on, so workers spread over them."""
+    ids = {s["ShardId"] for s in listed}
+    ready = [
+        s["ShardId"]
+        for s in listed
+        if not _done(held, s["ShardId"])
+        and (s.get("ParentShardId") not in ids or _done(held, s["ParentShardId"]))
+    ]
+    if not ready:
+        return ready
+    start = secrets.randbelow(len(ready))
+    return ready[start:] + ready[:start]
+
+
+def _done(held: dict[str, ShardLease], shard_id: str) -> bool:
+    lease = held.get(shard_id)
+    return lease is not None and lease.done
+
+
+def lambda_record(record: dict[str, Any], arn: str) -> dict[str, Any]:
+    """A GetRecords record as Lambda delivers it: its stream ARN, times in epoch seconds."""
+    data = dict(record.get("dynamodb", {}))
+    created = data.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        data["ApproximateCreationDateTime"] = created.timestamp()
+    return {**record, "dynamodb": data, "eventSourceARN": arn}
+
+
+def _created(record: dict[str, Any]) -> datetime:
+    created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        return created
+    return datetime.fromtimestamp(float(created), UTC) if created else utcnow()
+
+
+class _Shard:
+    """One shard's pass by one holder, under its lease."""
+
+    def __init__(
+        self,
+        arn: str,
+        table: str,
+        shard_id: str,
+        holder: str,
+        seconds: int,
+        handle: Handler,
+        keep: Keep,
+        followed: Followed,
+    ) -> None:
+        self.arn, self.table, self.shard_id = arn, table, shard_id
+        self.holder, self.seconds = holder, seconds
+        self.handle, self.keep, self.followed = handle, keep, followed
+        self.lease: ShardLease | None = None
+        self.trimmed = False
+
+    def follow(self, budget: int) -> None:
+        self.lease = leases.acquire(
+            self.table, self.shard_id, holder=self.holder, now=utcnow(), seconds=self.seconds
+        )
+        if self.lease is None:
+            return  # another follower is reading it
+        try:
+            self._read(budget)
+        finally:
+            self._save(seconds=0)  # hand it on: any follower may take it next pass
+
+    def _read(self, budget: int) -> None:
+        iterator = self._iterator()
+        handled = 0
+        for _ in range(budget // BATCH + 3):  # a few more for iterators asked for again
+            if iterator is None or handled >= budget:
+                return
+            try:
+                response = _call("get_records", ShardIterator=iterator, Limit=BATCH)
+            except ExpiredIterator:
+                iterator = self._iterator()
+                continue
+            except Trimmed:
+                iterator = self._start_over()
+                continue
+            records = response.get("Records", [])
+            if not self._batch(records):
+                return  # a record failed: it is first in line next pass
+            handled += len(records)
+            iterator = response.get("NextShardIterator")
+            if iterator is None:
+                self._set(checkpoint=DONE, pending_since=None)  # closed and read to its end
+            if not records:
+                return  # caught up with an open shard
+            if not self._save(seconds=self.seconds):
+                return  # lost the lease (stalled past its expiry): the new holder goes on
+
+    def _iterator(self) -> str | None:
+        assert self.lease is not None
+        params: dict[str, Any] = {"StreamArn": self.arn, "ShardId": self.shard_id}
+        if self.lease.done:
+            return None
+        if self.lease.checkpoint:
+            params.update(
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self.lease.checkpoint
+            )
+        else:
+            params.update(ShardIteratorType="TRIM_HORIZON")
+        try:
+            return _call("get_shard_iterator", **params).get("ShardIterator")
+        except Trimmed:
+            return self._start_over()
+        except Gone:  # once the stream no longer lists it, its lease goes too
+            logger.warning("stream follower: shard %s is gone; skipped", self.shard_id)
+            return None
+
+    def _start_over(self) -> str | None:
+        """The position is older than the stream keeps: what came between is lost."""
+        logger.warning(
+            "stream follower: %s shard %s was trimmed past %s; records lost, starting over",
+            self.table,
+            self.shard_id,
+            self.lease.checkpoint if self.lease else "",
+        )
+        self.trimmed = True
+        self.followed.trims += 1
+        self._set(checkpoint="", pending_since=None)
+        return self._iterator()
+
+    def _batch(self, records: list[dict[str, Any]]) -> bool:
+        """Hand the records the filter keeps to the handler, and move the checkpoint up to
+        the first one it failed on (False then)."""
+        wanted = [lambda_record(r, self.arn) for r in records if self.keep(r)]
+        failed: set[str] = set()
+        if wanted:
+            response = self.handle({"Records": wanted})
+            failed = {str(f["itemIdentifier"]) for f in response.get("batchItemFailures", [])}
         for record in records:
-            handle(record)
-            checkpoints[shard_id] = record["dynamodb"]["SequenceNumber"]
-            handled += 1
-        iterator = response.get("NextShardIterator")
-        if iterator is None:
-            checkpoints[shard_id] = DONE  # a closed shard, read to its end
-        elif not records:
-            break  # an open shard with nothing new yet
-    return handled
+            sequence = record["dynamodb"]["SequenceNumber"]
+            if sequence in failed:
+                self.followed.failed += 1
+                self._set(pending_since=_created(record))
+                return False
+            self._set(checkpoint=sequence, pending_since=_created(record))
+            self.followed.handled += 1
+        if records:  # more may follow: the lag is at most the last record's age
+            self._set(pending_since=_created(records[-1]))
+        else:
+            self._set(pending_since=None)
+        return True
+
+    def _set(self, **changes: Any) -> None:
+        assert self.lease is not None
+        self.lease = dataclasses.replace(self.lease, **changes)
+
+    def _save(self, *, seconds: int) -> bool:
+        assert self.lease is not None
+        trimmed, self.trimmed = self.trimmed, False
+        return leases.save(self.lease, now=utcnow(), seconds=seconds, trimmed=trimmed) is not None
