@@ -26,7 +26,7 @@ from outpost_admin.dynamo import StoreError, from_item, leases, streams
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS
 from tenants import storage as tenant_storage
 
-from . import storage, stream_handler
+from . import rollups_stream, storage, stream_handler
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +108,41 @@ def tenant_record(record: dict[str, Any]) -> None:
 
 
 def dispatch_record(record: dict[str, Any]) -> None:
-    image = _image(record)
-    if image is None or "dispatch_id" not in image:
-        return
-    dispatch = storage.dispatch_from_item(image)
-    if not dispatch.day_counted:
-        storage.dispatch_count_day(dispatch)
-    if dispatch.status.is_terminal and not dispatch.outcome_counted:
-        storage.dispatch_count_outcome(dispatch)
+    """One record on its own (a batch of one): see dispatch_records."""
+    if failed := dispatch_records([record]):
+        raise ValueError(f"the roll-ups of this record failed: {sorted(failed)}")
+
+
+def dispatch_records(records: list[dict[str, Any]]) -> set[str]:
+    """The dispatches' records of a batch: the control plane's get their started_day, and
+    everyone's usage roll-ups are counted, once (rollups_stream.py). Returns the sequence
+    numbers of the records that failed: one that cannot be read fails alone; when the
+    counting itself fails, the records of the dispatches it could not count."""
+    images: dict[str, dict[str, Any]] = {}  # sequence number -> image
+    failed: set[str] = set()
+    for record in records:
+        if (image := _image(record)) is None or "dispatch_id" not in image:
+            continue
+        try:
+            storage.dispatch_from_item(image)
+        except (KeyError, ValueError, TypeError):
+            failed.add(_sequence(record))
+            continue
+        images[_sequence(record)] = image
+    try:
+        rollups_stream.count_images(list(images.values()))
+    except rollups_stream.StillMoving as exc:
+        moving = set(exc.dispatch_ids)
+        failed |= {s for s, i in images.items() if _dispatch_id(i) in moving}
+    except StoreError:
+        logger.warning("roll-ups: the store failed; the batch is tried again", exc_info=True)
+        failed |= set(images)
+    return failed
+
+
+def _sequence(record: dict[str, Any]) -> str:
+    return str(record.get("dynamodb", {}).get("SequenceNumber", ""))
+
+
+def _dispatch_id(image: dict[str, Any]) -> str:
+    return str(from_item({"dispatch_id": image["dispatch_id"]})["dispatch_id"])

@@ -31,7 +31,7 @@ from outpost_admin.dynamo.paging import query_all, query_page
 from outpost_admin.dynamo.tables import DISPATCH_LOGS, DISPATCHES, IDEMPOTENCY, TENANTS
 from tenants import counters
 
-from . import claim_queue
+from . import claim_queue, rollups_stream
 from .domain import (
     ORIGIN,
     Dispatch,
@@ -83,6 +83,8 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "claim_queue": claim_queue.shard_of(d.dispatch_id)
             if d.is_ours and d.status == DispatchStatus.PENDING
             else None,
+            # Its usage roll-ups are counted from the stream (rollups_stream.py).
+            "counted_by": rollups_stream.COUNTED_BY_STREAM if d.is_ours else None,
         }
     )
 
@@ -193,14 +195,7 @@ def dispatch_create(
     actions: list[Action] = [
         ("dispatch", {"Put": put}),
         *counters.take_slot(tenant_id, dispatch.dispatch_id, now=dispatch.started_at),
-        *counters.count_day(
-            tenant_id,
-            dispatch.started_at.date(),
-            agent=dispatch.agent,
-            key_id=dispatch.api_key_id,
-            max_per_day=max_per_day,
-            queued_at=dispatch.started_at,
-        ),
+        counters.count_quota_day(tenant_id, dispatch.started_at.date(), max_per_day=max_per_day),
         audit_action(event),
     ]
     if dispatch.idempotency_key:
@@ -302,8 +297,9 @@ def idempotency_outcome(tenant_id: str, key: str, request_hash: str) -> Exceptio
 
 
 def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Dispatch | None:
-    """PENDING -> RUNNING for this worker, if it is ours, leaving the queue count; None if
-    someone else got there first."""
+    """PENDING -> RUNNING for this worker, if it is ours (out of the claim queue); None if
+    someone else got there first. One conditional write: the queue's count follows from the
+    stream."""
     claim = {
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
@@ -323,7 +319,7 @@ def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Disp
         ),
     }
     try:
-        transact([("dispatch", {"Update": claim}), _queue_change(dispatch, -1)])
+        call("update_item", **claim)
     except Conflict:
         return None
     return replace(
@@ -332,12 +328,6 @@ def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Disp
         worker_id=worker_id,
         claimed_at=now,
         version=dispatch.version + 1,
-    )
-
-
-def _queue_change(dispatch: Dispatch, n: int) -> Action:
-    return counters.queue_change(
-        dispatch.tenant_id, agent=dispatch.agent, created=dispatch.started_at, n=n
     )
 
 
@@ -410,7 +400,7 @@ def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
         ),
     }
     try:
-        transact([("dispatch", {"Update": requeue}), _queue_change(dispatch, 1)])
+        call("update_item", **requeue)
     except Conflict:
         return False
     return True
@@ -426,20 +416,17 @@ def dispatch_finish(
     status_reason: str = "",
     event: AuditEvent | None = None,
 ) -> None:
-    """Write a terminal status, count it for the day and give the slot back: together, once.
+    """Write a terminal status and give the slot back: together, once. (Its outcome is
+    counted from the stream.)
 
-    The write expects the status the caller read (PENDING or RUNNING), so the queue count
-    moves only for a dispatch that leaves the queue; one claimed or re-queued meanwhile is
-    finished as it is now.
+    The write expects the status the caller read (PENDING or RUNNING); one claimed or
+    re-queued meanwhile is finished as it is now.
     Raises InvalidTransition when the dispatch is already terminal (whoever ended it
     released the slot, or the recovery sweep will).
     """
     seen = dispatch.status if dispatch.status in ACTIVE else DispatchStatus.RUNNING
     sets = {":status": str(status), ":ended": iso(now), ":one": 1, ":seen": str(seen)}
-    expression = (
-        "SET #status = :status, ended_at = :ended, version = version + :one, "
-        "counted_outcome = :status"
-    )
+    expression = "SET #status = :status, ended_at = :ended, version = version + :one"
     removed = " REMOVE claim_queue"  # out of the queue, if it was waiting
     for attr, value in (
         ("exit_code", exit_code),
@@ -458,10 +445,8 @@ def dispatch_finish(
         "ExpressionAttributeValues": values(sets),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
-    left_queue = seen == DispatchStatus.PENDING and dispatch.is_ours
     ending: list[Action] = [
         ("dispatch", {"Update": finish}),
-        *_outcome_counts(dispatch, status, now, left_queue=left_queue),
         *([audit_action(event)] if event else []),
     ]
     try:
@@ -524,87 +509,9 @@ def rejection_count(dispatch: Dispatch, *, limit: str) -> None:
 
 def slot_release_orphan(tenant_id: str, dispatch_id: str, dispatch: Dispatch | None) -> bool:
     """Give back the slot of a dispatch that ended (or vanished) without releasing it: the
-    control plane cancelled or completed it, or TTL deleted it. Its outcome is counted for
-    the day in the same write when nobody counted it yet. False if already released."""
-    ending: list[Action] = []
-    if dispatch is not None and dispatch.status.is_terminal and not dispatch.outcome_counted:
-        ending = _outcome_counting(dispatch)
-    try:
-        return _transact_releasing(ending, tenant_id, dispatch_id)
-    except TransactionConflict as exc:
-        if not exc.failed("dispatch"):
-            raise
-        return _transact_releasing([], tenant_id, dispatch_id)  # counted meanwhile
-
-
-def _outcome_counting(dispatch: Dispatch) -> list[Action]:
-    """Count a terminal dispatch's outcome once: the mark on the item guards the count."""
-    mark = {
-        "TableName": DISPATCHES.name,
-        "Key": _key(dispatch.dispatch_id),
-        "UpdateExpression": "SET counted_outcome = :status",
-        "ConditionExpression": "attribute_not_exists(counted_outcome) AND #status = :status",
-        "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": values({":status": str(dispatch.status)}),
-    }
-    now = dispatch.ended_at or utcnow()
-    # Ours, never claimed: someone else ended it while it was queued.
-    left_queue = dispatch.is_ours and dispatch.claimed_at is None
-    counts = _outcome_counts(dispatch, dispatch.status, now, left_queue=left_queue)
-    return [("dispatch", {"Update": mark}), *counts]
-
-
-def _outcome_counts(
-    dispatch: Dispatch, status: DispatchStatus, now: datetime, *, left_queue: bool = False
-) -> list[Action]:
-    started = dispatch.claimed_at
-    return counters.count_outcome(
-        dispatch.tenant_id,
-        dispatch.started_at.date(),
-        status=status.value,
-        agent=dispatch.agent,
-        key_id=dispatch.api_key_id,
-        dispatch_id=dispatch.dispatch_id,
-        run_seconds=(now - started).total_seconds() if started else None,
-        now=now,
-        left_queue_at=dispatch.started_at if left_queue else None,
-    )
-
-
-def dispatch_count_outcome(dispatch: Dispatch) -> bool:
-    """Count the outcome of a dispatch someone else ended (the backfill); False if counted."""
-    try:
-        transact(_outcome_counting(dispatch))
-    except TransactionConflict as exc:
-        if exc.failed("dispatch"):
-            return False
-        raise
-    return True
-
-
-def dispatch_count_day(dispatch: Dispatch) -> bool:
-    """Give a dispatch the control plane created its started_day (so the day index and
-    staff's history show it) and count it in its tenant's day, once; False if done before."""
-    mark = {
-        "TableName": DISPATCHES.name,
-        "Key": _key(dispatch.dispatch_id),
-        "UpdateExpression": "SET started_day = :day",
-        "ConditionExpression": "attribute_exists(dispatch_id) AND attribute_not_exists(started_day)",
-        "ExpressionAttributeValues": values({":day": iso(dispatch.started_at)[:10]}),
-    }
-    day = counters.count_day(
-        dispatch.tenant_id,
-        dispatch.started_at.date(),
-        agent=dispatch.agent,
-        key_id=dispatch.api_key_id,
-    )
-    try:
-        transact([("dispatch", {"Update": mark}), *day])
-    except TransactionConflict as exc:
-        if exc.failed("dispatch"):
-            return False
-        raise
-    return True
+    control plane cancelled or completed it, or TTL deleted it. (Its outcome is counted from
+    the stream, like every other.) False if already released."""
+    return _transact_releasing([], tenant_id, dispatch_id)
 
 
 # --- lists ----------------------------------------------------------------------------
@@ -705,22 +612,6 @@ def dispatch_iter_ours(
         "Limit": page_size,
     }
     return (_from_item(i) for i in query_all(params))
-
-
-def oldest_started_at(status: DispatchStatus) -> datetime | None:
-    """When the oldest dispatch in this status (anyone's) was created: one Query, Limit 1."""
-    response = call(
-        "query",
-        TableName=DISPATCHES.name,
-        IndexName="status-index",
-        KeyConditionExpression="#status = :status",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=values({":status": str(status)}),
-        ScanIndexForward=True,
-        Limit=1,
-    )
-    items = response.get("Items", [])
-    return parse_iso(from_item(items[0]).get("started_at")) if items else None
 
 
 def _range_query(

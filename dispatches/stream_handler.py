@@ -27,8 +27,11 @@ ABSENT = [{"exists": False}]
 PRESENT = [{"exists": True}]
 
 # Lambda event filter patterns (FilterCriteria.Filters[].Pattern, OR'ed): only the records
-# that still need work. Our own items carry the derived attributes already: tenants
-# `nameLower`, dispatches `started_day` and, once terminal, `counted_outcome`.
+# that may still need work. Our tenants carry `nameLower` already; the control plane's
+# dispatches lack `started_day`; a terminal dispatch without `counted_outcome` has an outcome
+# to count; and ours (`counted_by` = "stream") need their creation counted and every move in
+# and out of the queue (while PENDING or RUNNING; the handler's own marks on them come back
+# here too and cost one read of the batch's marks).
 TENANT_PATTERNS: list[dict[str, Any]] = [
     {
         "eventName": NEW_OR_CHANGED,
@@ -50,6 +53,21 @@ DISPATCH_PATTERNS: list[dict[str, Any]] = [
                 "status": {"S": TERMINAL},
                 "counted_outcome": {"S": ABSENT},
             },
+        },
+    },
+    {
+        "eventName": NEW_OR_CHANGED,
+        "dynamodb": {
+            "NewImage": {
+                "counted_by": {"S": ["stream"]},
+                "status": {"S": ["PENDING", "RUNNING"]},
+            },
+        },
+    },
+    {
+        "eventName": NEW_OR_CHANGED,
+        "dynamodb": {
+            "NewImage": {"counted_by": {"S": ["stream"]}, "counted_created": {"S": ABSENT}},
         },
     },
 ]
@@ -97,24 +115,44 @@ def table_of(record: dict[str, Any]) -> str:
     return arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
 
 
-def _record_handler(record: DynamoDBRecord) -> None:
+def _record_handler(failed: set[str]) -> Callable[[DynamoDBRecord], None]:
+    """Tenant records one by one; dispatch records were counted as a batch beforehand, so
+    theirs only reports which of them failed."""
+    from outpost_admin.dynamo.tables import DISPATCHES
+
     from . import backfill
 
-    raw = record.raw_event
-    handlers = backfill.record_handlers()
-    handle = handlers.get(table_of(raw))
-    if handle is None:
-        raise ValueError(f"no handler for the stream of {table_of(raw)!r}")
-    handle(raw)
+    def handle(record: DynamoDBRecord) -> None:
+        raw = record.raw_event
+        table = table_of(raw)
+        if table == DISPATCHES.name:
+            if str(raw.get("dynamodb", {}).get("SequenceNumber", "")) in failed:
+                raise ValueError("its dispatch's roll-ups could not be counted")
+            return
+        handler = backfill.record_handlers().get(table)
+        if handler is None:
+            raise ValueError(f"no handler for the stream of {table!r}")
+        handler(raw)
+
+    return handle
 
 
 def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """A Lambda DynamoDB Streams event -> its partial batch response."""
+    """A Lambda DynamoDB Streams event -> its partial batch response.
+
+    The dispatches' records are counted together first (one read of their marks, the
+    roll-up items written once per batch), then Powertools walks every record."""
+    from outpost_admin.dynamo.tables import DISPATCHES
+
+    from . import backfill
+
+    records = [r for r in event.get("Records", []) if table_of(r) == DISPATCHES.name]
+    failed = backfill.dispatch_records(records) if records else set()
     # An entire batch failing is reported, not raised: Lambda then retries from the first
     # failure either way, and the local follower reads one answer shape.
     processor = BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
     response = process_partial_response(
-        event=event, record_handler=_record_handler, processor=processor, context=context
+        event=event, record_handler=_record_handler(failed), processor=processor, context=context
     )
     return dict(response)
 

@@ -26,7 +26,7 @@ from fleet.domain import Slot
 from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import NotFound, StoreError, Unavailable, utcnow
 
-from . import claim_queue, reconcile, services, storage
+from . import backfill, claim_queue, reconcile, services, storage
 from .agents import is_available
 from .domain import Dispatch, DispatchStatus
 from .executors import Adopting, Executor, Outcome, StopReason, default_executor
@@ -77,6 +77,7 @@ class Worker:
         poll_seconds: float = 1.0,
         drain_seconds: float = 30.0,
         recover_every: float | None = None,
+        follow_every: float | None = None,
         adopt_seconds: float = 10.0,
     ):
         self.worker_id = worker_id or default_worker_id()
@@ -85,6 +86,7 @@ class Worker:
         self.tenant_id = tenant_id  # a worker dedicated to one tenant (and tests)
         self.poll_seconds, self.drain_seconds = poll_seconds, drain_seconds
         self.recover_every = recover_every
+        self.follow_every = follow_every  # the streams, for the usage roll-ups and backfill
         self.adopt_seconds = adopt_seconds
         self._next_adoption = 0.0
         self.processed = 0
@@ -115,6 +117,8 @@ class Worker:
         helpers = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
         if self.recover_every:
             helpers.append(threading.Thread(target=self._recover, name="recovery", daemon=True))
+        if self.follow_every:
+            helpers.append(threading.Thread(target=self._follow, name="streams", daemon=True))
         for helper in helpers:
             helper.start()
         try:
@@ -171,7 +175,7 @@ class Worker:
             for candidate in claim_queue.claim_candidates(
                 shard, wanted=len(free), tenant_id=self.tenant_id
             ):
-                if self._stopping.is_set():
+                if self._stopping.is_set() or not free:
                     return claimed
                 dispatch = self._claim_one(candidate)
                 if dispatch is None:
@@ -346,6 +350,16 @@ class Worker:
             if reconcile.safe_sweep(holder=self.worker_id) is not None:
                 self.sweeps += 1
         reconcile.step_down(holder=self.worker_id)
+
+    def _follow(self) -> None:
+        """The streams every `follow_every` seconds (more often than recovery, so the usage
+        roll-ups and the queue on /fleet/ trail the dispatches by seconds)."""
+        assert self.follow_every
+        while not self._done.wait(self.follow_every):
+            try:
+                backfill.follow_streams(holder=self.worker_id, old_lease=reconcile.LEASE)
+            except Exception:  # never let the thread die; the next pass tries again
+                logger.exception("worker %s: following the streams failed", self.worker_id)
 
     def _drain(self) -> None:
         """Let running dispatches finish for a while, then hand back what is still running."""

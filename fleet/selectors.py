@@ -1,12 +1,10 @@
 """Reads of the worker pool: the fleet board (/fleet/ and /health/fleet), whether a worker is alive."""
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from dispatches import storage as dispatch_storage
 from dispatches.agents import is_available
-from dispatches.domain import RETENTION_DAYS, DispatchStatus
 from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import leases
 from tenants import rollups
@@ -14,7 +12,6 @@ from tenants import rollups
 from . import board, storage, usage_storage
 from .board import FleetBoard
 from .domain import PoolItem
-from .usage import days_between
 
 
 def dead_after() -> timedelta:
@@ -36,14 +33,13 @@ def worker_is_alive(*, worker_id: str, now: datetime) -> bool:
 
 def fleet_board(*, now: datetime) -> FleetBoard:
     """Everything /fleet/ and /health/fleet show: a Query per agent type on the pool, the
-    queue cells of the day shards since the oldest PENDING dispatch's day (one BatchGetItem
-    while it is today), the last hour's five-minute buckets (one more) and the stream
-    shards' leases with their lag (one Query, one page). None of it grows with the number
-    of dispatches."""
+    queue items (one BatchGetItem, a fixed number of keys), the last hour's five-minute
+    buckets (one more) and the stream shards' leases with their lag (one Query, one page).
+    None of it grows with the number of dispatches or the age of the oldest waiting one."""
     items = _pool_items()
     tasks = [i for i in items if i.is_control_plane]
     workers = board.workers_of(items, now=now, dead_after=dead_after())
-    queue_days = usage_storage.global_cells(days_between(_oldest_pending_day(now), now.date()))
+    queue_days = usage_storage.queue_cells()
     last = rollups.five_start(now)
     last_hour = usage_storage.five_minute_cells(last - n * rollups.FIVE_MINUTES for n in range(13))
     agents = board.agent_rows(
@@ -63,16 +59,6 @@ def fleet_board(*, now: datetime) -> FleetBoard:
         items=items,
         streams=board.stream_rows(leases.shard_leases(), now),
     )
-
-
-def _oldest_pending_day(now: datetime) -> date:
-    """No dispatch has been PENDING since before the oldest one on the status index (one
-    Query, Limit 1): the queue cells to read start that day, within the retention period."""
-    oldest = dispatch_storage.oldest_started_at(DispatchStatus.PENDING)
-    if oldest is None:
-        return now.date()
-    first = now.date() - timedelta(days=RETENTION_DAYS - 1)
-    return min(now.date(), max(first, oldest.date()))
 
 
 def agent_unavailable_reason(agent: str) -> str:

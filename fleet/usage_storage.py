@@ -45,6 +45,21 @@ def global_cells(days: Iterable[date]) -> dict[date, Cells]:
     return result
 
 
+def queue_cells() -> dict[date, Cells]:
+    """Our waiting dispatches by the day and hour they were created in: the queue items
+    (one BatchGetItem of a fixed number of keys, whatever the age of the oldest)."""
+    result: dict[date, Cells] = {}
+    for item in batch_get(rollups.queue_keys()):
+        for name, value in item.items():
+            parts = name.split("/")
+            if parts[0] != "q" or len(parts) != 3 or "T" not in parts[2]:
+                continue
+            day, hhmm = parts[2].split("T", 1)
+            cells = result.setdefault(date.fromisoformat(day), Cells())
+            cells.queued[(parts[1], hhmm)] += int(value)
+    return result
+
+
 def five_minute_cells(starts: Iterable[datetime]) -> Cells:
     """Finished dispatches in the given five-minute buckets, added up."""
     total = Cells()

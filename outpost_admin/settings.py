@@ -306,6 +306,8 @@ OUTPOST_RECOVERY_GRACE_SECONDS = env_int("OUTPOST_RECOVERY_GRACE_SECONDS", 120)
 # The in-process stream follower (every worker, a lease per shard); "off" where AWS Lambda
 # runs dispatches.stream_handler.handler on the streams instead.
 OUTPOST_STREAM_FOLLOWER = env_bool("OUTPOST_STREAM_FOLLOWER", True)
+# How often each worker follows the streams (the usage roll-ups trail dispatches by this).
+OUTPOST_STREAM_FOLLOW_SECONDS = float(env("OUTPOST_STREAM_FOLLOW_SECONDS", "2"))
 
 # The ECS executor (OUTPOST_EXECUTOR=ecs), configured with the control plane's own names.
 ECS_CLUSTER_ARN = env("ECS_CLUSTER_ARN")

@@ -14,7 +14,7 @@ transaction, so a counter moves in the same write as the thing it counts.
   the first ADD, plus the across-tenants shards rollups.py describes.
 """
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from outpost_admin.dynamo import Action, Conflict, call, from_item, iso, to_item, values
@@ -36,8 +36,11 @@ def usage_sk(day: date) -> str:
     return f"USAGE#{day.isoformat()}"
 
 
-def _usage_key(tenant_id: str, day: date) -> dict[str, Any]:
+def usage_key(tenant_id: str, day: date) -> dict[str, Any]:
     return to_item({"tenant_id": tenant_id, "sk": usage_sk(day)})
+
+
+_usage_key = usage_key
 
 
 def _marker_key(tenant_id: str, dispatch_id: str) -> dict[str, Any]:
@@ -139,87 +142,19 @@ def set_concurrency(tenant_id: str, *, expected: int, actual: int) -> bool:
 # --- daily usage ----------------------------------------------------------------------
 
 
-def count_day(
-    tenant_id: str,
-    day: date,
-    *,
-    agent: str,
-    key_id: str = "",
-    max_per_day: int | None = None,
-    queued_at: datetime | None = None,
-) -> list[Action]:
-    """One more dispatch created that day (by agent and key, and across tenants). With
-    `max_per_day`, a cancellation names "day" (the usage item comes back with it) at the limit.
-    With `queued_at` (its creation time: a dispatch of ours, PENDING), one more in the queue."""
-    update: dict[str, Any] = {
+def count_quota_day(tenant_id: str, day: date, *, max_per_day: int) -> Action:
+    """One more dispatch created that day, if under the daily limit: the one count a create's
+    transaction keeps (the breakdowns come from the stream, usage/rollups). A cancellation
+    names "day" (the usage item comes back with it) at the limit."""
+    update = {
         "TableName": TENANTS.name,
-        "Key": _usage_key(tenant_id, day),
-        "UpdateExpression": "ADD dispatches :one, #agent :one, #cell :one",
-        "ExpressionAttributeNames": {
-            "#agent": f"agent_{agent}",
-            "#cell": rollups.created_cell(agent, key_id),
-        },
-        "ExpressionAttributeValues": values({":one": 1}),
+        "Key": usage_key(tenant_id, day),
+        "UpdateExpression": "ADD dispatches :one",
+        "ConditionExpression": "attribute_not_exists(dispatches) OR dispatches < :max",
+        "ExpressionAttributeValues": values({":one": 1, ":max": max_per_day}),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
-    if max_per_day is not None:
-        update["ConditionExpression"] = "attribute_not_exists(dispatches) OR dispatches < :max"
-        update["ExpressionAttributeValues"] = values({":one": 1, ":max": max_per_day})
-        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    shard = rollups.on_create(
-        TENANTS.name,
-        tenant_id=tenant_id,
-        agent=agent,
-        created=queued_at or _midnight(day),
-        queued=queued_at is not None,
-    )
-    return [("day", {"Update": update}), ("day_shard", shard)]
-
-
-def count_outcome(
-    tenant_id: str,
-    day: date,
-    *,
-    status: str,
-    agent: str,
-    key_id: str = "",
-    dispatch_id: str,
-    run_seconds: float | None,
-    now: datetime,
-    left_queue_at: datetime | None = None,
-) -> list[Action]:
-    """One more dispatch of `day` (its creation day) ended with `status`: the tenant's day
-    item, the day across tenants and the five-minute bucket of `now`. With `left_queue_at`
-    (its creation time) it ended while PENDING: one less in the queue."""
-    cells = rollups.finish_cells(
-        status=status, agent=agent, key_id=key_id, run_seconds=run_seconds, with_key=True
-    )
-    mine = rollups.add_action(
-        TENANTS.name, _usage_key(tenant_id, day), [f"status_{status.lower()}", *cells]
-    )
-    shard, five = rollups.on_finish(
-        TENANTS.name,
-        tenant_id=tenant_id,
-        dispatch_id=dispatch_id,
-        agent=agent,
-        status=status,
-        created=left_queue_at or _midnight(day),
-        run_seconds=run_seconds,
-        left_queue=left_queue_at is not None,
-        now=now,
-    )
-    return [("day_outcome", mine), ("day_shard_outcome", shard), ("five_outcome", five)]
-
-
-def queue_change(tenant_id: str, *, agent: str, created: datetime, n: int) -> Action:
-    """A dispatch of ours leaves the queue (-1: claimed) or comes back to it (+1: re-queued)."""
-    change = rollups.queue_change(
-        TENANTS.name, tenant_id=tenant_id, agent=agent, created=created, n=n
-    )
-    return "queue", change
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return "day", {"Update": update}
 
 
 def count_rejection(

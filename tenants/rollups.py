@@ -1,20 +1,23 @@
-"""The usage roll-ups: attribute names, shard keys and the transaction actions that count.
+"""The usage roll-ups: attribute names, shard keys and the update that adds to them.
 
 Every count is an `ADD` on a flat attribute (one ADD can create a flat attribute, not a map
-key), written by the transaction that makes the event happen, so the charts never read
-dispatches. Two kinds of item, both in the tenants table:
+key). They are counted from the dispatches' stream, a batch at a time, exactly once
+(dispatches/rollups_stream.py), never inside a create, claim or finish transaction, so the
+charts never read dispatches and no quota transaction touches an item other tenants write:
 
-- the tenant's day item (`sk = USAGE#<day>`, beside `dispatches`, `agent_<a>`, `status_<s>`):
+- the tenant's day item (`sk = USAGE#<day>`): `dispatches` (the one count the create's own
+  transaction keeps, for the daily limit), `agent_<a>`, `status_<s>`, and the cells
   `c/<agent>/<key>` created, `s/<status>/<agent>/<key>` finished by status,
   `r/<limit>/<agent>/<key>` refused by a limit, `h/<agent>/<bucket>` run-time histogram;
 - the day across tenants, sharded by tenant (`tenant_id = STATS#<day>#<n>`, `sk = DAY`):
-  the same cells without the key, plus `t/<tenant id>` created per tenant (top tenants) and
-  `q/<agent>/<HHMM>` dispatches still PENDING, by the five minutes they were created in.
-  A tenant always lands on the same shard, so no item is written by every create.
+  the same cells without the key, plus `t/<tenant id>` created per tenant (top tenants);
+- the queue, sharded by tenant (`tenant_id = STATS#QUEUE#<n>`, `sk = QUEUE`):
+  `q/<agent>/<YYYY-MM-DD>T<HH>00` our dispatches waiting now, by the hour they were created
+  in; a cell reading zero is removed, so the items hold only hours with someone waiting;
 - finished dispatches per five minutes (`tenant_id = STATS#<time>#<n>`, `sk = FIVE`),
   sharded by dispatch id: `s/<status>/<agent>`, the fleet page's "last hour".
 
-No I/O here: storage modules put these actions in their transactions.
+No I/O here.
 """
 
 import zlib
@@ -47,13 +50,14 @@ def run_time_cell(agent: str, seconds: float) -> str:
     return f"h/{agent}/{run_time_bucket(seconds)}"
 
 
-def queued_cell(agent: str, created: datetime) -> str:
-    """PENDING dispatches of an agent created in one five-minute slot of the day."""
-    return f"q/{agent}/{five_start(created):%H%M}"
-
-
 def tenant_cell(tenant_id: str) -> str:
     return f"t/{tenant_id}"
+
+
+def waiting_cell(agent: str, created: datetime) -> str:
+    """Our dispatches waiting now, by agent and the hour they were created in (a cell is
+    removed once it reads zero, so an item holds only hours that still have some waiting)."""
+    return f"q/{agent}/{created:%Y-%m-%dT%H}00"
 
 
 def run_time_bucket(seconds: float) -> int:
@@ -80,6 +84,20 @@ def day_shard_keys(day: date) -> list[dict[str, Any]]:
     return [day_shard_key(day, n) for n in range(DAY_SHARDS)]
 
 
+def queue_key(shard: int) -> dict[str, Any]:
+    return to_item({"tenant_id": f"STATS#QUEUE#{shard}", "sk": "QUEUE"})
+
+
+def tenant_queue_key(tenant_id: str) -> dict[str, Any]:
+    """The queue item a tenant's waiting dispatches are counted in: always the same one."""
+    return queue_key(_shard(tenant_id, DAY_SHARDS))
+
+
+def queue_keys() -> list[dict[str, Any]]:
+    """The whole queue, whatever its age: a fixed number of items."""
+    return [queue_key(n) for n in range(DAY_SHARDS)]
+
+
 def five_start(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
 
@@ -87,6 +105,11 @@ def five_start(moment: datetime) -> datetime:
 def five_key(start: datetime, shard: int) -> dict[str, Any]:
     stamp = start.strftime("%Y-%m-%dT%H:%M")
     return to_item({"tenant_id": f"STATS#{stamp}#{shard}", "sk": "FIVE"})
+
+
+def finished_five_key(dispatch_id: str, ended: datetime) -> dict[str, Any]:
+    """The five-minute bucket a dispatch that ended then is counted in (sharded by its id)."""
+    return five_key(five_start(ended), _shard(dispatch_id, FIVE_SHARDS))
 
 
 def five_keys(start: datetime) -> list[dict[str, Any]]:
@@ -114,29 +137,6 @@ def add_action(
 # --- what each event counts --------------------------------------------------------------
 
 
-def on_create(
-    table: str, *, tenant_id: str, agent: str, created: datetime, queued: bool = True
-) -> dict[str, Any]:
-    """The across-tenants day shard of a created dispatch (the tenant's item adds created_cell):
-    one more created, one more for the tenant, and (ours, that a worker here will claim) one
-    more in the queue."""
-    key = tenant_shard_key(tenant_id, created.date())
-    cells = [created_cell(agent, ""), tenant_cell(tenant_id)]
-    if queued:
-        cells.append(queued_cell(agent, created))
-    return add_action(table, key, cells)
-
-
-def queue_change(
-    table: str, *, tenant_id: str, agent: str, created: datetime, n: int
-) -> dict[str, Any]:
-    """The queue moves: -1 when a dispatch is claimed or ends while PENDING, +1 when re-queued.
-    The cell is the one its create added to, so every shard's count stays exact."""
-    return add_action(
-        table, tenant_shard_key(tenant_id, created.date()), [queued_cell(agent, created)], n
-    )
-
-
 def finish_cells(
     *, status: str, agent: str, key_id: str, run_seconds: float | None, with_key: bool
 ) -> list[str]:
@@ -144,36 +144,6 @@ def finish_cells(
     if run_seconds is not None:
         cells.append(run_time_cell(agent, run_seconds))
     return cells
-
-
-def on_finish(
-    table: str,
-    *,
-    tenant_id: str,
-    dispatch_id: str,
-    agent: str,
-    status: str,
-    created: datetime,
-    run_seconds: float | None,
-    left_queue: bool,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """The across-tenants day shard (by creation day; out of the queue if it ended while
-    PENDING) and the five-minute bucket (by now)."""
-    cells = dict.fromkeys(
-        finish_cells(
-            status=status, agent=agent, key_id="", run_seconds=run_seconds, with_key=False
-        ),
-        1,
-    )
-    if left_queue:
-        cells[queued_cell(agent, created)] = -1
-    day_key = tenant_shard_key(tenant_id, created.date())
-    five = five_key(five_start(now), _shard(dispatch_id, FIVE_SHARDS))
-    return [
-        add_action(table, day_key, cells),
-        add_action(table, five, [finished_cell(status, agent, "")]),
-    ]
 
 
 def on_reject(

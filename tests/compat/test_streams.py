@@ -203,7 +203,20 @@ def test_the_filter_drops_records_that_need_no_work(make_tenant):
     assert all(keep(r) for _, r in records_of(TENANTS.name, "tenant_id", theirs["tenantId"]))
     assert not any(keep(r) for _, r in records_of(TENANTS.name, "tenant_id", ours.tenant_id))
     patterns = stream_handler.filter_criteria(stream_handler.DISPATCH_PATTERNS)["Filters"]
-    assert len(patterns) == 2 and all(isinstance(f["Pattern"], str) for f in patterns)
+    assert len(patterns) == 4 and all(isinstance(f["Pattern"], str) for f in patterns)
+    keep_dispatch = stream_handler.keep(DISPATCHES.name)
+
+    def image(**attributes: str) -> dict:
+        new = {"dispatch_id": {"S": "d-1"}, **{k: {"S": v} for k, v in attributes.items()}}
+        return {"eventName": "MODIFY", "dynamodb": {"NewImage": new}}
+
+    counted = {"counted_by": "stream", "counted_created": "t", "counted_outcome": "COMPLETED"}
+    assert not keep_dispatch(image(status="COMPLETED", started_day="d", **counted))
+    assert keep_dispatch(image(status="PENDING", started_day="d", counted_by="stream"))
+    assert keep_dispatch(image(status="RUNNING", started_day="d", counted_by="stream"))
+    assert keep_dispatch(image(status="FAILED", started_day="d", counted_by="stream"))
+    assert not keep_dispatch(image(status="FAILED", started_day="d", counted_outcome="FAILED"))
+    assert keep_dispatch(image(status="RUNNING"))  # the control plane's, not yet given its day
 
 
 # --- a lease per shard -------------------------------------------------------------------------

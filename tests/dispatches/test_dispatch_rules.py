@@ -14,6 +14,7 @@ from outpost_admin.dynamo.tables import TENANTS
 from tenants import counters
 from tenants import storage as tenant_storage
 from tenants.domain import Scope, Tier
+from tests.conftest import roll_up
 
 from .conftest import BODY
 
@@ -110,6 +111,7 @@ def test_duplicate_terminal_writes_release_the_slot_once(api, tenant_key):
     )
     assert sorted(outcomes) == [False] * 5 + [True]
     assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 0
+    roll_up()
     assert counters.usage_get(tenant.tenant_id, utcnow().date()).by_status == {"failed": 1}
 
 

@@ -13,7 +13,7 @@ from dispatches.domain import DispatchStatus
 from outpost_admin.dynamo import counting_calls, utcnow
 from tenants import selectors as tenant_selectors
 from tenants.models import TenantMembership
-from tests.conftest import unique_email
+from tests.conftest import roll_up, unique_email
 
 from .conftest import BODY
 
@@ -79,6 +79,7 @@ def test_a_tenant_user_lands_on_their_home_with_usage_against_limits(owner):
     tenant, key, client = owner
     first, second = create(key), create(key)
     run(first)
+    roll_up()  # what the workers' stream follower does within seconds
     response = client.get("/", follow=True)
     assert response.redirect_chain[-1][0] == "/home/"
     html = response.content.decode()

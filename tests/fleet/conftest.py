@@ -10,6 +10,7 @@ from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
 from tenants import services as tenant_services
 from tenants.domain import Scope
+from tests.conftest import roll_up
 
 ECHO = [sys.executable, "-c", "print('ok')"]
 TASK = "Fix the failing test in utils.py"
@@ -38,6 +39,7 @@ def create(raw_key, agent="claude", expect=201):
         HTTP_X_API_KEY=raw_key,
     )
     assert response.status_code == expect, response.content
+    roll_up()  # what the workers' stream follower does within seconds
     return response.json()["data"] if expect == 201 else response.json()
 
 
@@ -46,3 +48,4 @@ def finish(dispatch_id, status, *, claim=True):
     dispatch = storage.dispatch_get(dispatch_id)
     claimed = storage.dispatch_claim(dispatch, worker_id="w-test", now=utcnow()) if claim else None
     assert services.dispatch_finish(claimed or dispatch, status=DispatchStatus(status))
+    roll_up()

@@ -14,15 +14,15 @@ from django.test import Client
 from dispatches import services as dispatch_services
 from dispatches import storage as dispatch_storage
 from dispatches.agents import is_available
-from dispatches.domain import AGENTS, DispatchStatus
+from dispatches.domain import AGENTS, ORIGIN, Dispatch, DispatchStatus
 from fleet import selectors, services, storage
 from fleet.domain import Slot, SlotStatus
 from outpost_admin.audit.domain import Actor
-from outpost_admin.dynamo import call, counting_calls, iso, to_item, transact_write, utcnow
-from outpost_admin.dynamo.tables import DISPATCHES, POOL, TENANTS
-from tenants import rollups
+from outpost_admin.dynamo import call, counting_calls, to_item, utcnow
+from outpost_admin.dynamo.tables import DISPATCHES, POOL
 from tenants import selectors as tenant_selectors
 from tenants.domain import Tier
+from tests.conftest import roll_up
 
 from .conftest import create, finish
 from .test_usage_pages import seed_dispatches
@@ -54,6 +54,7 @@ def new_worker_id() -> str:
 
 
 def agent_row(name):
+    roll_up()
     return next(a for a in selectors.fleet_board(now=utcnow()).agents if a.agent == name)
 
 
@@ -134,36 +135,32 @@ def test_an_agent_with_no_live_slot_is_unavailable(settings):
     assert not row.available and row.reason == "No live slot can run it."
 
 
-def test_a_dispatch_pending_for_days_is_counted_and_shown_as_the_oldest():
+def test_a_dispatch_pending_for_days_is_counted_and_shown_as_the_oldest(make_tenant):
     created = utcnow() - timedelta(days=3)
-    tenant_id, dispatch_id = str(uuid.uuid4()), f"OLD{uuid.uuid4().hex}"
-    item = {
-        "dispatch_id": dispatch_id,
-        "user_id": tenant_id,
-        "agent": "aider",
-        "status": "PENDING",
-        "started_at": iso(created),
-        "started_day": iso(created)[:10],
-    }
-    call("put_item", TableName=DISPATCHES.name, Item=to_item(item))
-
-    def queue(n):
-        change = rollups.queue_change(
-            TENANTS.name, tenant_id=tenant_id, agent="aider", created=created, n=n
-        )
-        transact_write([change])
-
-    queue(1)
+    tenant, _ = make_tenant()
+    dispatch = Dispatch(
+        dispatch_id=f"OLD{uuid.uuid4().hex}",
+        tenant_id=tenant.tenant_id,
+        agent="aider",
+        model_id=AGENTS["aider"].default_model,
+        task="Fix the failing test in utils.py",
+        status=DispatchStatus.PENDING,
+        started_at=created,
+        origin=ORIGIN,
+    )
+    item = dispatch_storage._to_item(dispatch)  # as our create writes it, three days ago
+    call("put_item", TableName=DISPATCHES.name, Item=item)
     try:
         row = agent_row("aider")
-        assert row.queue_depth >= 1 and row.oldest_pending == rollups.five_start(created)
+        assert row.queue_depth >= 1
+        assert row.oldest_pending == created.replace(minute=0, second=0, microsecond=0)
         assert row.oldest_age.startswith("3 d")
         with counting_calls() as log:
             selectors.fleet_board(now=utcnow())
-        assert log.by_operation()["BatchGetItem"] == 2  # 4 days x 8 shards: still one batch
+        assert log.by_operation()["BatchGetItem"] == 2  # the queue items: the same keys always
     finally:
-        queue(-1)
-        call("delete_item", TableName=DISPATCHES.name, Key=to_item({"dispatch_id": dispatch_id}))
+        dispatch_services.dispatch_finish(dispatch, status=DispatchStatus.CANCELLED)
+        assert agent_row("aider").oldest_pending != created.replace(minute=0, second=0)
 
 
 def test_the_queue_counts_pending_dispatches_as_they_come_and_go(make_tenant):
@@ -233,10 +230,10 @@ def test_the_fleet_page_makes_the_same_calls_at_any_data_size(staff_client, make
     for dispatch_id in ids[:10]:
         finish(dispatch_id, "COMPLETED")
     assert calls() == small
-    # A Query per agent type (5) on the pool, one for the oldest PENDING, one for the stream
-    # shards' leases; today's 8 day shards (queue cells) in one batch, the last hour's
+    # A Query per agent type (5) on the pool, one for the stream shards' leases; the queue
+    # items (the same 8 keys whatever the oldest waiting) in one batch, the last hour's
     # five-minute buckets in one.
-    assert small == Counter({"Query": 7, "BatchGetItem": 2})
+    assert small == Counter({"Query": 6, "BatchGetItem": 2})
 
 
 # --- recover now ---------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ class Command(BaseCommand):
             drain_seconds=options["drain_seconds"],
             # Recovery runs inside the workers, one at a time under a lease.
             recover_every=settings.OUTPOST_RECOVERY_SECONDS,
+            follow_every=settings.OUTPOST_STREAM_FOLLOW_SECONDS,
         )
         self.stdout.write(f"worker {worker.worker_id}: {worker.concurrency} slot(s)")
         with _stopping_on_signals(worker):
