@@ -168,6 +168,12 @@ def held_slots(*, tenant_id: str | None = None) -> list[tuple[str, str]]:
     return list(held)
 
 
+def old_layout_slots() -> int:
+    """How many markers the single `SLOTS` partition still holds (upgrade_layout reports it:
+    they drain as their dispatches end, see transact_releasing)."""
+    return len(_markers_in(SLOTS_PARTITION, None))
+
+
 def _markers_in(partition: str, tenant_id: str | None) -> list[dict[str, Any]]:
     condition = "tenant_id = :p"
     vals: dict[str, Any] = {":p": partition}
