@@ -7,12 +7,12 @@ transaction, so a counter moves in the same write as the thing it counts.
 - Concurrency: `currentUsage.concurrentJobs` on the tenant item (the attribute the control
   plane also reads), plus one slot marker per dispatch holding a slot, in the tenants table
   at `tenant_id = "SLOTS#<crc32(tenant id) % 16>"`, `sk = "<tenant id>#<dispatch id>"`: a
-  tenant's markers stay in one partition (its recount is one Query) while the platform's
+  tenant's markers stay in one partition (its recount reads one shard) while the platform's
   writes spread over 16 (one partition took them all before, ~250 transactional writes/s).
   Taking a slot puts the marker; releasing deletes it on condition that it exists, in the
   same transaction as the decrement, so whoever releases first wins and every later attempt
   is a no-op. Markers an earlier version wrote in the single `SLOTS` partition are still
-  read and released (`transact_releasing` falls back to them); no new ones are written.
+  read and released (`transact_releasing` falls back to them); this version writes none.
 - Daily usage: one `USAGE#YYYY-MM-DD` item per tenant and day, flat counters
   (`dispatches`, `agent_<name>`, `status_<status>`, and the cells of rollups.py), created by
   the first ADD, plus the across-tenants shards rollups.py describes.
