@@ -471,27 +471,9 @@ def dispatch_finish(
 
 
 def _transact_releasing(ending: list[Action], tenant_id: str, dispatch_id: str) -> bool:
-    """Run `ending` together with the release of the dispatch's slot.
-
-    Without the release when the slot was released already (or never taken: a dispatch
-    from before slot markers), without the decrement when the counter already reads zero.
-    True if this call released the slot.
-    """
-    release = counters.release_slot(tenant_id, dispatch_id)
-    for _ in range(3):
-        if not ending and not release:
-            return False
-        try:
-            transact([*ending, *release])
-            return bool(release)
-        except TransactionConflict as exc:
-            if exc.failed("slot_marker_gone"):
-                release = []
-            elif exc.failed("slot_release"):
-                release = counters.release_marker_only(tenant_id, dispatch_id)
-            else:
-                raise
-    raise AssertionError("a release settles within three tries")
+    """Run `ending` together with the release of the dispatch's slot (counters.py, which
+    also finds a marker an earlier version wrote). True if this call released the slot."""
+    return counters.transact_releasing(ending, tenant_id, dispatch_id)
 
 
 def rejection_count(dispatch: Dispatch, *, limit: str) -> None:

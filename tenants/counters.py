@@ -5,19 +5,35 @@ plane's records) takes these as named transaction actions and puts them in its o
 transaction, so a counter moves in the same write as the thing it counts.
 
 - Concurrency: `currentUsage.concurrentJobs` on the tenant item (the attribute the control
-  plane also reads), plus one slot marker per dispatch holding a slot, in the `SLOTS`
-  partition of the tenants table (`sk = "<tenant id>#<dispatch id>"`). Taking a slot puts
-  the marker; releasing deletes it on condition that it exists, in the same transaction as
-  the decrement, so whoever releases first wins and every later attempt is a no-op.
-- Daily usage: one `USAGE#YYYY-MM-DD` item per tenant and day, flat counters
-  (`dispatches`, `agent_<name>`, `status_<status>`, and the cells of rollups.py), created by
-  the first ADD, plus the across-tenants shards rollups.py describes.
+  plane also reads), plus one slot marker per dispatch holding a slot, in the tenants table
+  at `tenant_id = "SLOTS#<crc32(tenant id) % 16>"`, `sk = "<tenant id>#<dispatch id>"`: a
+  tenant's markers stay in one partition (its recount reads one shard) while the platform's
+  writes spread over 16 (one partition took them all before, ~250 transactional writes/s).
+  Taking a slot puts the marker; releasing deletes it on condition that it exists, in the
+  same transaction as the decrement, so whoever releases first wins and every later attempt
+  is a no-op. Markers an earlier version wrote in the single `SLOTS` partition are still
+  read and released (`transact_releasing` falls back to them); this version writes none.
+- Daily usage: the create's transaction adds one to `dispatches` on the tenant's
+  `USAGE#YYYY-MM-DD` item (the daily limit's count); every breakdown of the day is counted
+  from the stream (dispatches/rollups_stream.py, cells in rollups.py). A refused create
+  counts its refusal in a small transaction of its own.
 """
 
+import zlib
 from datetime import date, datetime
 from typing import Any
 
-from outpost_admin.dynamo import Action, Conflict, call, from_item, iso, to_item, values
+from outpost_admin.dynamo import (
+    Action,
+    Conflict,
+    TransactionConflict,
+    call,
+    from_item,
+    iso,
+    to_item,
+    transact,
+    values,
+)
 from outpost_admin.dynamo.paging import query_all
 from outpost_admin.dynamo.tables import TENANTS
 
@@ -25,7 +41,8 @@ from . import rollups
 from .domain import DailyUsage
 
 TENANT_SK = "TENANT"
-SLOTS_PARTITION = "SLOTS"
+SLOTS_PARTITION = "SLOTS"  # the prefix of the shards; alone, the layout before issue 13
+SLOT_SHARDS = 16
 
 
 def tenant_key(tenant_id: str) -> dict[str, Any]:
@@ -43,8 +60,14 @@ def usage_key(tenant_id: str, day: date) -> dict[str, Any]:
 _usage_key = usage_key
 
 
-def _marker_key(tenant_id: str, dispatch_id: str) -> dict[str, Any]:
-    return to_item({"tenant_id": SLOTS_PARTITION, "sk": f"{tenant_id}#{dispatch_id}"})
+def slot_shard(tenant_id: str) -> str:
+    """The partition of a tenant's slot markers; crc32, not hash(), so every process agrees."""
+    return f"{SLOTS_PARTITION}#{zlib.crc32(tenant_id.encode()) % SLOT_SHARDS}"
+
+
+def _marker_key(tenant_id: str, dispatch_id: str, *, legacy: bool = False) -> dict[str, Any]:
+    partition = SLOTS_PARTITION if legacy else slot_shard(tenant_id)
+    return to_item({"tenant_id": partition, "sk": f"{tenant_id}#{dispatch_id}"})
 
 
 # --- concurrency slots ---------------------------------------------------------------
@@ -77,20 +100,21 @@ def take_slot(tenant_id: str, dispatch_id: str, *, now: datetime) -> list[Action
     return [("slot", {"Update": counter}), ("slot_marker", {"Put": marker})]
 
 
-def release_slot(tenant_id: str, dispatch_id: str) -> list[Action]:
-    """Give the slot back, once: "slot_marker_gone" fails if it was already given back,
-    "slot_release" if the counter is already zero (then release with the marker alone)."""
+def release_slot(tenant_id: str, dispatch_id: str, *, legacy: bool = False) -> list[Action]:
+    """Give the slot back, once: "slot_marker_gone" fails if it was already given back (or
+    its marker is in the other layout), "slot_release" if the counter is already zero (then
+    release with the marker alone). `legacy`: the marker an earlier version wrote."""
     marker = {
         "TableName": TENANTS.name,
-        "Key": _marker_key(tenant_id, dispatch_id),
+        "Key": _marker_key(tenant_id, dispatch_id, legacy=legacy),
         "ConditionExpression": "attribute_exists(sk)",
     }
     return [("slot_marker_gone", {"Delete": marker}), _decrement(tenant_id)]
 
 
-def release_marker_only(tenant_id: str, dispatch_id: str) -> list[Action]:
+def release_marker_only(tenant_id: str, dispatch_id: str, *, legacy: bool = False) -> list[Action]:
     """The release when the counter already reads zero: never drive it negative."""
-    return release_slot(tenant_id, dispatch_id)[:1]
+    return release_slot(tenant_id, dispatch_id, legacy=legacy)[:1]
 
 
 def _decrement(tenant_id: str) -> Action:
@@ -104,11 +128,59 @@ def _decrement(tenant_id: str) -> Action:
     return "slot_release", {"Update": update}
 
 
+def transact_releasing(ending: list[Action], tenant_id: str, dispatch_id: str) -> bool:
+    """Run the caller's `ending` actions together with the release of the dispatch's slot.
+
+    The marker is looked for in the tenant's shard, then in the single `SLOTS` partition of
+    an earlier version (a dispatch created before the upgrade); without the release when
+    neither holds it (released already, or never taken), without the decrement when the
+    counter already reads zero. True if this call released the slot. A marker never moves,
+    so one missing from both layouts was released by someone else.
+    """
+    legacy = False
+    release = release_slot(tenant_id, dispatch_id)
+    # At most: shard, shard marker only, legacy, legacy marker only, `ending` alone.
+    for _ in range(5):
+        if not ending and not release:
+            return False
+        try:
+            transact([*ending, *release])
+            return bool(release)
+        except TransactionConflict as exc:
+            if exc.failed("slot_marker_gone"):
+                release = [] if legacy else release_slot(tenant_id, dispatch_id, legacy=True)
+                legacy = True
+            elif exc.failed("slot_release"):
+                release = release_marker_only(tenant_id, dispatch_id, legacy=legacy)
+            else:
+                raise
+    raise AssertionError("a release settles within five tries")
+
+
 def held_slots(*, tenant_id: str | None = None) -> list[tuple[str, str]]:
-    """(tenant id, dispatch id) of every slot marker, or one tenant's: one Query, read
-    consistently so a release that just committed is not seen again."""
+    """(tenant id, dispatch id) of every slot marker, or one tenant's: a Query per shard (the
+    tenant's one shard) and one of the earlier single partition, read consistently so a
+    release that just committed is not seen again."""
+    if tenant_id:
+        partitions = [slot_shard(tenant_id)]
+    else:
+        partitions = [f"{SLOTS_PARTITION}#{n}" for n in range(SLOT_SHARDS)]
+    held: dict[tuple[str, str], None] = {}
+    for partition in [*partitions, SLOTS_PARTITION]:
+        for item in _markers_in(partition, tenant_id):
+            held[(item["tenantId"], item["dispatchId"])] = None
+    return list(held)
+
+
+def old_layout_slots() -> int:
+    """How many markers the single `SLOTS` partition still holds (upgrade_layout reports it:
+    they drain as their dispatches end, see transact_releasing)."""
+    return len(_markers_in(SLOTS_PARTITION, None))
+
+
+def _markers_in(partition: str, tenant_id: str | None) -> list[dict[str, Any]]:
     condition = "tenant_id = :p"
-    vals: dict[str, Any] = {":p": SLOTS_PARTITION}
+    vals: dict[str, Any] = {":p": partition}
     if tenant_id:
         condition += " AND begins_with(sk, :t)"
         vals[":t"] = f"{tenant_id}#"
@@ -120,7 +192,7 @@ def held_slots(*, tenant_id: str | None = None) -> list[tuple[str, str]]:
             "ConsistentRead": True,
         }
     )
-    return [(d["tenantId"], d["dispatchId"]) for d in map(from_item, items)]
+    return [from_item(i) for i in items]
 
 
 def set_concurrency(tenant_id: str, *, expected: int, actual: int) -> bool:

@@ -1,7 +1,9 @@
 """`manage.py upgrade_layout`: bring items written by an earlier version into today's layout.
 
 Safe to run again (every write is conditional) and while workers run. `make run` runs it at
-start; in production run it once after `create_tables` when upgrading.
+start; in production run it once after `create_tables` when upgrading. Slot markers of the
+single `SLOTS` partition (before issue 13) are not moved: releases and recovery read both
+layouts, and this only reports how many are left.
 """
 
 from typing import Any
@@ -9,11 +11,14 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from dispatches import claim_queue
+from tenants import counters
 
 
 class Command(BaseCommand):
     help = "Bring items an earlier version wrote into today's layout (safe to run again)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        old = counters.old_layout_slots()
+        self.stdout.write(f"slot markers: {old} left in the single SLOTS partition (they drain)")
         listed = claim_queue.queue_unlisted()
         self.stdout.write(f"claim queue: {listed} waiting dispatch(es) listed")
