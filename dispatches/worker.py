@@ -199,25 +199,28 @@ class Worker:
             raise
 
     def _adopt(self) -> int:
-        """Take over the ECS tasks of workers that died (executors whose work outlives us)."""
+        """Take over the ECS tasks of workers that died (executors whose work outlives us).
+        It starts from the dead workers in the pool, so a round reads the same however many
+        workers are alive and whatever they run; the worker's own tasks are followed apart."""
         if not isinstance(self.executor, Adopting) or time.monotonic() < self._next_adoption:
             return 0
         self._next_adoption = time.monotonic() + self.adopt_seconds
         free, adopted = self._free_slots(), 0
-        alive: dict[str, bool] = {self.worker_id: True}
-        for candidate in storage.dispatch_iter_ours(
-            DispatchStatus.RUNNING, tenant_id=self.tenant_id
-        ):
+        if not free:
+            return 0
+        dead: dict[str, bool] = {}
+        for candidate in fleet.dead_workers_dispatches(now=utcnow()):
+            owner = candidate.worker_id
             if not free or self._stopping.is_set():
                 break
-            owner = candidate.worker_id
-            if not candidate.task_arn or not owner:  # not ours to follow (no worker launched it)
+            others = self.tenant_id and candidate.tenant_id != self.tenant_id
+            if owner == self.worker_id or others:  # a worker dedicated to one tenant
                 continue
-            if owner not in alive:
-                alive[owner] = fleet.worker_is_alive(worker_id=owner, now=utcnow())
-            if alive[owner]:
-                continue
-            if dispatch := storage.dispatch_adopt(candidate, worker_id=self.worker_id):
+            if owner not in dead:  # the pool's Query may lag: a consistent read confirms it
+                dead[owner] = not fleet.worker_is_alive(worker_id=owner, now=utcnow())
+            if dead[owner] and (
+                dispatch := storage.dispatch_adopt(candidate, worker_id=self.worker_id)
+            ):
                 logger.info(
                     "worker %s: adopted %s from %s", self.worker_id, dispatch.dispatch_id, owner
                 )

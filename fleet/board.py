@@ -15,7 +15,7 @@ from outpost_admin.dynamo.leases import ShardLease
 from .domain import PoolItem, SlotStatus
 from .usage import Cells
 
-LAST_HOUR_STATUSES = ("completed", "failed", "timeout")
+LAST_HOUR_STATUSES = ("completed", "failed", "cancelled", "timeout")
 
 
 def age_text(start: datetime | None, now: datetime) -> str:

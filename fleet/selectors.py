@@ -1,10 +1,13 @@
-"""Reads of the worker pool: the fleet board (/fleet/ and /health/fleet), whether a worker is alive."""
+"""Reads of the worker pool: the fleet board (/fleet/ and /health/fleet), whether a worker is
+alive, the dead workers' dispatches."""
 
 from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from dispatches import storage as dispatch_storage
 from dispatches.agents import is_available
+from dispatches.domain import Dispatch, DispatchStatus
 from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import leases
 from tenants import rollups
@@ -67,3 +70,22 @@ def agent_unavailable_reason(agent: str) -> str:
     if settings.OUTPOST_EXECUTOR == "ecs":
         return "No task definition is configured for it."
     return "No command is configured for it (OUTPOST_AGENT_COMMANDS)."
+
+
+def dead_workers_dispatches(*, now: datetime) -> list[Dispatch]:
+    """The RUNNING dispatches, with an ECS task, of our workers that have no live slot (the
+    rule of `worker_is_alive`), oldest first. It starts from the pool (a Query per agent type)
+    and reads only the dispatches a dead worker's items name (its slots and the ECS tasks it
+    followed carry their dispatch id), one BatchGetItem per 100: what it reads grows with the
+    dead workers, not with the live ones or their dispatches. The pool Query is not a
+    consistent read: callers confirm a worker is dead (`worker_is_alive`) before acting."""
+    items = [i for i in _pool_items() if not i.is_control_plane and i.worker_id]
+    live = {i.worker_id for i in items if i.is_slot and i.is_live(now=now, dead_after=dead_after())}
+    named = {i.dispatch_id: i.worker_id for i in items if i.worker_id not in live and i.dispatch_id}
+    found = dispatch_storage.dispatch_get_many(sorted(named)) if named else {}
+    orphans = [
+        d
+        for d in found.values()
+        if d.status == DispatchStatus.RUNNING and d.task_arn and d.worker_id == named[d.dispatch_id]
+    ]
+    return sorted(orphans, key=lambda d: d.started_at)

@@ -296,6 +296,8 @@ OUTPOST_AGENT_COMMANDS = env("OUTPOST_AGENT_COMMANDS", "{}")
 OUTPOST_LOG_MAX_BYTES = env_int("OUTPOST_LOG_MAX_BYTES", 1_000_000)
 OUTPOST_WORKER_HEARTBEAT_SECONDS = env_int("OUTPOST_WORKER_HEARTBEAT_SECONDS", 5)
 OUTPOST_WORKER_DEAD_AFTER_SECONDS = env_int("OUTPOST_WORKER_DEAD_AFTER_SECONDS", 60)
+# /health/fleet is unauthenticated: each process computes it at most once per this window.
+OUTPOST_HEALTH_CACHE_SECONDS = float(env("OUTPOST_HEALTH_CACHE_SECONDS", "5"))
 OUTPOST_WORKER_CONCURRENCY = env_int("OUTPOST_WORKER_CONCURRENCY", 1)
 OUTPOST_WORKER_DRAIN_SECONDS = float(env("OUTPOST_WORKER_DRAIN_SECONDS", "30"))
 # Recovery (dispatches.reconcile) runs inside the workers: how often, one worker at a time

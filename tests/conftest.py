@@ -13,6 +13,7 @@ from botocore.exceptions import ReadTimeoutError
 from django.conf import settings
 from django.test import Client
 
+from outpost_admin import health
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import call, iso, local, reset_client, utcnow, values
 from outpost_admin.dynamo import client as dynamodb_client
@@ -70,6 +71,14 @@ def _fresh_key_cache() -> Iterator[None]:
     authentication.usage.reset()
     yield
     authentication.usage.wait()
+
+
+@pytest.fixture(autouse=True)
+def _uncached_fleet_health(settings) -> None:
+    """/health/fleet answers from a per-process cache; tests that read it before and after a
+    change need fresh answers, so the window is 0 unless a test opts in (tests of the cache)."""
+    settings.OUTPOST_HEALTH_CACHE_SECONDS = 0
+    health.forget_fleet()
 
 
 @pytest.fixture(autouse=True)

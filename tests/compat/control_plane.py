@@ -3,7 +3,8 @@
 zeroechelon/outpost, src/control-plane/src/: models/tenant.model.ts, models/api-key.model.ts
 (toDynamoItem/fromDynamoItem and their zod schemas), repositories/dispatch.repository.ts
 (create, updateStatus, markCompleted, findByIdempotencyKey), repositories/pool.repository.ts
-(create, countByAgent), services/pool-manager.ts (getAggregateMetrics), and
+(create, countByAgent), services/pool-manager.ts (getAggregateMetrics), api/handlers/health.handler.ts
+(FleetHealthResponse and its SystemMetrics, AgentHealthMetrics, DispatchStats), and
 api/middleware/auth.middleware.ts (getByRawKey, then status === 'active', then expiresAt).
 Written here in Python against the same DynamoDB Local the suite uses, so each rule can be
 checked in both directions. Nothing here is imported by the application.
@@ -391,6 +392,71 @@ def aggregate_metrics() -> dict[str, Any]:
         "terminatingTasks": sum(count_by_agent(a, "terminating") for a in AGENT_TYPES),
         "byAgent": by_agent,
     }
+
+
+# --- /health/fleet: api/handlers/health.handler.ts -----------------------------------------
+
+# Its TypeScript interfaces, key by key; every `number` there is Math.round()ed: an integer.
+SYSTEM_METRICS = dict.fromkeys(
+    (
+        "cpuUsagePercent",
+        "memoryUsagePercent",
+        "memoryUsedMB",
+        "memoryTotalMB",
+        "heapUsedMB",
+        "heapTotalMB",
+    ),
+    int,
+)
+AGENT_HEALTH_METRICS = {
+    "agent": str,
+    "available": bool,
+    "modelId": str,
+    "poolSize": int,
+    "active": int,
+    "idle": int,
+    "successRate": int,  # percentage 0-100
+    "avgDurationMs": int,
+    "maxConcurrent": int,
+}
+DISPATCH_STATS = {
+    "lastHourTotal": int,
+    "byStatus": dict.fromkeys(
+        ("pending", "running", "completed", "failed", "cancelled", "timeout"), int
+    ),
+}
+FLEET_HEALTH_RESPONSE = {
+    "status": str,
+    "pool": dict,
+    "agents": [AGENT_HEALTH_METRICS],
+    "system": SYSTEM_METRICS,
+    "dispatches": DISPATCH_STATS,
+    "uptime": int,
+    "timestamp": str,
+}
+
+
+def shape_errors(value: Any, shape: Any, where: str = "data") -> list[str]:
+    """Where `value` lacks a key of `shape` or has another type; keys beyond it are allowed
+    (ours, beside the control plane's)."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return [f"{where}: not an object"]
+        return [
+            error
+            for key, inner in shape.items()
+            for error in (
+                shape_errors(value[key], inner, f"{where}.{key}")
+                if key in value
+                else [f"{where}.{key}: missing"]
+            )
+        ]
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return [f"{where}: not an array"]
+        return [e for i, v in enumerate(value) for e in shape_errors(v, shape[0], f"{where}[{i}]")]
+    wrong = not isinstance(value, shape) or (shape is int and isinstance(value, bool))
+    return [f"{where}: {type(value).__name__}, not {shape.__name__}"] if wrong else []
 
 
 # --- zod-like checks -------------------------------------------------------------------------

@@ -10,13 +10,16 @@ from django.test import Client
 from dispatches import selectors as dispatch_selectors
 from dispatches import storage
 from dispatches.domain import DispatchStatus
+from fleet import health_stats, usage_storage
+from fleet import selectors as fleet_selectors
 from fleet import services as pool
 from fleet import storage as pool_storage
+from fleet.usage import Cells
 from outpost_admin.dynamo import utcnow
 from tenants import counters, selectors, services
 from tenants import storage as tenant_storage
 from tenants.domain import Tier
-from tests.conftest import unique_email
+from tests.conftest import roll_up, unique_email
 from tests.dispatches.workers import create
 
 from . import control_plane as cp
@@ -154,6 +157,64 @@ def test_health_answers_in_the_control_planes_shapes(client, registered_slots):
     assert {"agent", "available", "modelId", "idleWorkers", "busyWorkers", "maxConcurrent"} <= set(
         data["agents"][0]
     )
+    assert cp.shape_errors(data, cp.FLEET_HEALTH_RESPONSE) == []
+    assert data["system"]["memoryTotalMB"] > 0 and data["system"]["heapUsedMB"] > 0
+
+
+def fleet_health() -> dict:
+    return Client().get("/health/fleet").json()["data"]
+
+
+def test_health_fleet_counts_the_dispatches_that_finish(make_tenant):
+    tenant, _ = make_tenant()
+    roll_up()
+    before = fleet_health()
+    for status in (DispatchStatus.COMPLETED, DispatchStatus.FAILED, DispatchStatus.CANCELLED):
+        dispatch = create(tenant, agent="codex")
+        claimed = storage.dispatch_claim(dispatch, worker_id="compat-w", now=utcnow())
+        assert claimed is not None
+        storage.dispatch_finish(claimed, status=status, now=utcnow())
+    roll_up()  # the workers' stream follower, within seconds
+    after = fleet_health()
+    grew = {
+        k: after["dispatches"]["byStatus"][k] - n
+        for k, n in before["dispatches"]["byStatus"].items()
+    }
+    assert grew == {
+        "pending": 0,
+        "running": 0,
+        "completed": 1,
+        "failed": 1,
+        "cancelled": 1,
+        "timeout": 0,
+    }
+    assert after["dispatches"]["lastHourTotal"] == before["dispatches"]["lastHourTotal"] + 3
+    assert after["dispatches"]["lastHourTotal"] == sum(after["dispatches"]["byStatus"].values())
+    codex = next(a for a in after["agents"] if a["agent"] == "codex")
+    last_hour = next(
+        a for a in fleet_selectors.fleet_board(now=utcnow()).agents if a.agent == "codex"
+    ).last_hour
+    ended = last_hour["completed"] + last_hour["failed"] + last_hour["timeout"]
+    assert codex["successRate"] == round(100 * last_hour["completed"] / ended)
+    # Each run took well under a second: the histogram's first bucket, counted as 0.5 s.
+    today = utcnow().date()
+    histogram = usage_storage.global_cells([today])[today]
+    assert histogram.run_time[("codex", 0)] >= 3
+    assert 0 < codex["avgDurationMs"] == health_stats.avg_duration_ms("codex", histogram)
+
+
+def test_the_average_run_time_counts_each_run_at_its_buckets_midpoint():
+    cells = Cells()
+    cells.run_time.update({("claude", 0): 1, ("claude", 3): 1, ("codex", 16): 2})
+    assert health_stats.avg_duration_ms("claude", cells) == 4000  # (0.5 s + 7.5 s) / 2
+    assert health_stats.avg_duration_ms("codex", cells) == 86_400_000  # the open bucket: 24 h
+    assert health_stats.avg_duration_ms("grok", cells) == 0
+
+
+def test_the_success_rate_is_the_control_planes_formula():
+    assert health_stats.success_rate({}) == 100
+    assert health_stats.success_rate({"completed": 3, "failed": 1, "cancelled": 5}) == 75
+    assert health_stats.success_rate({"completed": 1, "failed": 1, "timeout": 1}) == 33
 
 
 @pytest.fixture

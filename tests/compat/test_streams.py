@@ -14,7 +14,7 @@ from outpost_admin.dynamo import call, from_item, leases, streams, to_item, utcn
 from outpost_admin.dynamo.tables import DISPATCHES, STREAM, TENANTS
 from tenants import counters
 from tenants import storage as tenant_storage
-from tests.conftest import unique_email
+from tests.conftest import roll_up, unique_email
 
 from . import control_plane as cp
 from .conftest import SWEEPER
@@ -104,9 +104,27 @@ def fail_once():
 # --- no store error stops the follower -----------------------------------------------------
 
 
+@pytest.fixture
+def positions_kept():
+    """Put the shards' positions back afterwards: a trim restarts a shard at the horizon,
+    and every later test would wait for the session's whole stream to be read again."""
+    kept = {(lease.table, lease.shard_id): lease.checkpoint for lease in leases.shard_leases()}
+    yield
+    for (table, shard_id), checkpoint in kept.items():
+        call(
+            "update_item",
+            TableName=TENANTS.name,
+            Key=to_item({"tenant_id": leases.PARTITION, "sk": f"{table}#{shard_id}"}),
+            UpdateExpression="SET checkpoint = :cp REMOVE expiresAt, holder",
+            ExpressionAttributeValues={":cp": {"S": checkpoint}},
+        )
+    roll_up()  # what the rewound shards held since
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("operation", STREAM_CALLS)
 @pytest.mark.parametrize("code", ERRORS)
+@pytest.mark.usefixtures("positions_kept")
 def test_a_stream_error_never_stops_recovery_and_the_next_pass_goes_on(
     operation, code, fail_once, sweep, make_tenant
 ):
@@ -116,16 +134,20 @@ def test_a_stream_error_never_stops_recovery_and_the_next_pass_goes_on(
     trimmed_before = trims(TENANTS.name) + trims(DISPATCHES.name)
     fail_once(operation, code)
     reconcile.safe_sweep(holder=SWEEPER)  # nothing escapes
+    if code == "TrimmedDataAccessException" and operation != "DescribeStream":
+        # Restarted at the trim horizon with the loss counted: the next pass reads on from
+        # there (the whole session's stream here, a bounded part of it per pass).
+        assert trims(TENANTS.name) + trims(DISPATCHES.name) == trimmed_before + 1
+        followed = backfill.follow_streams(holder=SWEEPER, old_lease=reconcile.LEASE)
+        assert followed.handled > 0 and not followed.problems
+        return
     sweep(
         until=lambda: (
             is_listed(theirs)
             and counters.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
         )
     )
-    if code == "TrimmedDataAccessException" and operation != "DescribeStream":
-        assert trims(TENANTS.name) + trims(DISPATCHES.name) == trimmed_before + 1
-    else:
-        assert trims(TENANTS.name) + trims(DISPATCHES.name) == trimmed_before
+    assert trims(TENANTS.name) + trims(DISPATCHES.name) == trimmed_before
     assert dispatch["dispatch_id"]
 
 

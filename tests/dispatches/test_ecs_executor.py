@@ -7,7 +7,9 @@ StopTask and GetLogEvents happens exactly where the test expects it.
 
 import re
 import threading
-from dataclasses import dataclass
+import uuid
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
@@ -19,12 +21,13 @@ from dispatches.executors_ecs import EcsConfig, EcsExecutor, run_task_params
 from dispatches.worker import Worker
 from fleet import recovery
 from fleet import selectors as fleet
+from fleet import services as pool_services
 from fleet import storage as pool_storage
 from fleet.board import WorkerRow
-from fleet.domain import summarize
-from outpost_admin.dynamo import aws, utcnow
+from fleet.domain import Slot, SlotStatus, summarize
+from outpost_admin.dynamo import aws, counting_calls, utcnow
 from tenants import storage as tenant_storage
-from tenants.domain import Tenant
+from tenants.domain import Tenant, Tier
 
 from .workers import ACTOR, a_dispatch, create, in_background, logs, wait_for, worker_for
 
@@ -483,3 +486,66 @@ def test_an_overdue_ecs_dispatch_is_failed_and_its_task_stopped(settings, make_t
     done = storage.dispatch_get(dispatch.dispatch_id)
     assert done.status == DispatchStatus.FAILED and "timeout" in done.status_reason
     assert concurrent_jobs(tenant) == 0
+
+
+# --- adoption starts from the dead workers ------------------------------------------------------
+
+
+def running_on(tenant, worker_id: str, made: list[Slot], *, dead: bool = False) -> Dispatch:
+    """A worker with one slot running a dispatch on an ECS task: its slot and task items name
+    the dispatch. A dead one stopped heart-beating an hour ago."""
+    (slot,) = pool_services.slots_register(worker_id=worker_id, count=1, agents=("claude",))
+    claimed = storage.dispatch_claim(create(tenant), worker_id=worker_id, now=utcnow())
+    assert claimed is not None
+    arn = f"{ARN.rsplit('/', 1)[0]}/{uuid.uuid4().hex}"
+    running = storage.dispatch_set_task_arn(claimed, task_arn=arn)
+    assert running is not None
+    task_item = pool_services.task_follow(
+        agent="claude", task_arn=arn, worker_id=worker_id, dispatch_id=running.dispatch_id
+    )
+    items = [replace(slot, status=SlotStatus.IN_USE, dispatch_id=running.dispatch_id), task_item]
+    if dead:
+        items = [replace(i, heartbeat=utcnow() - timedelta(hours=1)) for i in items]
+    pool_storage.slots_save(items)
+    made.extend(items)
+    return running
+
+
+def adoption_round(worker: Worker) -> Counter:
+    with counting_calls() as log:
+        worker._adopt()
+    return log.by_operation()
+
+
+def test_an_adoption_round_reads_the_dead_workers_dispatches_only(make_tenant, monkeypatch):
+    tenant, _ = make_tenant(tier=Tier.ENTERPRISE)
+    made: list[Slot] = []
+    adopter = worker_for(tenant, executor=executor(), adopt_seconds=0)
+    adopter._slots = {
+        s.task_arn: s
+        for s in pool_services.slots_register(
+            worker_id=adopter.worker_id, count=1, agents=("claude",)
+        )
+    }
+    made.extend(adopter._slots.values())
+    adopted: list[str] = []
+    # What it adopts is recorded, not run: the round's own reads are what this test counts.
+    monkeypatch.setattr(adopter, "_start", lambda _slot, d, **_: adopted.append(d.dispatch_id))
+    try:
+        running_on(tenant, f"live-{uuid.uuid4().hex[:8]}", made)
+        first = running_on(tenant, f"dead-{uuid.uuid4().hex[:8]}", made, dead=True)
+        few_live = adoption_round(adopter)
+        for _ in range(4):
+            running_on(tenant, f"live-{uuid.uuid4().hex[:8]}", made)
+        second = running_on(tenant, f"dead-{uuid.uuid4().hex[:8]}", made, dead=True)
+        more_live = adoption_round(adopter)
+    finally:
+        for item in made:
+            pool_storage.slot_delete(item)
+    assert adopted == [first.dispatch_id, second.dispatch_id]
+    assert storage.dispatch_get(second.dispatch_id).worker_id == adopter.worker_id
+    # A Query per agent type on the pool, one BatchGetItem for the dispatches the dead
+    # workers' items name, a consistent Query per agent type to confirm the owner is dead,
+    # and the conditional adopt: whatever the live workers run.
+    assert few_live == Counter({"Query": 10, "BatchGetItem": 1, "UpdateItem": 1})
+    assert more_live == few_live

@@ -3,6 +3,8 @@ a dead worker; /health/fleet reading the same selector."""
 
 import json
 import re
+import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -17,6 +19,7 @@ from dispatches.agents import is_available
 from dispatches.domain import AGENTS, ORIGIN, Dispatch, DispatchStatus
 from fleet import selectors, services, storage
 from fleet.domain import Slot, SlotStatus
+from outpost_admin import health
 from outpost_admin.audit.domain import Actor
 from outpost_admin.dynamo import call, counting_calls, to_item, utcnow
 from outpost_admin.dynamo.tables import DISPATCHES, POOL
@@ -201,7 +204,12 @@ def test_the_last_hour_counts_finished_dispatches_by_status(make_tenant):
     for status in ("COMPLETED", "FAILED", "TIMEOUT"):
         finish(create(issued.raw)["dispatchId"], status)
     after = agent_row("claude").last_hour
-    assert {s: after[s] - before[s] for s in after} == {"completed": 1, "failed": 1, "timeout": 1}
+    assert {s: after[s] - before[s] for s in after} == {
+        "completed": 1,
+        "failed": 1,
+        "cancelled": 0,
+        "timeout": 1,
+    }
 
 
 # --- one request per refresh, constant calls ----------------------------------------------------
@@ -307,3 +315,56 @@ def test_health_fleet_reads_the_same_board(client, registered):
     assert {k: a["queueDepth"] for k, a in agents.items()} == {
         k: a.queue_depth for k, a in board.items()
     }
+
+
+def health_fleet_calls(client, requests: int = 1) -> Counter:
+    with counting_calls() as log:
+        for _ in range(requests):
+            assert client.get("/health/fleet").status_code in (200, 503)
+    return log.by_operation()
+
+
+def test_health_fleet_reads_the_store_once_per_window_however_many_ask(client, settings):
+    settings.OUTPOST_HEALTH_CACHE_SECONDS = 60
+    one = health_fleet_calls(client)
+    # The board's reads, plus today's day shards for the run-time histogram (avgDurationMs).
+    assert one == Counter({"Query": 6, "BatchGetItem": 3})
+    assert health_fleet_calls(client, requests=10) == Counter()
+    body = client.get("/health/fleet").json()
+    assert body["meta"]["cached"] is True and body["meta"]["cacheAgeMs"] >= 0
+
+
+def test_health_fleet_recomputes_once_the_window_has_passed(client, settings):
+    settings.OUTPOST_HEALTH_CACHE_SECONDS = 0.3
+    first = health_fleet_calls(client)
+    assert health_fleet_calls(client, requests=3) == Counter()
+    time.sleep(0.4)
+    assert health_fleet_calls(client) == first
+    assert client.get("/health/fleet").json()["meta"]["cached"] is True
+
+
+def test_concurrent_requests_during_a_recompute_make_one_computation(client, settings, monkeypatch):
+    settings.OUTPOST_HEALTH_CACHE_SECONDS = 60
+    computed = []
+    slow_board = selectors.fleet_board
+
+    def counted(**kwargs):
+        computed.append(1)
+        time.sleep(0.3)  # long enough for every thread to arrive while it runs
+        return slow_board(**kwargs)
+
+    monkeypatch.setattr(health, "fleet_board", counted)
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: statuses.append(Client().get("/health/fleet").status_code))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(computed) == 1 and len(statuses) == 8
+    # Once it is stale, one request recomputes while the others keep the previous answer.
+    settings.OUTPOST_HEALTH_CACHE_SECONDS = 0
+    client.get("/health/fleet")
+    assert len(computed) == 2
