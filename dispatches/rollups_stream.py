@@ -144,13 +144,14 @@ def _created(step: Step, d: Dispatch, live: dict[str, Any], *, new_layout: bool)
     day = d.started_at.date()
     if new_layout and "counted_created" not in live:
         _expect(step, live, "counted_created", iso(d.started_at))
-        cells = [f"agent_{d.agent}", rollups.created_cell(d.agent, d.api_key_id)]
-    elif not d.is_ours and "started_day" not in live:  # the control plane's: no quota count
+    elif not d.is_ours and "started_day" not in live:
         _expect(step, live, "started_day", iso(d.started_at)[:10])
-        cells = ["dispatches", f"agent_{d.agent}", rollups.created_cell(d.agent, d.api_key_id)]
+        # No create of ours counted it for the daily limit: the quota item counts it here.
+        step.add(counters.usage_key(d.tenant_id, day), ["dispatches"])
     else:
         return
-    step.add(counters.usage_key(d.tenant_id, day), cells)
+    cells = [f"agent_{d.agent}", rollups.created_cell(d.agent, d.api_key_id)]
+    step.add(counters.usage_cells_key(d.tenant_id, day), cells)
     shard = rollups.tenant_shard_key(d.tenant_id, day)
     step.add(shard, [rollups.created_cell(d.agent, ""), rollups.tenant_cell(d.tenant_id)])
 
@@ -184,7 +185,7 @@ def _outcome(step: Step, d: Dispatch, live: dict[str, Any]) -> None:
         status=status, agent=d.agent, key_id=d.api_key_id, run_seconds=run, with_key=True
     )
     day = d.started_at.date()
-    step.add(counters.usage_key(d.tenant_id, day), [f"status_{status.lower()}", *mine])
+    step.add(counters.usage_cells_key(d.tenant_id, day), [f"status_{status.lower()}", *mine])
     everyone = rollups.finish_cells(
         status=status, agent=d.agent, key_id="", run_seconds=run, with_key=False
     )

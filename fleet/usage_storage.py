@@ -6,7 +6,7 @@ from typing import Any
 
 from outpost_admin.dynamo import call, from_item, to_item
 from outpost_admin.dynamo.tables import TENANTS
-from tenants import rollups
+from tenants import counters, rollups
 
 from .usage import Cells, parse_cells
 
@@ -31,9 +31,17 @@ def _day_of(sk_or_id: str) -> date:
 
 
 def tenant_cells(tenant_id: str, days: Iterable[date]) -> dict[date, Cells]:
-    """The tenant's own day items (`USAGE#<day>`)."""
-    keys = [to_item({"tenant_id": tenant_id, "sk": f"USAGE#{d.isoformat()}"}) for d in days]
-    return {_day_of(item["sk"]): parse_cells(item) for item in batch_get(keys)}
+    """The tenant's own day items: the quota item (`USAGE#<day>`, which held the breakdowns
+    too before they moved) and the breakdowns (`USAGE#<day>#CELLS`), added up per day."""
+    keys = [
+        key
+        for d in days
+        for key in (counters.usage_key(tenant_id, d), counters.usage_cells_key(tenant_id, d))
+    ]
+    result: dict[date, Cells] = {}
+    for item in batch_get(keys):
+        result.setdefault(_day_of(item["sk"]), Cells()).add(parse_cells(item))
+    return result
 
 
 def global_cells(days: Iterable[date]) -> dict[date, Cells]:
