@@ -1,0 +1,127 @@
+"""What the create, claim and finish transactions write: only the dispatch's own items and its
+tenant's quota items, never an item another tenant writes, and none of them large."""
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from dispatches import services, storage
+from dispatches.domain import DispatchStatus
+from outpost_admin.dynamo import call, client, utcnow
+from outpost_admin.dynamo.sizes import item_size
+from outpost_admin.dynamo.tables import ALL_TABLES
+from tests.conftest import roll_up
+
+from .conftest import BODY
+
+pytestmark = pytest.mark.django_db
+
+WRITES = ("TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem")
+ITEM_BOUND = 4096
+
+
+@pytest.fixture
+def captured():
+    """Every item key each write names, with the operation, in order."""
+    writes: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = []
+
+    def capture(params, model, **_):
+        body = json.loads(params["body"])
+        if model.name == "TransactWriteItems":
+            keys = [
+                (action["TableName"], action.get("Key") or action["Item"])
+                for entry in body["TransactItems"]
+                for action in entry.values()
+            ]
+        else:
+            keys = [(body["TableName"], body.get("Key") or body["Item"])]
+        writes.append((model.name, keys))
+
+    events = client().meta.events
+    for operation in WRITES:
+        events.register(f"before-call.dynamodb.{operation}", capture)
+    yield writes
+    for operation in WRITES:
+        events.unregister(f"before-call.dynamodb.{operation}", capture)
+
+
+def key_only(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The key attributes of an item written with Put (the whole item) or named by Key."""
+    definition = next(t for t in ALL_TABLES if t.name == table)
+    return {n: item[n] for n in (definition.hash_key, definition.range_key) if n}
+
+
+def owner_of(table: str, key: dict[str, Any], dispatch_tenants: dict[str, str]) -> str:
+    """The tenant an item belongs to, read from its key alone."""
+    values = {name: next(iter(v.values())) for name, v in key.items()}
+    if "dispatch_id" in values:
+        return dispatch_tenants[values["dispatch_id"]]
+    if "idempotency_key" in values:
+        return values["idempotency_key"].split("#", 1)[0]
+    if "apiKeyId" in values:
+        return f"key {values['apiKeyId']}"
+    if str(values.get("tenant_id", "")).startswith("SLOTS#"):
+        return values["sk"].split("#", 1)[0]
+    return values["tenant_id"]
+
+
+def test_create_claim_and_finish_write_no_item_another_tenant_writes_and_none_over_4_kb(
+    api, tenant_key, captured
+):
+    keys_of_tenant: dict[str, str] = {}
+    dispatch_tenants: dict[str, str] = {}
+    tenants = [tenant_key() for _ in range(3)]
+    for _, key in tenants:
+        api(key).get("/api/v1/me")  # the key verified and cached, as a busy client's is
+    captured.clear()
+    for tenant, key in tenants:
+        for n in range(2):
+            body = BODY | {"idempotencyKey": f"bounds-{n}"}
+            created = api(key).post("/api/v1/dispatches", body).json()["data"]
+            dispatch = storage.dispatch_get(created["dispatchId"])
+            dispatch_tenants[dispatch.dispatch_id] = tenant.tenant_id
+            keys_of_tenant[f"key {dispatch.api_key_id}"] = tenant.tenant_id
+            claimed = storage.dispatch_claim(dispatch, worker_id="w-bounds", now=utcnow())
+            assert claimed is not None
+            services.dispatch_finish(claimed, status=DispatchStatus.COMPLETED)
+
+    writers: dict[tuple[str, str], set[str]] = defaultdict(set)
+    operations = []
+    for operation, keys in captured:
+        operations.append(operation)
+        tenants = {
+            keys_of_tenant.get(o, o) for o in (owner_of(t, k, dispatch_tenants) for t, k in keys)
+        }
+        assert len(tenants) == 1, keys  # one transaction, one tenant's items
+        for table, key in keys:
+            writers[(table, json.dumps(key_only(table, key), sort_keys=True))] |= tenants
+    # Create, claim, finish: a transaction, a conditional update, a transaction (x 6).
+    assert operations == ["TransactWriteItems", "UpdateItem", "TransactWriteItems"] * 6
+    assert all(len(tenants) == 1 for tenants in writers.values())
+
+    for table, key in writers:
+        item = call("get_item", TableName=table, Key=key_only(table, json.loads(key))).get("Item")
+        if item is None:
+            continue  # deleted in the finish: the slot marker
+        bound = ITEM_BOUND + len(BODY["task"])  # the tenant's own task rides on its dispatch
+        assert item_size(item) <= bound, (table, key, item_size(item))
+
+
+def test_the_stream_writes_roll_ups_once_per_batch_not_per_dispatch(api, tenant_key, captured):
+    _, key = tenant_key()
+    for _ in range(5):
+        api(key).post("/api/v1/dispatches", BODY)
+    captured.clear()
+    roll_up()
+    roll_ups = [
+        keys
+        for operation, keys in captured
+        if operation == "TransactWriteItems"
+        and any("STATS#" in json.dumps(k) or "#CELLS" in json.dumps(k) for _, k in keys)
+    ]
+    # The five creations land in one transaction (and one more if the batch was split).
+    assert 1 <= len(roll_ups) <= 2
+    marks = [k for keys in roll_ups for t, k in keys if "dispatch_id" in k]
+    assert len(marks) >= 5
