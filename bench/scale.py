@@ -1,5 +1,18 @@
 """Past one machine, measured: `make bench` runs this after the others.
 
+(a) Hot keys: every partition key written inside the create, claim and finish writes of
+N dispatches over M tenants (BENCH_SCALE_DISPATCHES, BENCH_SCALE_TENANTS; default 600 over
+60), base tables and index partitions alike (each written item's GSI keys), with the
+hottest key's share of all writes.
+
+(b) Largest items: the largest item written on each path, after a day with 10,000 tenants'
+worth of dispatches (BENCH_SCALE_DAY_TENANTS; 3 each, over 5 agents and 3 keys a tenant):
+the quota items a create writes, and the roll-up items the stream writes (built as the
+stream handler builds them, then sized by DynamoDB's rules; no store needed).
+
+(c) The stream handler's sustained records per second, and the follower's lag before and
+after, on DynamoDB Local: the records of (a) followed to the end.
+
 (d) Failed claims per dispatch: W claimers (threads, each claiming as a worker does: the
 claim queue's shards from a random one, oldest first, on to the next shard when a claim
 fails) drain a backlog of pending dispatches spread over enough enterprise tenants to hold
@@ -25,11 +38,18 @@ import django
 
 django.setup()
 
+import json  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
 from bench.store import enterprise_tenant, run_against_local_store, tables_and_staff  # noqa: E402
-from dispatches import claim_queue, services, storage  # noqa: E402
-from dispatches.domain import AGENTS  # noqa: E402
+from dispatches import backfill, claim_queue, reconcile, rollups_stream, services, storage  # noqa: E402
+from dispatches.domain import AGENTS, ORIGIN, Dispatch, DispatchStatus  # noqa: E402
 from outpost_admin.audit import Actor  # noqa: E402
-from outpost_admin.dynamo import utcnow  # noqa: E402
+from outpost_admin.dynamo import call, client, leases, to_item, utcnow  # noqa: E402
+from outpost_admin.dynamo.sizes import item_size  # noqa: E402
+from outpost_admin.dynamo.tables import ALL_TABLES  # noqa: E402
+from tenants import counters  # noqa: E402
 
 PER_TENANT = 50  # an enterprise tenant's concurrent dispatches, PENDING ones included
 
@@ -92,6 +112,173 @@ def drain(workers: int) -> tuple[Counter[str], int]:
     return won, failed
 
 
+# --- (a) hot keys ----------------------------------------------------------------------------
+
+
+def _capture(writes: list[tuple[str, dict]]):
+    def capture(params, model, **_):
+        body = json.loads(params["body"])
+        if model.name == "TransactWriteItems":
+            for entry in body["TransactItems"]:
+                for kind, action in entry.items():
+                    if kind != "ConditionCheck":
+                        writes.append((action["TableName"], action.get("Key") or action["Item"]))
+        elif model.name in ("UpdateItem", "PutItem", "DeleteItem"):
+            writes.append((body["TableName"], body.get("Key") or body["Item"]))
+
+    return capture
+
+
+def _partitions(table: str, key: dict) -> list[str]:
+    """The base partition and every index partition the item at `key` sits in once the run
+    is over (a status index entry moves with the status: its partition here is the last)."""
+    definition = next(t for t in ALL_TABLES if t.name == table)
+    item_key = {n: key[n] for n in (definition.hash_key, definition.range_key) if n}
+    found = [f"{table} {definition.hash_key}={next(iter(key[definition.hash_key].values()))}"]
+    item = call("get_item", TableName=table, Key=item_key).get("Item") or {}
+    for index in definition.indexes:
+        if index.hash_key in item and (index.range_key is None or index.range_key in item):
+            value = next(iter(item[index.hash_key].values()))
+            found.append(f"{table} {index.name} {index.hash_key}={value}")
+    return found
+
+
+def hot_keys(_: object) -> None:
+    tables_and_staff()
+    count = int(os.environ.get("BENCH_SCALE_DISPATCHES", "600"))
+    tenants = [
+        enterprise_tenant(f"hot-{n}")[0]
+        for n in range(int(os.environ.get("BENCH_SCALE_TENANTS", "60")))
+    ]
+    writes: list[tuple[str, dict]] = []
+    hook = _capture(writes)
+    events = client().meta.events
+    for operation in ("TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem"):
+        events.register(f"before-call.dynamodb.{operation}", hook)
+    started = utcnow()
+    try:
+        for n in range(count):
+            tenant = tenants[n % len(tenants)]
+            dispatch = _create(tenant, agent=list(AGENTS)[n % len(AGENTS)])
+            claimed = storage.dispatch_claim(dispatch, worker_id="bench", now=utcnow())
+            assert claimed is not None
+            services.dispatch_finish(claimed, status=DispatchStatus.COMPLETED)
+    finally:
+        for operation in ("TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem"):
+            events.unregister(f"before-call.dynamodb.{operation}", hook)
+    per_key: Counter[str] = Counter()
+    for table, key in writes:
+        per_key.update(_partitions(table, key))
+    total = sum(per_key.values())
+    print(
+        f"(a) partitions written by create, claim and finish of {count} dispatches over {len(tenants)} tenants: {len(per_key)} partitions, {total} writes"
+    )
+    print("| partition (table, index, key) | writes | share |")
+    print("|---|---|---|")
+    for name, n in per_key.most_common(8):
+        print(f"| {name[:110]} | {n} | {n / total:.1%} |")
+    _follow_and_time(started)
+
+
+def _create(tenant, *, agent: str = "claude"):
+    data = services.DispatchInput(
+        agent=agent,
+        task="Fix the failing test in utils.py",
+        model_id=AGENTS[agent].default_model,
+        timeout_seconds=600,
+    )
+    return services.dispatch_create(
+        tenant_id=tenant.tenant_id,
+        api_key_id="",
+        limits=tenant.limits,
+        data=data,
+        body_hash="",
+        render=lambda d: {},
+        actor=Actor(name="bench"),
+    )
+
+
+# --- (c) the stream handler ------------------------------------------------------------------
+
+
+def _follow_and_time(since) -> None:
+    """Follow the streams to the end, as the workers do; records per second and lag."""
+    lag_before = max((lease.lag_seconds(utcnow()) for lease in leases.shard_leases()), default=0)
+    started, handled, passes = time.monotonic(), 0, 0
+    while True:
+        followed = backfill.follow_streams(holder="bench", old_lease=reconcile.LEASE)
+        handled, passes = handled + followed.handled, passes + 1
+        if not followed.kept:  # what is left is the leases' own records
+            break
+    seconds = time.monotonic() - started
+    lag = [lease.lag_seconds(utcnow()) for lease in leases.shard_leases()]
+    print(
+        f"(c) stream handler: {handled} records in {seconds:.1f} s over {passes} passes "
+        f"= {handled / max(seconds, 0.001):.0f} records/s (filter included); follower lag "
+        f"before {lag_before} s, after {max(lag, default=0)} s"
+    )
+
+
+# --- (b) the largest items after a busy day ---------------------------------------------------
+
+
+def largest_items() -> None:
+    """Build a day's roll-up cells for 10,000 tenants as the stream handler builds them, and
+    size every item by DynamoDB's rules."""
+    tenants = int(os.environ.get("BENCH_SCALE_DAY_TENANTS", "10000"))
+    now = utcnow().replace(hour=23, minute=0)
+    cells: dict[tuple, Counter[str]] = defaultdict(Counter)
+    for t in range(tenants):
+        tenant_id = f"{t:08d}-0000-4000-8000-000000000000"
+        for n in range(3):
+            agent = list(AGENTS)[(t + n) % len(AGENTS)]
+            dispatch = Dispatch(
+                dispatch_id=f"01J{t:010d}{n:03d}",
+                tenant_id=tenant_id,
+                agent=agent,
+                model_id=AGENTS[agent].default_model,
+                task="x",
+                status=DispatchStatus.PENDING if n == 2 else DispatchStatus.COMPLETED,
+                started_at=now - timedelta(hours=n),
+                claimed_at=None if n == 2 else now - timedelta(hours=n),
+                ended_at=None if n == 2 else now,
+                api_key_id=f"key-{t}-{n % 3}",
+                origin=ORIGIN,
+            )
+            image = storage._to_item(dispatch)
+            step = rollups_stream._step(image, {"status": str(dispatch.status)})
+            assert step is not None
+            for key, added in step.cells.items():
+                cells[key].update(added)
+    sizes: dict[str, int] = defaultdict(int)
+    for key, counted in cells.items():
+        item = {**to_item(dict(key)), **{c: {"N": str(n)} for c, n in counted.items()}}
+        kind = _kind(dict(key))
+        sizes[kind] = max(sizes[kind], item_size(item))
+    quota = counters.count_quota_day("t" * 36, now.date(), max_per_day=10000)[1]["Update"]
+    quota_item = {**quota["Key"], "dispatches": {"N": "10000"}}
+    sizes["quota: USAGE#<day> (create's transaction)"] = item_size(quota_item)
+    print(f"(b) largest item of each kind after a day with {tenants} tenants x 3 dispatches")
+    print("| item | bytes |")
+    print("|---|---|")
+    for kind, size in sorted(sizes.items()):
+        print(f"| {kind} | {size:,} |")
+
+
+def _kind(key: dict) -> str:
+    partition, sort = key["tenant_id"], key["sk"]
+    if partition.startswith("STATS#QUEUE"):
+        return "stream: STATS#QUEUE#<n> (the queue)"
+    if sort == "DAY":
+        return "stream: STATS#<day>#<n> (the day across tenants)"
+    if sort == "FIVE":
+        return "stream: STATS#<time>#<n> (five-minute finishes)"
+    return "stream: USAGE#<day>#CELLS (a tenant's breakdowns)"
+
+
+# --- (d) ---------------------------------------------------------------------------------------
+
+
 def claims(_: object) -> None:
     tables_and_staff()
     backlog = int(os.environ.get("BENCH_CLAIM_BACKLOG", "2000"))
@@ -113,4 +300,6 @@ def claims(_: object) -> None:
 
 
 if __name__ == "__main__":
+    run_against_local_store(hot_keys, read_timeout=30)
+    largest_items()
     run_against_local_store(claims, read_timeout=30)

@@ -59,6 +59,7 @@ def follow_streams(*, holder: str, old_lease: str) -> streams.Followed:
             seconds=settings.OUTPOST_RECOVERY_LEASE_SECONDS,
         )
         total.handled += followed.handled
+        total.kept += followed.kept
         total.failed += followed.failed
         total.trims += followed.trims
         total.problems.extend(followed.problems)

@@ -226,9 +226,23 @@ def roll_up() -> None:
     def follow() -> None:
         for _ in range(20):
             followed = backfill.follow_streams(holder="tests", old_lease=reconcile.LEASE)
-            if not followed.handled and not followed.failed:
+            if not followed.kept and not followed.failed:  # (the leases' own records remain)
                 return
 
     follower = threading.Thread(target=follow)
     follower.start()
     follower.join()
+
+
+# The kinds of slow test, so a quick subset runs on its own (README, "Tests"):
+# `pytest -m "not browser and not server and not slow"`; `make test` runs everything.
+_SERVER_MODULES = {"test_revocation", "test_store_outage", "test_api_fuzz", "test_run_local"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "browser" in item.path.parts:
+            item.add_marker(pytest.mark.browser)
+        if item.path.stem in _SERVER_MODULES:
+            item.add_marker(pytest.mark.server)
+            item.add_marker(pytest.mark.slow)

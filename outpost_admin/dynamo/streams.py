@@ -112,6 +112,7 @@ class Followed:
     """What one pass over a table's stream did."""
 
     handled: int = 0  # records passed: handled, or dropped by the filter
+    kept: int = 0  # of those, the ones the filter kept for the handler
     failed: int = 0  # shards whose pass stopped at a record the handler failed on
     trims: int = 0  # positions found trimmed (records lost)
     problems: list[str] = field(default_factory=list)  # store errors met (kept going)
@@ -301,6 +302,7 @@ class _Shard:
                 return False
             self._set(checkpoint=sequence, pending_since=_created(record))
             self.followed.handled += 1
+            self.followed.kept += int(self.keep(record))
         if records:  # more may follow: the lag is at most the last record's age
             self._set(pending_since=_created(records[-1]))
         else:

@@ -91,12 +91,12 @@ def test_create_claim_and_finish_write_no_item_another_tenant_writes_and_none_ov
     operations = []
     for operation, keys in captured:
         operations.append(operation)
-        tenants = {
+        owners = {
             keys_of_tenant.get(o, o) for o in (owner_of(t, k, dispatch_tenants) for t, k in keys)
         }
-        assert len(tenants) == 1, keys  # one transaction, one tenant's items
+        assert len(owners) == 1, keys  # one transaction, one tenant's items
         for table, key in keys:
-            writers[(table, json.dumps(key_only(table, key), sort_keys=True))] |= tenants
+            writers[(table, json.dumps(key_only(table, key), sort_keys=True))] |= owners
     # Create, claim, finish: a transaction, a conditional update, a transaction (x 6).
     assert operations == ["TransactWriteItems", "UpdateItem", "TransactWriteItems"] * 6
     assert all(len(tenants) == 1 for tenants in writers.values())
