@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
-from django.test.utils import setup_test_environment
+from django.test.utils import setup_test_environment, teardown_test_environment
 
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import local, reset_client
@@ -38,6 +38,7 @@ def run_against_local_store(
         run(process)
     finally:
         process.terminate()
+        teardown_test_environment()  # so a benchmark may start another store after this one
 
 
 def tables_and_staff() -> Client:

@@ -190,6 +190,10 @@ def lambda_record(record: dict[str, Any], arn: str) -> dict[str, Any]:
     return {**record, "dynamodb": data, "eventSourceARN": arn}
 
 
+def _is_lease(record: dict[str, Any]) -> bool:
+    return record.get("dynamodb", {}).get("Keys", {}).get("tenant_id") == {"S": leases.PARTITION}
+
+
 def _created(record: dict[str, Any]) -> datetime:
     created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
@@ -246,6 +250,11 @@ class _Shard:
             if not self._batch(records):
                 return  # a record failed: it is first in line next pass
             handled += len(records)
+            if records and all(_is_lease(r) for r in records):
+                # Only the followers' own lease writes (every save adds one to this stream):
+                # caught up, or the pass would chase its own tail.
+                self._set(pending_since=None)
+                return
             iterator = response.get("NextShardIterator")
             if iterator is None:
                 self._set(checkpoint=DONE, pending_since=None)  # closed and read to its end
