@@ -60,22 +60,7 @@ def seed(backlog: int) -> list[str]:
     while len(ids) < backlog:
         tenant, _ = enterprise_tenant(f"claim-{uuid.uuid4().hex[:6]}")
         for _ in range(min(PER_TENANT, backlog - len(ids))):
-            data = services.DispatchInput(
-                agent="claude",
-                task="Fix the failing test in utils.py",
-                model_id=AGENTS["claude"].default_model,
-                timeout_seconds=600,
-            )
-            dispatch = services.dispatch_create(
-                tenant_id=tenant.tenant_id,
-                api_key_id="",
-                limits=tenant.limits,
-                data=data,
-                body_hash="",
-                render=lambda d: {},
-                actor=Actor(name="bench"),
-            )
-            ids.append(dispatch.dispatch_id)
+            ids.append(_create(tenant).dispatch_id)
     return ids
 
 

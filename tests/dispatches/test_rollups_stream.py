@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from dispatches import rollups_stream, services, storage, stream_handler
-from dispatches.domain import AGENTS, Dispatch, DispatchStatus
+from dispatches.domain import Dispatch, DispatchStatus
 from fleet import selectors as fleet_selectors
 from fleet.usage_selectors import usage_report
 from outpost_admin.audit import Actor
@@ -17,7 +17,7 @@ from tenants.domain import Scope, Tier
 from tests.compat.test_streams import lambda_event, stream_records
 from tests.conftest import roll_up
 
-from .workers import ACTOR
+from .workers import ACTOR, create
 
 pytestmark = pytest.mark.django_db
 
@@ -30,24 +30,6 @@ PLAN = [  # (agent, key number, what happens to it)
     ("gemini", 1, "runs"),
     ("gemini", 0, "COMPLETED"),
 ]
-
-
-def dispatch_with_key(tenant, key_id: str, agent: str) -> Dispatch:
-    data = services.DispatchInput(
-        agent=agent,
-        task="Fix the failing test in utils.py",
-        model_id=AGENTS[agent].default_model,
-        timeout_seconds=600,
-    )
-    return services.dispatch_create(
-        tenant_id=tenant.tenant_id,
-        api_key_id=key_id,
-        limits=tenant.limits,
-        data=data,
-        body_hash="",
-        render=lambda d: {},
-        actor=ACTOR,
-    )
 
 
 def play(dispatch: Dispatch, fate: str) -> None:
@@ -85,7 +67,7 @@ def traffic(make_tenant):
         )
         keys = [first.key.api_key_id, second.key.api_key_id]
         for agent, key, fate in PLAN:
-            dispatch = dispatch_with_key(tenant, keys[key], agent)
+            dispatch = create(tenant, agent=agent, timeout=600, key_id=keys[key])
             play(dispatch, fate)
             made.append(dispatch.dispatch_id)
     return made

@@ -30,7 +30,7 @@ def use_commands(settings, **by_agent: list[str]) -> None:
 
 
 def create(
-    tenant, *, agent="claude", timeout=60, task="Fix the failing test in utils.py"
+    tenant, *, agent="claude", timeout=60, task="Fix the failing test in utils.py", key_id=""
 ) -> Dispatch:
     data = DispatchInput(
         agent=agent,
@@ -42,7 +42,7 @@ def create(
     )
     return services.dispatch_create(
         tenant_id=tenant.tenant_id,
-        api_key_id="",
+        api_key_id=key_id,
         limits=tenant.limits,
         data=data,
         body_hash="",
