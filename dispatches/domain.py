@@ -91,10 +91,6 @@ class Dispatch:
     expires_at: int = 0
     origin: str = ""  # ORIGIN for ours; empty for the control plane's
     task_arn: str = ""  # the ECS task running it (the control plane's, or our ecs executor's)
-    # Derived attributes this project keeps; the control plane's items lack them until the
-    # backfill fills them in (started_day + the day's count; the outcome's count).
-    day_counted: bool = False
-    outcome_counted: bool = False
     rerun_of: str = ""  # the finished dispatch this one runs again
     interruptions: int = 0  # runs cut short (worker died or stopped) and queued again
 

@@ -1,7 +1,8 @@
-"""Dispatches, their logs and idempotency records, and the transactions that move the counters.
+"""Dispatches, their logs and idempotency records, and the transactions that move them.
 
-The counters themselves (the tenant's slot, the day's usage) are built by tenants.counters;
-this module puts its actions into the dispatch's own transactions.
+The tenant's quota counters (its slot, the day's count) are built by tenants.counters; this
+module puts those actions into the dispatch's own transactions. The usage roll-ups are not
+here: they are counted from the stream (rollups_stream.py).
 """
 
 import contextlib
@@ -125,8 +126,6 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         expires_at=int(data.get("expires_at", 0)),
         origin=data.get("origin", ""),
         task_arn=data.get("task_arn", ""),
-        day_counted="started_day" in data,
-        outcome_counted="counted_outcome" in data,
         rerun_of=data.get("rerun_of", ""),
         interruptions=int(data.get("interruptions", 0)),
     )
@@ -378,7 +377,7 @@ def _update_running(
 
 
 def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
-    """RUNNING -> PENDING (its worker is gone), back in the queue count; the slot stays taken.
+    """RUNNING -> PENDING (its worker is gone), back in the claim queue; the slot stays taken.
     The run it cut short is counted in `interruptions`, and the reason stays on the record."""
     requeue = {
         "TableName": DISPATCHES.name,
