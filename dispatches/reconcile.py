@@ -28,6 +28,7 @@ from django.conf import settings
 from fleet import selectors as fleet
 from fleet import services as fleet_services
 from outpost_admin import processes
+from outpost_admin.audit import AuditEvent
 from outpost_admin.dynamo import StoreError, utcnow
 from tenants import counters
 from tenants import storage as tenant_storage
@@ -132,17 +133,29 @@ def _overdue(dispatch: Dispatch, now: datetime, grace: timedelta) -> bool:
 
 
 def _recover(report: Report, dispatch: Dispatch, *, reason: str, requeue: bool) -> None:
-    """Queue it again or fail it, once nothing of its last run is left running here. (On
-    another host its agent died with its worker, by the parent-death signal; a worker that is
-    alive but silent fails the dispatch instead of re-queuing it, see recover_orphans.)"""
+    if recover_dispatch(dispatch, reason=reason, requeue=requeue):
+        (report.requeued if requeue else report.failed).append(dispatch.dispatch_id)
+
+
+def recover_dispatch(
+    dispatch: Dispatch, *, reason: str, requeue: bool, event: AuditEvent | None = None
+) -> bool:
+    """The one way a RUNNING dispatch whose worker is gone is ended or queued again (the
+    sweep, a worker's start, "Recover now"): once nothing of its last run is left running
+    here, it is queued again or failed (with `event` audited in the same write). On another
+    host its agent died with its worker, by the parent-death signal; a worker alive but
+    silent gets its dispatches failed, never re-queued (see recover_orphans). False if it
+    moved meanwhile."""
     processes.kill_where_env("DISPATCH_ID", dispatch.dispatch_id)
     if requeue:
-        if storage.dispatch_requeue(dispatch, reason=reason + " Queued again."):
-            report.requeued.append(dispatch.dispatch_id)
-    elif services.dispatch_finish(
-        dispatch, status=DispatchStatus.FAILED, error_message=reason, status_reason=reason
-    ):
-        report.failed.append(dispatch.dispatch_id)
+        return storage.dispatch_requeue(dispatch, reason=reason + " Queued again.")
+    return services.dispatch_finish(
+        dispatch,
+        status=DispatchStatus.FAILED,
+        error_message=reason,
+        status_reason=reason,
+        event=event,
+    )
 
 
 # --- 2. slots of dispatches that ended elsewhere ------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from ulid import ULID
 
-from outpost_admin.audit import Actor, audit_event
+from outpost_admin.audit import Actor, AuditEvent, audit_event
 from outpost_admin.dynamo import Action, StoreError, utcnow
 from tenants import storage as tenant_storage
 from tenants.domain import Limits
@@ -185,8 +185,10 @@ def dispatch_finish(
     exit_code: int | None = None,
     error_message: str = "",
     status_reason: str = "",
+    event: AuditEvent | None = None,
 ) -> bool:
-    """The worker's terminal write. False when the dispatch was already terminal (e.g. cancelled)."""
+    """The worker's terminal write (recovery's too, with its audit `event` in the same
+    write). False when the dispatch was already terminal (e.g. cancelled)."""
     try:
         storage.dispatch_finish(
             dispatch,
@@ -195,6 +197,7 @@ def dispatch_finish(
             exit_code=exit_code,
             error_message=error_message[:2000],
             status_reason=status_reason,
+            event=event,
         )
     except InvalidTransition:
         return False

@@ -1,12 +1,15 @@
 """Recover one dead worker now, from the fleet page: what the automatic recovery does for it.
 
-Its RUNNING dispatches (the ones its slots name) end FAILED with the reason, releasing their
-concurrency slots (but not those running as ECS tasks, which go on and are adopted), each audited in its tenant's log; its pool slots are removed; and the
-recovery itself is audited in the fleet's log.
+Its RUNNING dispatches (the ones its slots name) end FAILED with the reason, through the one
+recovery path (reconcile.recover_dispatch: what is left of their runs on this host is
+stopped first), releasing their concurrency slots, each audited in its tenant's log; those
+running as ECS tasks go on and are adopted. Its pool slots are removed, and the recovery
+itself is audited in the fleet's log.
 """
 
+from dispatches import reconcile
 from dispatches import storage as dispatch_storage
-from dispatches.domain import DispatchStatus, InvalidTransition
+from dispatches.domain import DispatchStatus
 from outpost_admin.audit.domain import Actor
 from outpost_admin.audit.services import audit_event
 from outpost_admin.audit.storage import audit_write
@@ -64,15 +67,5 @@ def _fail(dispatch_id: str, worker_id: str, reason: str, actor: Actor) -> str:
         actor=actor,
         metadata={"worker": worker_id},
     )
-    try:
-        dispatch_storage.dispatch_finish(
-            dispatch,
-            status=DispatchStatus.FAILED,
-            now=utcnow(),
-            error_message=reason,
-            status_reason=reason,
-            event=event,
-        )
-    except InvalidTransition:
-        return ""
-    return dispatch_id
+    recovered = reconcile.recover_dispatch(dispatch, reason=reason, requeue=False, event=event)
+    return dispatch_id if recovered else ""

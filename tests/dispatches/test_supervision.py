@@ -180,3 +180,32 @@ def test_a_worker_stopping_gracefully_hands_back_with_the_interruption_recorded(
     assert handed_back.status == DispatchStatus.PENDING, output
     assert handed_back.interruptions == 1
     assert pids_where_env("DISPATCH_ID", dispatch.dispatch_id) == []
+
+
+def test_recover_now_stops_what_is_left_of_a_dead_workers_run_before_failing_it(
+    settings, make_tenant
+):
+    from fleet import recovery
+    from outpost_admin.audit import Actor
+
+    tenant, _ = make_tenant()
+    dead = f"dead-{uuid.uuid4().hex[:8]}"
+    dispatch = create(tenant)
+    claimed = storage.dispatch_claim(dispatch, worker_id=dead, now=utcnow())
+    assert claimed is not None
+    [slot] = pool.slots_register(worker_id=dead, count=1, agents=("claude",))
+    pool.slot_take(slot, dispatch_id=dispatch.dispatch_id)
+    leftover = subprocess.Popen(  # the agent's child, which its parent's death did not reach
+        ["sleep", "300"], env={**os.environ, "DISPATCH_ID": dispatch.dispatch_id}
+    )
+    settings.OUTPOST_WORKER_DEAD_AFTER_SECONDS = 0
+    try:
+        failed = recovery.worker_recover(worker_id=dead, actor=Actor(name="tester"))
+        assert failed == [dispatch.dispatch_id]
+        assert leftover.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        leftover.kill()
+        pool.slots_retire_worker(worker_id=dead)
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert done.status == DispatchStatus.FAILED and dead in done.status_reason
+    assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 0
