@@ -155,6 +155,7 @@ def recover_dispatch(
         error_message=reason,
         status_reason=reason,
         event=event,
+        run=dispatch.claimed_at,  # the run its worker left, not one claimed since
     )
 
 

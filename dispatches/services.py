@@ -6,7 +6,7 @@ import logging
 import secrets
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ulid import ULID
@@ -186,9 +186,11 @@ def dispatch_finish(
     error_message: str = "",
     status_reason: str = "",
     event: AuditEvent | None = None,
+    run: datetime | None = None,
 ) -> bool:
     """The worker's terminal write (recovery's too, with its audit `event` in the same
-    write). False when the dispatch was already terminal (e.g. cancelled)."""
+    write). With `run`, only the run claimed then is ended. False when the dispatch was
+    already terminal (e.g. cancelled), or is in another run now."""
     try:
         storage.dispatch_finish(
             dispatch,
@@ -198,6 +200,7 @@ def dispatch_finish(
             error_message=error_message[:2000],
             status_reason=status_reason,
             event=event,
+            run=run,
         )
     except InvalidTransition:
         return False

@@ -414,17 +414,24 @@ def dispatch_finish(
     error_message: str = "",
     status_reason: str = "",
     event: AuditEvent | None = None,
+    run: datetime | None = None,
 ) -> None:
     """Write a terminal status and give the slot back: together, once. (Its outcome is
     counted from the stream.)
 
     The write expects the status the caller read (PENDING or RUNNING); one claimed or
-    re-queued meanwhile is finished as it is now.
+    re-queued meanwhile is finished as it is now (a cancel). With `run` (the claim time of
+    the run whose outcome this is: a worker's, or recovery's), only that run is ended: a
+    dispatch queued again or claimed anew meanwhile is another run, left alone.
     Raises InvalidTransition when the dispatch is already terminal (whoever ended it
-    released the slot, or the recovery sweep will).
+    released the slot, or the recovery sweep will), or with `run`, no longer in that run.
     """
     seen = dispatch.status if dispatch.status in ACTIVE else DispatchStatus.RUNNING
     sets = {":status": str(status), ":ended": iso(now), ":one": 1, ":seen": str(seen)}
+    condition = "#status = :seen"
+    if run is not None:
+        condition += " AND claimed_at = :run"
+        sets[":run"] = iso(run)
     expression = "SET #status = :status, ended_at = :ended, version = version + :one"
     removed = " REMOVE claim_queue"  # out of the queue, if it was waiting
     for attr, value in (
@@ -439,7 +446,7 @@ def dispatch_finish(
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
         "UpdateExpression": expression + removed,
-        "ConditionExpression": "#status = :seen",
+        "ConditionExpression": condition,
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values(sets),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -455,7 +462,7 @@ def dispatch_finish(
             raise
         old = exc.old_item("dispatch")
         current = DispatchStatus(from_item(old).get("status") or status)
-        if current in ACTIVE and current != seen:  # claimed or re-queued since it was read
+        if run is None and current in ACTIVE and current != seen:  # moved since it was read
             dispatch_finish(
                 _from_item(old),
                 status=status,

@@ -306,6 +306,7 @@ class Worker:
                     exit_code=result.exit_code,
                     error_message=result.error_message,
                     status_reason=result.status_reason,
+                    run=dispatch.claimed_at,  # this run's outcome, never another's
                 )
                 return
             except StoreError as exc:

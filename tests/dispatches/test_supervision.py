@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from dispatches import reconcile, storage
+from dispatches import reconcile, services, storage
 from dispatches.domain import DispatchStatus
 from fleet import services as pool
 from outpost_admin.dynamo import utcnow
@@ -208,4 +209,26 @@ def test_recover_now_stops_what_is_left_of_a_dead_workers_run_before_failing_it(
         pool.slots_retire_worker(worker_id=dead)
     done = storage.dispatch_get(dispatch.dispatch_id)
     assert done.status == DispatchStatus.FAILED and dead in done.status_reason
+    assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 0
+
+
+def test_an_outcome_of_a_run_that_was_queued_again_is_never_recorded_on_the_next_run(
+    make_tenant,
+):
+    """The same worker id claims again after a restart (make run): the old run's outcome,
+    or recovery of it, must not end the new run."""
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    first = storage.dispatch_claim(dispatch, worker_id="same-id", now=utcnow())
+    assert first is not None and storage.dispatch_requeue(first, reason="Restarted.")
+    time.sleep(0.01)  # a later claim, a later claim time
+    second = storage.dispatch_claim(
+        storage.dispatch_get(dispatch.dispatch_id), worker_id="same-id", now=utcnow()
+    )
+    assert second is not None
+    assert not services.dispatch_finish(first, status=DispatchStatus.FAILED, run=first.claimed_at)
+    assert not reconcile.recover_dispatch(first, reason="Stale.", requeue=False)
+    assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.RUNNING
+    assert services.dispatch_finish(second, status=DispatchStatus.COMPLETED, run=second.claimed_at)
+    assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.COMPLETED
     assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 0
