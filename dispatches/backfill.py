@@ -13,7 +13,7 @@ production). These fill the records in. Every fill-in is a conditional write, so
 not polling indexes: the control plane writes no index over its tenants at all, an item
 that TTL deletes is only ever seen in a stream, and a status the control plane changes
 (cancelled, completed) would otherwise mean re-reading the terminal partitions of the status
-index. See the README, "Where this departs from DESIGN.md".
+index. See docs/architecture.md, "Decisions, and why".
 """
 
 import logging

@@ -99,7 +99,7 @@ class ApiKey:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     usage_count: int = 0
-    # Copied from the tenant so that authentication is one read (see DESIGN.md, keys).
+    # Copied from the tenant so that authentication is one read (docs/architecture.md, "Tenant snapshot on keys").
     tenant_status: TenantStatus | None = None
     # Set when a tenant's suspension revoked this key; reactivation restores exactly these.
     suspended_with_tenant: bool = False

@@ -1,4 +1,5 @@
-"""The response envelope of DESIGN.md section 5, and the exception handler that uses it."""
+"""The response envelope (`success`, `data` or `error`, `meta`), and the exception handler
+that uses it."""
 
 import logging
 import threading

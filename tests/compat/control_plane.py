@@ -59,7 +59,7 @@ def ulid_like() -> str:
 
 
 def create_tenant(name: str, email: str, tier: str = "free") -> dict[str, Any]:
-    """The item its create() puts (keyed as DESIGN.md's table is: tenant_id + sk)."""
+    """The item its create() puts (keyed tenant_id + sk, as the shared tables are)."""
     now = now_iso()
     tenant_id = str(uuid.uuid4())
     item = {
