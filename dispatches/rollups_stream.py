@@ -82,7 +82,7 @@ def count_images(images: list[dict[str, Any]]) -> None:
     latest: dict[str, dict[str, Any]] = {}
     for image in images:
         if "dispatch_id" in image:
-            latest[from_item({"dispatch_id": image["dispatch_id"]})["dispatch_id"]] = image
+            latest[image["dispatch_id"]["S"]] = image
     pending = dict(latest)
     for attempt in range(TRIES):
         if not pending:

@@ -8,7 +8,6 @@ here: they are counted from the stream (rollups_stream.py).
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -297,14 +296,15 @@ def idempotency_outcome(tenant_id: str, key: str, request_hash: str) -> Exceptio
 
 def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Dispatch | None:
     """PENDING -> RUNNING for this worker, if it is ours (out of the claim queue); None if
-    someone else got there first. One conditional write: the queue's count follows from the
-    stream."""
+    someone else got there first. One conditional write, which answers with the whole
+    dispatch (the claim queue holds no task); the queue's count follows from the stream."""
     claim = {
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
         "UpdateExpression": "SET #status = :running, worker_id = :worker, claimed_at = :now, "
         "version = version + :one REMOVE claim_queue",
         "ConditionExpression": "#status = :pending AND origin = :ours",
+        "ReturnValues": "ALL_NEW",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values(
             {
@@ -318,16 +318,9 @@ def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Disp
         ),
     }
     try:
-        call("update_item", **claim)
+        return _from_item(call("update_item", **claim)["Attributes"])
     except Conflict:
         return None
-    return replace(
-        dispatch,
-        status=DispatchStatus.RUNNING,
-        worker_id=worker_id,
-        claimed_at=now,
-        version=dispatch.version + 1,
-    )
 
 
 def dispatch_set_task_arn(dispatch: Dispatch, *, task_arn: str) -> Dispatch | None:

@@ -187,16 +187,11 @@ class Worker:
         return claimed
 
     def _claim_one(self, candidate: Dispatch) -> Dispatch | None:
-        """Claim it and read it whole (the queue holds no task); None if another worker won."""
+        """Claim it (the answer is the whole dispatch); None if another worker won."""
         claimed = storage.dispatch_claim(candidate, worker_id=self.worker_id, now=utcnow())
         if claimed is None:
             self.claim_conflicts += 1
-            return None
-        try:
-            return storage.dispatch_get(candidate.dispatch_id)
-        except StoreError:
-            storage.dispatch_requeue(claimed, reason="Claimed but could not be read; queued again.")
-            raise
+        return claimed
 
     def _adopt(self) -> int:
         """Take over the ECS tasks of workers that died (executors whose work outlives us).

@@ -63,9 +63,6 @@ def usage_cells_key(tenant_id: str, day: date) -> dict[str, Any]:
     return to_item({"tenant_id": tenant_id, "sk": f"{usage_sk(day)}#CELLS"})
 
 
-_usage_key = usage_key
-
-
 def slot_shard(tenant_id: str) -> str:
     """The partition of a tenant's slot markers; crc32, not hash(), so every process agrees."""
     return f"{SLOTS_PARTITION}#{zlib.crc32(tenant_id.encode()) % SLOT_SHARDS}"
