@@ -1,4 +1,5 @@
 import json
+import threading
 
 import pytest
 
@@ -29,3 +30,19 @@ def agent_commands(settings):
     from tests.dispatches.conftest import ECHO
 
     settings.OUTPOST_AGENT_COMMANDS = json.dumps({a: ECHO for a in ("claude", "codex")})
+
+
+def racing_releases(tenant_id: str, dispatch_id: str, racers: int = 3) -> list[bool]:
+    """`racers` threads release the same slot at the same moment; what each one answered."""
+    barrier, results = threading.Barrier(racers), []
+
+    def release():
+        barrier.wait()
+        results.append(storage.slot_release_orphan(tenant_id, dispatch_id, None))
+
+    threads = [threading.Thread(target=release) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(results)

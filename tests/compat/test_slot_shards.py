@@ -3,7 +3,6 @@ earlier version wrote in the single `SLOTS` partition released exactly once afte
 
 import io
 import json
-import threading
 
 from django.core.management import call_command
 
@@ -16,6 +15,7 @@ from tenants import storage as tenant_storage
 from tests.dispatches.workers import ACTOR, create
 
 from . import control_plane as cp
+from .conftest import racing_releases
 
 
 def slots_of(tenant) -> int:
@@ -159,18 +159,7 @@ def test_racing_releases_of_an_old_layout_marker_release_it_once(make_tenant):
     old = create(tenant)
     to_old_layout(old)
     cp.cancel(old.dispatch_id)
-    barrier, results = threading.Barrier(3), []
-
-    def release():
-        barrier.wait()
-        results.append(storage.slot_release_orphan(tenant.tenant_id, old.dispatch_id, None))
-
-    threads = [threading.Thread(target=release) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == [False, False, True]
+    assert racing_releases(tenant.tenant_id, old.dispatch_id) == [False, False, True]
     assert slots_of(tenant) == 1
     assert counters.held_slots(tenant_id=tenant.tenant_id) == [(tenant.tenant_id, kept.dispatch_id)]
 

@@ -20,7 +20,7 @@ from tenants.domain import Tier
 from tests.dispatches.workers import ACTOR, create, script, use_commands, wait_for, worker_for
 
 from . import control_plane as cp
-from .conftest import SWEEPER
+from .conftest import SWEEPER, racing_releases
 
 BODY = {"agent": "claude", "task": "Fix the failing test in utils.py"}
 
@@ -98,18 +98,7 @@ def test_a_cancel_racing_the_control_planes_cancel_releases_once(make_tenant, sw
     dispatch = create(tenant)
     cp.cancel(dispatch.dispatch_id)
     assert services.dispatch_finish(dispatch, status=DispatchStatus.COMPLETED) is False
-    barrier, results = threading.Barrier(3), []
-
-    def release():
-        barrier.wait()
-        results.append(storage.slot_release_orphan(tenant.tenant_id, dispatch.dispatch_id, None))
-
-    threads = [threading.Thread(target=release) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == [False, False, True]
+    assert racing_releases(tenant.tenant_id, dispatch.dispatch_id) == [False, False, True]
     assert slots_of(tenant) == 0
 
 
