@@ -42,6 +42,7 @@ lint: $(VENV)/.deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: $(VENV)/.deps node_modules/.deps check-tools chromium lint
 	$(VENV)/bin/pytest

@@ -39,7 +39,7 @@ from outpost_admin.dynamo import (  # noqa: E402
     utcnow,
 )
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS  # noqa: E402
-from tenants import rollups  # noqa: E402
+from usage import rollups  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("BENCH_FLEET_SIZES", "100,100000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_FLEET_ROUNDS", "20"))

@@ -26,8 +26,8 @@ from django.conf import settings  # noqa: E402
 
 from bench.ratios import describe  # noqa: E402
 from bench.store import enterprise_tenant, run_against_local_store, tables_and_staff  # noqa: E402
+from fleet.management.commands.run_local import gunicorn_command  # noqa: E402
 from outpost_admin.dynamo import local  # noqa: E402
-from outpost_admin.management.commands.run_local import gunicorn_command  # noqa: E402
 
 BODY = b'{"agent": "claude", "task": "Measure the outage answer"}'
 

@@ -33,8 +33,8 @@ from django.conf import settings
 from django.test import Client
 
 from bench.store import enterprise_tenant
+from fleet.management.commands.run_local import gunicorn_command
 from outpost_admin.dynamo import client, local
-from outpost_admin.management.commands.run_local import gunicorn_command
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 WARMUP_SECONDS = 1.0

@@ -43,13 +43,16 @@ from collections import defaultdict  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 from bench.store import enterprise_tenant, run_against_local_store, tables_and_staff  # noqa: E402
-from dispatches import backfill, claim_queue, reconcile, rollups_stream, services, storage  # noqa: E402
+from dispatches import claim_queue, storage  # noqa: E402
+from dispatches import lifecycle as services  # noqa: E402
 from dispatches.domain import AGENTS, ORIGIN, Dispatch, DispatchStatus  # noqa: E402
+from fleet import recovery as reconcile  # noqa: E402
 from outpost_admin.audit import Actor  # noqa: E402
 from outpost_admin.dynamo import call, client, leases, to_item, utcnow  # noqa: E402
 from outpost_admin.dynamo.sizes import item_size  # noqa: E402
 from outpost_admin.dynamo.tables import ALL_TABLES  # noqa: E402
 from tenants import counters  # noqa: E402
+from usage import backfill, rollups_stream  # noqa: E402
 
 PER_TENANT = 50  # an enterprise tenant's concurrent dispatches, PENDING ones included
 

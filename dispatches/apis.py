@@ -25,7 +25,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
-from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ApiError, ok, represent
 from outpost_admin.api.fields import (
     NO_NUL,
@@ -41,10 +40,11 @@ from outpost_admin.dynamo import OutcomeUnknown, iso
 from outpost_admin.middleware import RETRY_AFTER_SECONDS
 from outpost_admin.validation import VISIBLE_NAME
 from tenants import authentication
+from tenants.api_authentication import principal_of, scope_permission
 from tenants.authentication import Principal
 from tenants.domain import TIER_LIMITS, Scope
 
-from . import selectors, services
+from . import lifecycle, selectors
 from .agents import is_available
 from .domain import (
     AGENTS,
@@ -305,7 +305,7 @@ def _principal(request: Request) -> Principal:
 
 def _owned(request: Request, dispatch_id: str) -> Dispatch:
     """The caller's dispatch. Another tenant's is a 404 exactly like a missing one."""
-    return services.dispatch_get(tenant_id=_principal(request).tenant_id, dispatch_id=dispatch_id)
+    return selectors.dispatch_get(tenant_id=_principal(request).tenant_id, dispatch_id=dispatch_id)
 
 
 _CREATE_SCHEMA = extend_schema(
@@ -342,21 +342,21 @@ class DispatchCreateApi(APIView):
         headers = {"Idempotency-Key": data.idempotency_key}
         try:
             with create_refusals(principal, data.idempotency_key, headers):
-                dispatch = services.dispatch_create(
+                dispatch = lifecycle.dispatch_create(
                     tenant_id=principal.tenant_id,
                     api_key_id=principal.key.api_key_id,
                     limits=principal.limits,
                     data=data,
-                    body_hash=services.request_hash(request.data),
+                    body_hash=lifecycle.request_hash(request.data),
                     render=created_data,
                     actor=actor_from(request),
                 )
-        except services.Replay as replay:
+        except lifecycle.Replay as replay:
             headers["Idempotent-Replayed"] = "true"
             return ok(request, replay.response, status_code=201, headers=headers)
         return ok(request, created_data(dispatch), status_code=201, headers=headers)
 
-    def _validated(self, request: Request, principal: Principal) -> services.DispatchInput:
+    def _validated(self, request: Request, principal: Principal) -> lifecycle.DispatchInput:
         """Field checks and the deployment's rules together, so every bad field is listed."""
         raw = request.data if isinstance(request.data, dict) else {}
         serializer = AGENT_INPUTS.get(str(raw.get("agent")), self.InputSerializer)(
@@ -369,7 +369,7 @@ class DispatchCreateApi(APIView):
             errors.setdefault(field, [message])
         if errors:
             raise serializers.ValidationError(errors)
-        return services.DispatchInput(
+        return lifecycle.DispatchInput(
             agent=values["agent"],
             task=values["task"],
             model_id=values["modelId"],
@@ -523,7 +523,7 @@ def _detail(request: Request, dispatch_id: str) -> Response:
 def _cancel(request: Request, dispatch_id: str) -> Response:
     dispatch = _owned(request, dispatch_id)
     try:
-        cancelled = services.dispatch_cancel(dispatch=dispatch, actor=actor_from(request))
+        cancelled = lifecycle.dispatch_cancel(dispatch=dispatch, actor=actor_from(request))
     except InvalidTransition as exc:
         details = {"status": exc.status.api_value}
         raise ApiError("CONFLICT", str(exc), status_code=409, details=details) from exc

@@ -10,6 +10,8 @@ __all__ = ["AGENTS", "API_STATUSES", "ORIGIN", "Agent", "Dispatch", "DispatchSta
 
 # What every dispatch created here says on its item: our workers claim only these.
 ORIGIN = "outpost-admin"
+COUNTED_BY_STREAM = "stream"  # `counted_by` on ours: the usage roll-ups count it from the stream
+REFUSED = "REFUSED#"  # the sort key prefix of a refused create's item, counted from the stream
 
 
 class DispatchStatus(StrEnum):

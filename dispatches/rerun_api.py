@@ -13,13 +13,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
-from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ok, represent
 from outpost_admin.api.fields import IsoDateTimeField, PatternField
 from outpost_admin.api.schema import responses
+from tenants.api_authentication import principal_of, scope_permission
 from tenants.domain import Scope
 
-from . import services
+from . import lifecycle, selectors
 from .apis import (
     _IDEMPOTENCY_KEY,
     IDEMPOTENCY_BODY_HELP,
@@ -69,12 +69,12 @@ class DispatchRerunApi(APIView):
     def post(self, request: Request, dispatch_id: str) -> Response:
         principal = principal_of(request)
         assert principal is not None  # the scope permission has checked it
-        original = services.dispatch_get(tenant_id=principal.tenant_id, dispatch_id=dispatch_id)
+        original = selectors.dispatch_get(tenant_id=principal.tenant_id, dispatch_id=dispatch_id)
         key = self._idempotency_key(request)
         headers = {"Idempotency-Key": key}
         try:
             with create_refusals(principal, key, headers):
-                dispatch = services.dispatch_rerun(
+                dispatch = lifecycle.dispatch_rerun(
                     original=original,
                     api_key_id=principal.key.api_key_id,
                     limits=principal.limits,
@@ -82,7 +82,7 @@ class DispatchRerunApi(APIView):
                     render=self.render,
                     actor=actor_from(request),
                 )
-        except services.Replay as replay:
+        except lifecycle.Replay as replay:
             headers["Idempotent-Replayed"] = "true"
             return ok(request, replay.response, status_code=201, headers=headers)
         return ok(request, self.render(dispatch), status_code=201, headers=headers)

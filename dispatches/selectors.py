@@ -1,7 +1,7 @@
-"""Reads for dispatches and their logs. Every function is keyword-only.
+"""Reads for dispatches and their logs: every read outside lifecycle.py goes through here.
 
 The list reads are storage's own functions (one Query a page, nothing to add), named here
-so views and APIs keep to the one path: view -> selector -> storage.
+so views, APIs and the other apps keep to the one path: caller -> selector -> storage.
 """
 
 from collections.abc import Iterator
@@ -10,10 +10,22 @@ from datetime import date, datetime, timedelta
 from outpost_admin.dynamo import BadCursor, Page, decode_cursor, encode_cursor
 
 from . import storage
-from .domain import Dispatch, DispatchStatus, LogChunk
-from .storage import dispatch_list, dispatch_list_day
+from .domain import REFUSED, Dispatch, DispatchStatus, LogChunk
+from .storage import (
+    NotFound,
+    dispatch_from_item,
+    dispatch_get_many,
+    dispatch_iter_ours,
+    dispatch_list,
+    dispatch_list_day,
+)
 
 __all__ = [
+    "REFUSED",
+    "dispatch_from_item",
+    "dispatch_get",
+    "dispatch_get_many",
+    "dispatch_iter_ours",
     "dispatch_list",
     "dispatch_list_day",
     "dispatch_list_range",
@@ -25,6 +37,15 @@ __all__ = [
 ]
 
 MAX_RANGE_DAYS = 31
+
+
+def dispatch_get(*, tenant_id: str | None, dispatch_id: str) -> Dispatch:
+    """A dispatch of this tenant (any tenant when None: staff, the runner); otherwise
+    NotFound, as for a missing one. A consistent read: a worker polls it while it runs."""
+    dispatch = storage.dispatch_get(dispatch_id)
+    if tenant_id is not None and dispatch.tenant_id != tenant_id:
+        raise NotFound(f"dispatch {dispatch_id}")
+    return dispatch
 
 
 def dispatch_list_range(

@@ -2,10 +2,9 @@
 
 The tenant's quota counters (its slot, the day's count) are built by tenants.counters; this
 module puts those actions into the dispatch's own transactions. The usage roll-ups are not
-here: they are counted from the stream (rollups_stream.py).
+here: they are counted from the stream (usage/rollups_stream.py).
 """
 
-import contextlib
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -31,9 +30,11 @@ from outpost_admin.dynamo.paging import query_all, query_page
 from outpost_admin.dynamo.tables import DISPATCH_LOGS, DISPATCHES, IDEMPOTENCY, TENANTS
 from tenants import counters
 
-from . import claim_queue, rollups_stream
+from . import claim_queue
 from .domain import (
+    COUNTED_BY_STREAM,
     ORIGIN,
+    REFUSED,
     Dispatch,
     DispatchStatus,
     IdempotencyInFlight,
@@ -83,8 +84,8 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "claim_queue": claim_queue.shard_of(d.dispatch_id)
             if d.is_ours and d.status == DispatchStatus.PENDING
             else None,
-            # Its usage roll-ups are counted from the stream (rollups_stream.py).
-            "counted_by": rollups_stream.COUNTED_BY_STREAM if d.is_ours else None,
+            # Its usage roll-ups are counted from the stream (usage/rollups_stream.py).
+            "counted_by": COUNTED_BY_STREAM if d.is_ours else None,
         }
     )
 
@@ -369,9 +370,10 @@ def _update_running(
     return _from_item(response["Attributes"])
 
 
-def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
-    """RUNNING -> PENDING (its worker is gone), back in the claim queue; the slot stays taken.
-    The run it cut short is counted in `interruptions`, and the reason stays on the record."""
+def dispatch_requeue(dispatch: Dispatch, *, reason: str, event: AuditEvent) -> bool:
+    """RUNNING -> PENDING (its worker is gone), back in the claim queue, audited; the slot
+    stays taken. The run it cut short is counted in `interruptions`, and the reason stays on
+    the record. False if it is no longer RUNNING under that worker."""
     requeue = {
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
@@ -392,9 +394,11 @@ def dispatch_requeue(dispatch: Dispatch, *, reason: str) -> bool:
         ),
     }
     try:
-        call("update_item", **requeue)
-    except Conflict:
-        return False
+        transact([("dispatch", {"Update": requeue}), audit_action(event)])
+    except TransactionConflict as exc:
+        if exc.failed("dispatch"):
+            return False
+        raise
     return True
 
 
@@ -475,17 +479,18 @@ def _transact_releasing(ending: list[Action], tenant_id: str, dispatch_id: str) 
     return counters.transact_releasing(ending, tenant_id, dispatch_id)
 
 
-def rejection_count(dispatch: Dispatch, *, limit: str) -> None:
-    """Count a create its tenant's limits refused (the day's roll-ups)."""
-    transact(
-        counters.count_rejection(
-            dispatch.tenant_id,
-            dispatch.started_at.date(),
-            limit=limit,
-            agent=dispatch.agent,
-            key_id=dispatch.api_key_id,
-        )
-    )
+def refusal_record(dispatch: Dispatch, *, limit: str) -> None:
+    """Leave a create its tenant's limits refused for the usage roll-ups to count: one small
+    item under the tenant (no item other tenants write), which counting deletes."""
+    item = {
+        "tenant_id": dispatch.tenant_id,
+        "sk": f"{REFUSED}{dispatch.dispatch_id}",
+        "limit": limit,
+        "agent": dispatch.agent,
+        "api_key_id": dispatch.api_key_id,
+        "refused_at": iso(dispatch.started_at),
+    }
+    call("put_item", TableName=TENANTS.name, Item=to_item(item))
 
 
 def slot_release_orphan(tenant_id: str, dispatch_id: str, dispatch: Dispatch | None) -> bool:
@@ -690,66 +695,3 @@ def log_tail(dispatch_id: str, *, chunks: int = 20) -> list[LogChunk]:
         Limit=chunks,
     )
     return [_chunk_from_item(i) for i in reversed(response.get("Items", []))]
-
-
-# --- the recovery lease: one worker at a time runs recovery ------------------------------
-
-
-def _lease_key(name: str) -> dict[str, Any]:
-    return to_item({"tenant_id": f"LEASE#{name}", "sk": "LEASE"})
-
-
-def lease_acquire(name: str, *, holder: str, now: datetime, seconds: int) -> dict[str, Any] | None:
-    """Hold the lease `name` for `seconds` if it is free, expired or already ours.
-
-    Returns what the holder left on it (its checkpoints), or None if another holds it.
-    """
-    try:
-        response = call(
-            "update_item",
-            TableName=TENANTS.name,
-            Key=_lease_key(name),
-            UpdateExpression="SET holder = :me, expiresAt = :until",
-            ConditionExpression="attribute_not_exists(holder) OR holder = :me OR expiresAt < :now",
-            ExpressionAttributeValues=values(
-                {
-                    ":me": holder,
-                    ":until": int((now + timedelta(seconds=seconds)).timestamp() * 1000),
-                    ":now": int(now.timestamp() * 1000),
-                }
-            ),
-            ReturnValues="ALL_NEW",
-        )
-    except Conflict:
-        return None
-    return dict(from_item(response["Attributes"]).get("state", {}))
-
-
-def lease_save(name: str, *, holder: str, state: dict[str, Any]) -> bool:
-    """Keep the holder's checkpoints on the lease, if it still holds it."""
-    try:
-        call(
-            "update_item",
-            TableName=TENANTS.name,
-            Key=_lease_key(name),
-            UpdateExpression="SET #state = :state",
-            ConditionExpression="holder = :me",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=values({":state": state, ":me": holder}),
-        )
-    except Conflict:
-        return False
-    return True
-
-
-def lease_release(name: str, *, holder: str) -> None:
-    """Let the next worker take the lease at once (its checkpoints stay on it)."""
-    with contextlib.suppress(Conflict):  # held by another meanwhile: nothing to hand on
-        call(
-            "update_item",
-            TableName=TENANTS.name,
-            Key=_lease_key(name),
-            UpdateExpression="SET expiresAt = :zero",
-            ConditionExpression="holder = :me",
-            ExpressionAttributeValues=values({":zero": 0, ":me": holder}),
-        )

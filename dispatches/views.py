@@ -16,15 +16,15 @@ from outpost_admin.actors import actor_from
 from outpost_admin.audit import Actor
 from outpost_admin.converters import DispatchIdConverter
 from outpost_admin.dynamo import Page, utcnow
-from outpost_admin.pages import portal_required, render_page, staff_required, viewer_tenant_id
+from outpost_admin.pages import render_page, staff_required
 from outpost_admin.templatetags.outpost import duration
 from tenants import selectors as tenant_selectors
+from tenants.access import portal_required, viewer_tenant_id
 from tenants.forms import tenant_filter_id
 
-from . import selectors, services
+from . import lifecycle, selectors
 from .domain import (
     Dispatch,
-    DispatchStatus,
     IdempotencyInFlight,
     InvalidTransition,
     QuotaExceeded,
@@ -45,20 +45,13 @@ def tenant_home(request: HttpRequest) -> HttpResponse:
     tenant_id = viewer_tenant_id(request)
     if tenant_id is None:  # staff have no home tenant; they start from the tenants list
         return redirect("tenants:list")
-    usage = tenant_selectors.usage_today(tenant_id=tenant_id)
     context = {
         "tenant": tenant_selectors.tenant_get(tenant_id=tenant_id),
-        "usage": usage,
-        "finished": _finished_today(usage.by_status),
+        "dispatches_today": tenant_selectors.dispatches_today(tenant_id=tenant_id),
         "dispatches": selectors.dispatch_list(tenant_id=tenant_id, limit=RECENT).items,
         "live_url": _live_url(request, limit=RECENT),
     }
     return render_page(request, "dispatches/tenant_home.html", context)
-
-
-def _finished_today(by_status: dict[str, int]) -> list[tuple[str, int]]:
-    names = {s.value.lower(): s.api_value for s in DispatchStatus}
-    return [(names[k], n) for k, n in sorted(by_status.items()) if k in names and n]
 
 
 @portal_required
@@ -198,7 +191,7 @@ def dispatch_live(request: HttpRequest, dispatch_id: str) -> HttpResponse:
 
 def _detail(request: HttpRequest, dispatch_id: str) -> dict[str, Any]:
     scope = viewer_tenant_id(request)
-    dispatch = services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
+    dispatch = selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
     return {
         "dispatch": dispatch,
         "show_tenant": scope is None,
@@ -211,7 +204,7 @@ def _detail(request: HttpRequest, dispatch_id: str) -> dict[str, Any]:
 def dispatch_log(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     """The output written after chunk `after` (JSON), polled by the dispatch page's log."""
     scope = viewer_tenant_id(request)
-    dispatch = services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
+    dispatch = selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
     try:
         after = int(request.GET.get("after", "-1"))
     except ValueError:
@@ -229,7 +222,7 @@ def dispatch_log(request: HttpRequest, dispatch_id: str) -> HttpResponse:
 def dispatch_log_download(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     """The whole captured output as a text file."""
     scope = viewer_tenant_id(request)
-    services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
+    selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
     text = "".join(selectors.log_all_text(dispatch_id=dispatch_id))  # at most LOG_MAX_BYTES
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="dispatch-{dispatch_id}.log"'
@@ -241,11 +234,11 @@ def dispatch_log_download(request: HttpRequest, dispatch_id: str) -> HttpRespons
 def dispatch_cancel(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     """GET asks for confirmation; POST cancels. A finished dispatch answers 409."""
     scope = viewer_tenant_id(request)
-    dispatch = services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
+    dispatch = selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
     error = str(InvalidTransition(dispatch.status)) if dispatch.status.is_terminal else ""
     if request.method == "POST" and not error:
         try:
-            services.dispatch_cancel(dispatch=dispatch, actor=actor_from(request))
+            lifecycle.dispatch_cancel(dispatch=dispatch, actor=actor_from(request))
         except InvalidTransition as exc:
             error = str(exc)
         else:
@@ -263,7 +256,7 @@ def dispatch_rerun(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     """GET shows what will run again; POST creates it (once per confirmation: the page's
     token is the idempotency key, so a double submit opens the same new dispatch)."""
     scope = viewer_tenant_id(request)
-    original = services.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
+    original = selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
     error, token = "", request.POST.get("token", "")
     if request.method == "POST" and _TOKEN.fullmatch(token):
         try:
@@ -286,7 +279,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 def _rerun(request: HttpRequest, original: Dispatch, token: str) -> str:
     tenant = tenant_selectors.tenant_get(tenant_id=original.tenant_id)
     try:
-        dispatch = services.dispatch_rerun(
+        dispatch = lifecycle.dispatch_rerun(
             original=original,
             api_key_id="",
             limits=tenant.limits,
@@ -294,7 +287,7 @@ def _rerun(request: HttpRequest, original: Dispatch, token: str) -> str:
             render=lambda d: {"dispatchId": d.dispatch_id},
             actor=actor_from(request),
         )
-    except services.Replay as replay:  # the same confirmation submitted twice
+    except lifecycle.Replay as replay:  # the same confirmation submitted twice
         return replay.dispatch_id or str((replay.response or {})["dispatchId"])
     return dispatch.dispatch_id
 
@@ -338,7 +331,7 @@ def _cancel_each(dispatches: list[Dispatch], *, actor: Actor) -> int:
     cancelled = 0
     for dispatch in dispatches:
         try:
-            services.dispatch_cancel(dispatch=dispatch, actor=actor)
+            lifecycle.dispatch_cancel(dispatch=dispatch, actor=actor)
         except InvalidTransition:  # it ended meanwhile
             continue
         cancelled += 1

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from dispatches.domain import AGENTS
 from outpost_admin.dynamo.leases import ShardLease
+from usage.figures import Cells
 
 from .domain import PoolItem, SlotStatus
-from .usage import Cells
 
 LAST_HOUR_STATUSES = ("completed", "failed", "cancelled", "timeout")
 

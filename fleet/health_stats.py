@@ -11,11 +11,11 @@ status now. We never Scan, so each figure comes from a roll-up, a fixed number o
 
 from typing import Any
 
-from tenants.rollups import RUN_TIME_BOUNDS
+from usage.figures import Cells
+from usage.rollups import RUN_TIME_BOUNDS
 
 from .board import FleetBoard
 from .domain import SlotStatus
-from .usage import Cells
 
 FINISHED = ("completed", "failed", "cancelled", "timeout")
 

@@ -5,14 +5,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from dispatches import storage as dispatch_storage
+from dispatches import selectors as dispatch_selectors
 from dispatches.agents import is_available
 from dispatches.domain import Dispatch, DispatchStatus
 from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import leases
-from tenants import rollups
+from usage import rollups
+from usage import storage as usage_storage
 
-from . import board, storage, usage_storage
+from . import board, storage
 from .board import FleetBoard
 from .domain import PoolItem
 
@@ -82,7 +83,7 @@ def dead_workers_dispatches(*, now: datetime) -> list[Dispatch]:
     items = [i for i in _pool_items() if not i.is_control_plane and i.worker_id]
     live = {i.worker_id for i in items if i.is_slot and i.is_live(now=now, dead_after=dead_after())}
     named = {i.dispatch_id: i.worker_id for i in items if i.worker_id not in live and i.dispatch_id}
-    found = dispatch_storage.dispatch_get_many(sorted(named)) if named else {}
+    found = dispatch_selectors.dispatch_get_many(sorted(named)) if named else {}
     orphans = [
         d
         for d in found.values()

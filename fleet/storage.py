@@ -4,14 +4,15 @@ Never scanned: the pool is read one agent type at a time (a Query each), as the 
 plane reads it.
 """
 
+import contextlib
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from outpost_admin.agents import AGENTS
-from outpost_admin.dynamo import call, from_item, iso, parse_iso, to_item, values
+from outpost_admin.dynamo import Conflict, call, from_item, iso, parse_iso, to_item, values
 from outpost_admin.dynamo.paging import query_all
-from outpost_admin.dynamo.tables import POOL
+from outpost_admin.dynamo.tables import POOL, TENANTS
 
 from .domain import PoolItem, Slot, SlotStatus, local_worker_prefix
 
@@ -137,3 +138,66 @@ def _worker_items(worker_id: str, agent_type: str) -> Iterator[dict[str, Any]]:
 def slots_for_worker(worker_id: str) -> list[Slot]:
     """The slots of one of our workers: a key-prefix Query per agent type, never a Scan."""
     return _slots_from([i for agent in AGENTS for i in _worker_items(worker_id, agent)])
+
+
+# --- the recovery lease: one worker at a time runs recovery ------------------------------
+
+
+def _lease_key(name: str) -> dict[str, Any]:
+    return to_item({"tenant_id": f"LEASE#{name}", "sk": "LEASE"})
+
+
+def lease_acquire(name: str, *, holder: str, now: datetime, seconds: int) -> dict[str, Any] | None:
+    """Hold the lease `name` for `seconds` if it is free, expired or already ours.
+
+    Returns what the holder left on it (its checkpoints), or None if another holds it.
+    """
+    try:
+        response = call(
+            "update_item",
+            TableName=TENANTS.name,
+            Key=_lease_key(name),
+            UpdateExpression="SET holder = :me, expiresAt = :until",
+            ConditionExpression="attribute_not_exists(holder) OR holder = :me OR expiresAt < :now",
+            ExpressionAttributeValues=values(
+                {
+                    ":me": holder,
+                    ":until": int((now + timedelta(seconds=seconds)).timestamp() * 1000),
+                    ":now": int(now.timestamp() * 1000),
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+    except Conflict:
+        return None
+    return dict(from_item(response["Attributes"]).get("state", {}))
+
+
+def lease_save(name: str, *, holder: str, state: dict[str, Any]) -> bool:
+    """Keep the holder's checkpoints on the lease, if it still holds it."""
+    try:
+        call(
+            "update_item",
+            TableName=TENANTS.name,
+            Key=_lease_key(name),
+            UpdateExpression="SET #state = :state",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=values({":state": state, ":me": holder}),
+        )
+    except Conflict:
+        return False
+    return True
+
+
+def lease_release(name: str, *, holder: str) -> None:
+    """Let the next worker take the lease at once (its checkpoints stay on it)."""
+    with contextlib.suppress(Conflict):  # held by another meanwhile: nothing to hand on
+        call(
+            "update_item",
+            TableName=TENANTS.name,
+            Key=_lease_key(name),
+            UpdateExpression="SET expiresAt = :zero",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues=values({":zero": 0, ":me": holder}),
+        )

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import usage_views, views
+from . import views
 
 app_name = "fleet"
 
@@ -11,6 +11,4 @@ urlpatterns = [
         views.worker_recover,
         name="worker-recover",
     ),
-    path("usage/", usage_views.usage_page, name="usage"),
-    path("usage/export.csv", usage_views.usage_export, name="usage-export"),
 ]

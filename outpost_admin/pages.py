@@ -10,8 +10,6 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 
-from tenants.memberships import member_tenant_id
-
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Anonymous users go to the login page; signed-in non-staff users get a 404."""
@@ -25,30 +23,6 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def portal_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Staff and tenant users pass; anonymous users go to the login page; anyone else 404s."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff and member_tenant_id(request.user) is None:
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def viewer_tenant_id(request: HttpRequest) -> str | None:
-    """The one tenant this user may see, or None for staff, who see every tenant."""
-    if request.user.is_staff:
-        return None
-    tenant_id = member_tenant_id(request.user)
-    if tenant_id is None:
-        raise Http404
-    return tenant_id
 
 
 def render_page(

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "outpost_admin",
     "tenants",
     "dispatches",
+    "usage",
     "fleet",
 ]
 
@@ -213,8 +214,8 @@ DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", "outpost@localhost")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "outpost_admin.api.authentication.ApiKeyAuthentication",
-        "outpost_admin.api.authentication.StaffSessionAuthentication",
+        "tenants.api_authentication.ApiKeyAuthentication",
+        "tenants.api_authentication.StaffSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -300,13 +301,13 @@ OUTPOST_WORKER_DEAD_AFTER_SECONDS = env_int("OUTPOST_WORKER_DEAD_AFTER_SECONDS",
 OUTPOST_HEALTH_CACHE_SECONDS = float(env("OUTPOST_HEALTH_CACHE_SECONDS", "5"))
 OUTPOST_WORKER_CONCURRENCY = env_int("OUTPOST_WORKER_CONCURRENCY", 1)
 OUTPOST_WORKER_DRAIN_SECONDS = float(env("OUTPOST_WORKER_DRAIN_SECONDS", "30"))
-# Recovery (dispatches.reconcile) runs inside the workers: how often, one worker at a time
+# Recovery (fleet.recovery) runs inside the workers: how often, one worker at a time
 # under a lease, and how long past claim + timeout a RUNNING dispatch may stay RUNNING.
 OUTPOST_RECOVERY_SECONDS = env_int("OUTPOST_RECOVERY_SECONDS", 15)
 OUTPOST_RECOVERY_LEASE_SECONDS = env_int("OUTPOST_RECOVERY_LEASE_SECONDS", 60)
 OUTPOST_RECOVERY_GRACE_SECONDS = env_int("OUTPOST_RECOVERY_GRACE_SECONDS", 120)
 # The in-process stream follower (every worker, a lease per shard); "off" where AWS Lambda
-# runs dispatches.stream_handler.handler on the streams instead.
+# runs usage.stream_handler.handler on the streams instead.
 OUTPOST_STREAM_FOLLOWER = env_bool("OUTPOST_STREAM_FOLLOWER", True)
 # How often each worker follows the streams (the usage roll-ups trail dispatches by this).
 OUTPOST_STREAM_FOLLOW_SECONDS = float(env("OUTPOST_STREAM_FOLLOW_SECONDS", "2"))

@@ -1,51 +1,31 @@
 from csp.decorators import csp_update
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from dispatches import apis as dispatch_apis
-from outpost_admin import health
 from outpost_admin.api.envelope import meta
 from outpost_admin.converters import DispatchIdConverter, IdConverter
 from outpost_admin.forms import LoginForm
-from tenants.memberships import member_tenant_id
 
 register_converter(IdConverter, "id")
 register_converter(DispatchIdConverter, "dispatch")
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    """Staff start at the tenants list; a tenant user at their tenant's home."""
-    if not request.user.is_authenticated:
-        return redirect("login")
-    if not request.user.is_staff and member_tenant_id(request.user):
-        return redirect("dispatches:home")
-    return redirect("tenants:list")
-
-
 urlpatterns = [
-    path("", home, name="home"),
+    path("", include("tenants.home_urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=LoginForm),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("health", health.overall, name="health"),
-    path("health/live", health.live, name="health-live"),
-    path("health/ready", health.ready, name="health-ready"),
-    path("health/fleet", health.fleet, name="health-fleet"),
+    path("", include("fleet.health_urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("dispatches.api_urls")),
-    path("api/v1/", include("fleet.api_urls")),
-    path("dispatch", dispatch_apis.LegacyCreateApi.as_view(), name="legacy-dispatch-create"),
-    path(
-        "dispatch/<dispatch:dispatch_id>",
-        dispatch_apis.LegacyDispatchApi.as_view(),
-        name="legacy-dispatch",
-    ),
+    path("api/v1/", include("usage.api_urls")),
+    path("", include("dispatches.legacy_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/docs/",
@@ -61,6 +41,7 @@ urlpatterns = [
     ),
     path("", include("tenants.urls")),
     path("", include("dispatches.urls")),
+    path("", include("usage.urls")),
     path("", include("fleet.urls")),
 ]
 

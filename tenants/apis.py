@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
-from outpost_admin.api.authentication import IsStaffOrOperatorKey, principal_of
 from outpost_admin.api.envelope import ApiError, ok, represent
 from outpost_admin.api.fields import (
     IsoDateTimeField,
@@ -21,6 +20,7 @@ from outpost_admin.api.fields import (
 )
 from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, responses
 from outpost_admin.dynamo import utcnow
+from tenants.api_authentication import IsStaffOrOperatorKey, principal_of
 
 from . import selectors, services
 from .domain import IssuedKey, KeyStatus, Scope, TenantStatus, Tier

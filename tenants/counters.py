@@ -1,4 +1,4 @@
-"""The tenant counters: concurrency slots and the daily usage roll-ups. Their only owner.
+"""The tenant's quota counters: concurrency slots and the daily count. Their only owner.
 
 Every writer (dispatch create and finish, the recovery sweep, the backfill of the control
 plane's records) takes these as named transaction actions and puts them in its own
@@ -13,10 +13,9 @@ transaction, so a counter moves in the same write as the thing it counts.
   same transaction as the decrement, so whoever releases first wins and every later attempt
   is a no-op. Markers an earlier version wrote in the single `SLOTS` partition are still
   read and released (`transact_releasing` falls back to them); this version writes none.
-- Daily usage: the create's transaction adds one to `dispatches` on the tenant's
-  `USAGE#YYYY-MM-DD` item (the daily limit's count); every breakdown of the day is counted
-  from the stream (dispatches/rollups_stream.py, cells in rollups.py). A refused create
-  counts its refusal in a small transaction of its own.
+- Daily count: the create's transaction adds one to `dispatches` on the tenant's
+  `USAGE#YYYY-MM-DD` item (the daily limit's count). Every breakdown of the day is the
+  usage app's, counted from the streams (usage/rollups_stream.py).
 """
 
 import zlib
@@ -37,9 +36,6 @@ from outpost_admin.dynamo import (
 from outpost_admin.dynamo.paging import query_all
 from outpost_admin.dynamo.tables import TENANTS
 
-from . import rollups
-from .domain import DailyUsage
-
 TENANT_SK = "TENANT"
 SLOTS_PARTITION = "SLOTS"  # the prefix of the shards; alone, the layout before issue 13
 SLOT_SHARDS = 16
@@ -55,12 +51,6 @@ def usage_sk(day: date) -> str:
 
 def usage_key(tenant_id: str, day: date) -> dict[str, Any]:
     return to_item({"tenant_id": tenant_id, "sk": usage_sk(day)})
-
-
-def usage_cells_key(tenant_id: str, day: date) -> dict[str, Any]:
-    """The tenant's day of breakdowns (rollups.py), beside its quota item: counted from the
-    stream, so the quota item the create's transaction writes stays a few bytes."""
-    return to_item({"tenant_id": tenant_id, "sk": f"{usage_sk(day)}#CELLS"})
 
 
 def slot_shard(tenant_id: str) -> str:
@@ -232,41 +222,12 @@ def count_quota_day(tenant_id: str, day: date, *, max_per_day: int) -> Action:
     return "day", {"Update": update}
 
 
-def count_rejection(
-    tenant_id: str, day: date, *, limit: str, agent: str, key_id: str
-) -> list[Action]:
-    """A create refused by a limit (its own small transaction, on the refused path only)."""
-    tenant_day, shard = rollups.on_reject(
-        TENANTS.name,
-        tenant_key=usage_cells_key(tenant_id, day),
-        tenant_id=tenant_id,
-        limit=limit,
-        agent=agent,
-        key_id=key_id,
-        day=day,
-    )
-    return [("day_rejection", tenant_day), ("day_shard_rejection", shard)]
-
-
-def usage_from_item(day: date, data: dict[str, Any]) -> DailyUsage:
-    return DailyUsage(
-        day=day,
-        dispatches=int(data.get("dispatches", 0)),
-        by_agent={k[6:]: int(v) for k, v in data.items() if k.startswith("agent_")},
-        by_status={k[7:]: int(v) for k, v in data.items() if k.startswith("status_")},
-    )
-
-
-def usage_get(tenant_id: str, day: date) -> DailyUsage:
-    """The day's quota count and breakdowns: both items in one BatchGetItem. (A day counted
-    by an earlier version holds its breakdowns on the quota item: they add up the same.)"""
-    pending = {TENANTS.name: {"Keys": [usage_key(tenant_id, day), usage_cells_key(tenant_id, day)]}}
-    merged: dict[str, int] = {}
-    while pending:
-        response = call("batch_get_item", RequestItems=pending)
-        for item in response["Responses"].get(TENANTS.name, []):
-            for name, value in from_item(item).items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    merged[name] = merged.get(name, 0) + int(value)
-        pending = response.get("UnprocessedKeys") or {}
-    return usage_from_item(day, merged)
+def quota_day_count(tenant_id: str, day: date) -> int:
+    """How many dispatches the tenant created that day: the daily limit's count."""
+    item = call(
+        "get_item",
+        TableName=TENANTS.name,
+        Key=usage_key(tenant_id, day),
+        ProjectionExpression="dispatches",
+    ).get("Item", {})
+    return int(item.get("dispatches", {}).get("N", 0))

@@ -1,7 +1,7 @@
 """Tenants, tiers, API keys and daily usage: plain values, no I/O."""
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -127,11 +127,3 @@ class IssuedKey:
 
     key: ApiKey
     raw: str
-
-
-@dataclass(frozen=True)
-class DailyUsage:
-    day: date
-    dispatches: int = 0
-    by_agent: dict[str, int] = field(default_factory=dict)
-    by_status: dict[str, int] = field(default_factory=dict)

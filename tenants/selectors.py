@@ -8,16 +8,16 @@ from outpost_admin.audit import AuditEvent, audit_list
 from outpost_admin.dynamo import NotFound, Page, utcnow
 
 from . import counters, storage
-from .domain import ApiKey, DailyUsage, Tenant
+from .domain import ApiKey, Tenant
 
 __all__ = [
     "audit_iter",
     "audit_list",
+    "dispatches_today",
     "key_get",
     "key_list",
     "tenant_get",
     "tenant_list",
-    "usage_today",
 ]
 
 
@@ -91,5 +91,6 @@ def audit_iter(*, limit: int, **filters: Any) -> Iterator[AuditEvent]:
         cursor = page.cursor
 
 
-def usage_today(*, tenant_id: str) -> DailyUsage:
-    return counters.usage_get(tenant_id, utcnow().date())
+def dispatches_today(*, tenant_id: str) -> int:
+    """The daily limit's count for today (UTC); the breakdowns are the usage app's."""
+    return counters.quota_day_count(tenant_id, utcnow().date())

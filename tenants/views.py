@@ -105,7 +105,7 @@ def tenant_detail(request: HttpRequest, tenant_id: str) -> HttpResponse:
     context = {
         "tenant": tenant,
         "keys": key_states(tenant, selectors.key_list(tenant_id=tenant_id), now=utcnow()),
-        "usage": selectors.usage_today(tenant_id=tenant_id),
+        "dispatches_today": selectors.dispatches_today(tenant_id=tenant_id),
         "events": selectors.audit_list(tenant_id=tenant_id, limit=10).items,
         "members": memberships.member_list(tenant_id=tenant_id),
         "tier_form": TierForm(initial={"tier": tenant.tier.value}),
@@ -341,3 +341,12 @@ def user_revoke(request: HttpRequest, tenant_id: str, user_id: int) -> HttpRespo
             return redirect("tenants:detail", tenant_id=tenant_id)
     context = {"tenant": tenant, "member": member, "error": error}
     return render_page(request, "tenants/user_revoke.html", context, status=409 if error else 200)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Staff start at the tenants list; a tenant user at their tenant's home."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if not request.user.is_staff and memberships.member_tenant_id(request.user):
+        return redirect("dispatches:home")
+    return redirect("tenants:list")

@@ -23,7 +23,7 @@ import schemathesis
 RUN_TENANT = os.environ.get("OUTPOST_FUZZ_TENANT", "")
 THROWAWAY_TENANT = os.environ.get("OUTPOST_FUZZ_THROWAWAY_TENANT", "")
 THROWAWAY_KEY = os.environ.get("OUTPOST_FUZZ_THROWAWAY_KEY", "")
-MAX_DAYS = 366  # fleet.forms.MAX_DAYS (this module runs outside Django)
+MAX_DAYS = 366  # usage.forms.MAX_DAYS (this module runs outside Django)
 
 
 @schemathesis.hook

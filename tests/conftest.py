@@ -13,7 +13,7 @@ from botocore.exceptions import ReadTimeoutError
 from django.conf import settings
 from django.test import Client
 
-from outpost_admin import health
+from fleet import health
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import call, iso, local, reset_client, utcnow, values
 from outpost_admin.dynamo import client as dynamodb_client
@@ -221,7 +221,8 @@ def roll_up() -> None:
     """Count what the streams hold, as the workers' follower does every few seconds: the
     usage roll-ups (and the queue) trail the dispatches until then. In a thread of its own,
     as a worker's, so a test counting its own calls does not count these."""
-    from dispatches import backfill, reconcile
+    from fleet import recovery as reconcile
+    from usage import backfill
 
     def follow() -> None:
         for _ in range(20):

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
+from fleet.management.commands.run_local import gunicorn_command
 from outpost_admin.dynamo import local
-from outpost_admin.management.commands.run_local import gunicorn_command
 
 # Every agent runnable, so a create is refused only for what the request or tenant says.
 AGENT_COMMANDS = json.dumps({a: ["true"] for a in ("claude", "codex", "gemini", "aider", "grok")})

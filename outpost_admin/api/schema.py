@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "outpost_admin.api.authentication.ApiKeyAuthentication"
+    target_class = "tenants.api_authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
@@ -21,7 +21,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class StaffSessionScheme(OpenApiAuthenticationExtension):
-    target_class = "outpost_admin.api.authentication.StaffSessionAuthentication"
+    target_class = "tenants.api_authentication.StaffSessionAuthentication"
     name = "StaffSession"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

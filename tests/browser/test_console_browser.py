@@ -13,7 +13,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect
 
-from dispatches import services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow

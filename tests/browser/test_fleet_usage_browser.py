@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from dispatches import storage as dispatch_storage
 from dispatches.domain import DispatchStatus
-from dispatches.worker import Worker
+from fleet.worker import Worker
 from outpost_admin.dynamo import utcnow
 from tenants.domain import Tier
 from tests.fleet.conftest import finish

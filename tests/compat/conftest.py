@@ -3,7 +3,9 @@ import threading
 
 import pytest
 
-from dispatches import reconcile, storage
+from dispatches import storage
+from fleet import recovery as reconcile
+from fleet import storage as fleet_storage
 
 SWEEPER = "tests-sweeper"
 
@@ -22,7 +24,7 @@ def sweep():
         raise AssertionError("recovery did not get there")
 
     yield run
-    storage.lease_release(reconcile.LEASE, holder=SWEEPER)
+    fleet_storage.lease_release(reconcile.LEASE, holder=SWEEPER)
 
 
 @pytest.fixture(autouse=True)

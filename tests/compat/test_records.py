@@ -10,17 +10,18 @@ from django.test import Client
 from dispatches import selectors as dispatch_selectors
 from dispatches import storage
 from dispatches.domain import DispatchStatus
-from fleet import health_stats, usage_storage
+from fleet import health_stats
 from fleet import selectors as fleet_selectors
 from fleet import services as pool
 from fleet import storage as pool_storage
-from fleet.usage import Cells
 from outpost_admin.dynamo import utcnow
-from tenants import counters, selectors, services
+from tenants import selectors, services
 from tenants import storage as tenant_storage
 from tenants.domain import Tier
 from tests.conftest import roll_up, unique_email
 from tests.dispatches.workers import create
+from usage import storage as usage_storage
+from usage.figures import Cells
 
 from . import control_plane as cp
 
@@ -69,12 +70,12 @@ def test_its_dispatches_show_in_the_staff_history_by_day_the_tenants_and_todays_
         return theirs["dispatch_id"] in [d.dispatch_id for d in page.items]
 
     sweep(until=in_day)
-    usage = counters.usage_get(tenant.tenant_id, utcnow().date())
+    usage = usage_storage.usage_get(tenant.tenant_id, utcnow().date())
     assert usage.dispatches == 1 and usage.by_agent == {"codex": 1}
     cp.mark_completed(theirs["dispatch_id"])
-    sweep(until=lambda: counters.usage_get(tenant.tenant_id, utcnow().date()).by_status)
+    sweep(until=lambda: usage_storage.usage_get(tenant.tenant_id, utcnow().date()).by_status)
     sweep()  # seen again: still counted once
-    usage = counters.usage_get(tenant.tenant_id, utcnow().date())
+    usage = usage_storage.usage_get(tenant.tenant_id, utcnow().date())
     assert (usage.dispatches, usage.by_status) == (1, {"completed": 1})
     shown = storage.dispatch_get(theirs["dispatch_id"])
     assert shown.tags == {"team": "web"} and not shown.is_ours

@@ -6,13 +6,16 @@ import json
 
 from django.core.management import call_command
 
-from dispatches import reconcile, services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
+from fleet import recovery as reconcile
 from outpost_admin.dynamo import call, client, from_item, to_item, values
 from outpost_admin.dynamo.tables import TENANTS
 from tenants import counters
 from tenants import storage as tenant_storage
 from tests.dispatches.workers import ACTOR, create
+from usage import storage as usage_storage
 
 from . import control_plane as cp
 from .conftest import racing_releases
@@ -143,7 +146,7 @@ def test_the_sweep_releases_an_old_layout_marker_once(make_tenant, sweep):
     assert old.dispatch_id in report.released
     assert partition("SLOTS", tenant) == []
     assert slots_of(tenant) == 1
-    day = counters.usage_get(tenant.tenant_id, old.started_at.date())
+    day = usage_storage.usage_get(tenant.tenant_id, old.started_at.date())
     assert day.by_status == {"completed": 1}
     again = sweep()
     assert old.dispatch_id not in again.released

@@ -9,15 +9,19 @@ from datetime import timedelta
 from botocore.exceptions import EndpointConnectionError
 from django.test import Client
 
-from dispatches import reconcile, services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
+from fleet import recovery as reconcile
 from fleet import services as pool
+from fleet import storage as fleet_storage
 from outpost_admin.dynamo import call, client, to_item, utcnow
 from outpost_admin.dynamo.tables import DISPATCHES
 from tenants import counters
 from tenants import storage as tenant_storage
 from tenants.domain import Tier
 from tests.dispatches.workers import ACTOR, create, script, use_commands, wait_for, worker_for
+from usage import storage as usage_storage
 
 from . import control_plane as cp
 from .conftest import SWEEPER, racing_releases
@@ -68,7 +72,7 @@ def test_the_control_planes_ecs_completion_releases_the_slot_and_counts_the_outc
     cp.mark_completed(dispatch.dispatch_id)
     sweep()
     assert (slots_of(tenant), markers_of(tenant)) == (0, 0)
-    day = counters.usage_get(tenant.tenant_id, dispatch.started_at.date())
+    day = usage_storage.usage_get(tenant.tenant_id, dispatch.started_at.date())
     assert day.by_status == {"completed": 1}
 
 
@@ -105,9 +109,9 @@ def test_a_cancel_racing_the_control_planes_cancel_releases_once(make_tenant, sw
 def test_recovery_takes_turns_under_a_lease(make_tenant, sweep):
     sweep()
     assert reconcile.sweep(holder="another-worker") is None  # the lease is held
-    storage.lease_release(reconcile.LEASE, holder=SWEEPER)
+    fleet_storage.lease_release(reconcile.LEASE, holder=SWEEPER)
     assert reconcile.sweep(holder="another-worker") is not None
-    storage.lease_release(reconcile.LEASE, holder="another-worker")
+    fleet_storage.lease_release(reconcile.LEASE, holder="another-worker")
 
 
 def test_the_worker_loop_runs_recovery_by_itself(settings, make_tenant):
@@ -125,7 +129,7 @@ def test_the_worker_loop_runs_recovery_by_itself(settings, make_tenant):
         thread.join(timeout=30)
     # it handed the lease on when it stopped
     assert reconcile.sweep(holder=SWEEPER) is not None
-    storage.lease_release(reconcile.LEASE, holder=SWEEPER)
+    fleet_storage.lease_release(reconcile.LEASE, holder=SWEEPER)
 
 
 # --- point 4: our worker runs only what was created for it -------------------------------------
@@ -206,4 +210,4 @@ def test_a_running_dispatch_past_timeout_and_grace_is_failed_whatever_its_heartb
         assert slots_of(tenant) == 0
     finally:
         pool.slot_retire(slot)
-        storage.lease_release(reconcile.LEASE, holder=SWEEPER)
+        fleet_storage.lease_release(reconcile.LEASE, holder=SWEEPER)

@@ -9,12 +9,13 @@ from datetime import timedelta
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from dispatches import backfill, reconcile, stream_handler
+from fleet import recovery as reconcile
 from outpost_admin.dynamo import call, from_item, leases, streams, to_item, utcnow
 from outpost_admin.dynamo.tables import DISPATCHES, STREAM, TENANTS
-from tenants import counters
 from tenants import storage as tenant_storage
 from tests.conftest import roll_up, unique_email
+from usage import backfill, stream_handler
+from usage import storage as usage_storage
 
 from . import control_plane as cp
 from .conftest import SWEEPER
@@ -144,7 +145,7 @@ def test_a_stream_error_never_stops_recovery_and_the_next_pass_goes_on(
     sweep(
         until=lambda: (
             is_listed(theirs)
-            and counters.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
+            and usage_storage.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
         )
     )
     assert trims(TENANTS.name) + trims(DISPATCHES.name) == trimmed_before
@@ -203,9 +204,9 @@ def test_the_handler_reports_the_record_it_failed_on_and_handles_the_others(make
         "batchItemFailures": [{"itemIdentifier": poison["dynamodb"]["SequenceNumber"]}]
     }
     assert is_listed(theirs)
-    assert counters.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
+    assert usage_storage.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
     stream_handler.handle_batch(event)  # replayed: nothing counted twice
-    assert counters.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
+    assert usage_storage.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
 
 
 def _poisoned(record: dict) -> dict:

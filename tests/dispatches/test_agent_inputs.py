@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from dispatches import storage
 from dispatches.agents import ConfigError, _parse, check_agent_commands
 from dispatches.domain import BRANCH_PATTERN, REPO_PATTERN, DispatchStatus
-from dispatches.executors import LocalExecutor
+from fleet.executors import LocalExecutor
 
 from .conftest import BODY
 from .workers import a_dispatch, create, logs, script, use_commands, worker_for

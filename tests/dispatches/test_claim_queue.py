@@ -7,9 +7,10 @@ from collections import Counter
 
 from django.core.management import call_command
 
-from dispatches import claim_queue, services, storage
+from dispatches import claim_queue, storage
+from dispatches import lifecycle as services
 from dispatches.domain import DispatchStatus
-from dispatches.worker import Worker
+from fleet.worker import Worker
 from outpost_admin.dynamo import call, client, utcnow
 from outpost_admin.dynamo.tables import DISPATCHES
 from tests.compat import control_plane as cp
@@ -36,7 +37,7 @@ def test_a_dispatch_is_in_the_queue_only_while_it_waits(make_tenant):
     assert queued(dispatch.dispatch_id)
     claimed = storage.dispatch_claim(dispatch, worker_id="w-1", now=utcnow())
     assert claimed is not None and not queued(dispatch.dispatch_id)
-    assert storage.dispatch_requeue(claimed, reason="Worker w-1 stopped.")
+    assert services.dispatch_requeue(claimed, reason="Worker w-1 stopped.")
     assert queued(dispatch.dispatch_id)
     services.dispatch_cancel(dispatch=storage.dispatch_get(dispatch.dispatch_id), actor=ACTOR)
     assert not queued(dispatch.dispatch_id)

@@ -124,9 +124,9 @@ def test_dispatch_ids_are_ulids_with_fresh_randomness_in_the_same_millisecond(mo
 
     from ulid import ULID
 
-    from dispatches.services import new_dispatch_id
+    from dispatches.lifecycle import new_dispatch_id
 
-    monkeypatch.setattr("dispatches.services.time.time_ns", lambda: 1_800_000_000_000_000_000)
+    monkeypatch.setattr("dispatches.lifecycle.time.time_ns", lambda: 1_800_000_000_000_000_000)
     ids = [ULID.from_str(new_dispatch_id()) for _ in range(50)]
     assert len({u.timestamp for u in ids}) == 1
     randomness = sorted(int.from_bytes(u.bytes[6:], "big") for u in ids)

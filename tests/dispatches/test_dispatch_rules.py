@@ -6,7 +6,8 @@ import threading
 import pytest
 from django.test import Client
 
-from dispatches import services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import call, counting_calls, to_item, utcnow, values
@@ -15,6 +16,7 @@ from tenants import counters
 from tenants import storage as tenant_storage
 from tenants.domain import Scope, Tier
 from tests.conftest import roll_up
+from usage import storage as usage_storage
 
 from .conftest import BODY
 
@@ -77,7 +79,7 @@ def test_a_tenant_at_nine_of_ten_daily_gets_exactly_one_more(tenant_key):
         "T00:00:00.000Z"
     )
     assert int(refused["Retry-After"]) > 0
-    assert counters.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 10
+    assert usage_storage.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 10
 
 
 def test_the_concurrency_refusal_names_the_limit_and_retry(api, tenant_key):
@@ -112,7 +114,7 @@ def test_duplicate_terminal_writes_release_the_slot_once(api, tenant_key):
     assert sorted(outcomes) == [False] * 5 + [True]
     assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 0
     roll_up()
-    assert counters.usage_get(tenant.tenant_id, utcnow().date()).by_status == {"failed": 1}
+    assert usage_storage.usage_get(tenant.tenant_id, utcnow().date()).by_status == {"failed": 1}
 
 
 def test_a_suspended_tenant_cannot_dispatch(api, tenant_key):
@@ -138,7 +140,7 @@ def test_the_same_key_and_body_replays_without_a_second_dispatch(api, tenant_key
     assert again["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed")
     assert again.json()["data"] == first.json()["data"]
     assert tenant_storage.tenant_get(tenant.tenant_id).concurrent_jobs == 1
-    assert counters.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
+    assert usage_storage.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
 
 
 def test_the_key_in_the_body_works_like_the_header(api, tenant_key):
@@ -180,7 +182,7 @@ def test_concurrent_requests_with_one_key_make_one_dispatch(tenant_key):
     assert {r.json()["data"]["dispatchId"] for r in responses if r.status_code == 201} == {
         created[0].json()["data"]["dispatchId"]
     }
-    assert counters.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
+    assert usage_storage.usage_get(tenant.tenant_id, utcnow().date()).dispatches == 1
 
 
 def test_a_record_still_in_flight_is_a_409(api, tenant_key):

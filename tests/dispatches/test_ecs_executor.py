@@ -15,16 +15,18 @@ from datetime import timedelta
 import pytest
 from botocore.stub import ANY, Stubber
 
-from dispatches import reconcile, services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import Dispatch, DispatchStatus
-from dispatches.executors_ecs import EcsConfig, EcsExecutor, run_task_params
-from dispatches.worker import Worker
 from fleet import recovery
+from fleet import recovery as reconcile
 from fleet import selectors as fleet
 from fleet import services as pool_services
 from fleet import storage as pool_storage
 from fleet.board import WorkerRow
 from fleet.domain import Slot, SlotStatus, summarize
+from fleet.executors_ecs import EcsConfig, EcsExecutor, run_task_params
+from fleet.worker import Worker
 from outpost_admin.dynamo import aws, counting_calls, utcnow
 from tenants import storage as tenant_storage
 from tenants.domain import Tenant, Tier

@@ -2,9 +2,9 @@
 
 from dispatches import storage
 from outpost_admin.dynamo import counting_calls, utcnow
-from tenants import counters
 from tenants import storage as tenant_storage
 from tests.conftest import answers_lost
+from usage import storage as usage_storage
 
 from .conftest import BODY
 
@@ -14,7 +14,7 @@ def dispatches_of(tenant_id):
 
 
 def count_today(tenant_id):
-    return counters.usage_get(tenant_id, utcnow().date()).dispatches
+    return usage_storage.usage_get(tenant_id, utcnow().date()).dispatches
 
 
 def test_a_create_whose_answer_is_lost_says_the_dispatch_may_exist(api, tenant_key):

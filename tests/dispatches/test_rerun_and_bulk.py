@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 
-from dispatches import services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin import audit
 from outpost_admin.dynamo import counting_calls

@@ -5,10 +5,10 @@ from collections import Counter
 
 import pytest
 
-from dispatches import rollups_stream, services, storage, stream_handler
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import Dispatch, DispatchStatus
 from fleet import selectors as fleet_selectors
-from fleet.usage_selectors import usage_report
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import client, utcnow
 from outpost_admin.dynamo.tables import DISPATCHES
@@ -16,6 +16,8 @@ from tenants import services as tenant_services
 from tenants.domain import Scope, Tier
 from tests.compat.test_streams import lambda_event, stream_records
 from tests.conftest import roll_up
+from usage import rollups_stream, stream_handler
+from usage.selectors import usage_report
 
 from .workers import ACTOR, create
 
@@ -42,7 +44,7 @@ def play(dispatch: Dispatch, fate: str) -> None:
     claimed = storage.dispatch_claim(dispatch, worker_id="w-rollups", now=utcnow())
     assert claimed is not None
     if fate.startswith("requeued"):
-        assert storage.dispatch_requeue(claimed, reason="Worker w-rollups stopped.")
+        assert services.dispatch_requeue(claimed, reason="Worker w-rollups stopped.")
         claimed = storage.dispatch_claim(
             storage.dispatch_get(dispatch.dispatch_id), worker_id="w-2", now=utcnow()
         )

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from dispatches import reconcile, services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
+from fleet import recovery as reconcile
 from fleet import services as pool
 from outpost_admin.dynamo import utcnow
 from outpost_admin.processes import pids_where_env
@@ -220,14 +222,14 @@ def test_an_outcome_of_a_run_that_was_queued_again_is_never_recorded_on_the_next
     tenant, _ = make_tenant()
     dispatch = create(tenant)
     first = storage.dispatch_claim(dispatch, worker_id="same-id", now=utcnow())
-    assert first is not None and storage.dispatch_requeue(first, reason="Restarted.")
+    assert first is not None and services.dispatch_requeue(first, reason="Restarted.")
     time.sleep(0.01)  # a later claim, a later claim time
     second = storage.dispatch_claim(
         storage.dispatch_get(dispatch.dispatch_id), worker_id="same-id", now=utcnow()
     )
     assert second is not None
     assert not services.dispatch_finish(first, status=DispatchStatus.FAILED, run=first.claimed_at)
-    assert not reconcile.recover_dispatch(first, reason="Stale.", requeue=False)
+    assert not services.dispatch_recover(first, reason="Stale.", requeue=False)
     assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.RUNNING
     assert services.dispatch_finish(second, status=DispatchStatus.COMPLETED, run=second.claimed_at)
     assert storage.dispatch_get(dispatch.dispatch_id).status == DispatchStatus.COMPLETED

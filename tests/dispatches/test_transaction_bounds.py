@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from dispatches import services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.dynamo import call, client, utcnow
 from outpost_admin.dynamo.sizes import item_size

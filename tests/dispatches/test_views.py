@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from dispatches import services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.dynamo import counting_calls, utcnow
 from tenants import selectors as tenant_selectors
@@ -86,7 +87,8 @@ def test_a_tenant_user_lands_on_their_home_with_usage_against_limits(owner):
     assert tenant.name in html
     assert re.search(r"<strong>2</strong> of 500", html)  # today's dispatches, pro tier
     assert re.search(r"<strong>1</strong> of 10 concurrent slots", html)
-    assert "success 1" in html
+    assert 'hx-get="/usage/today/"' in html  # today's outcomes, loaded from the usage app
+    assert "success 1" in client.get("/usage/today/").content.decode()
     assert second in html and first in html
     assert 'href="/dispatches/"' in html  # the tenant user's nav
     assert "/tenants/" not in html

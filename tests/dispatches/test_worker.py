@@ -11,12 +11,13 @@ import time
 import pytest
 from django.core.management import call_command
 
-from dispatches import services, storage
-from dispatches.demo import demo_agent_commands
+from dispatches import lifecycle as services
+from dispatches import selectors, storage
 from dispatches.domain import AGENTS, DispatchStatus
-from dispatches.executors import TRUNCATED_MARKER, Outcome, child_env, command_for
-from dispatches.worker import verdict
 from fleet import storage as pool_storage
+from fleet.demo import demo_agent_commands
+from fleet.executors import TRUNCATED_MARKER, Outcome, child_env, command_for
+from fleet.worker import verdict
 from tenants import storage as tenant_storage
 
 from .workers import (
@@ -125,7 +126,7 @@ def test_cancelling_a_running_dispatch_stops_its_process(settings, make_tenant):
     thread = in_background(worker_for(tenant))
     pid = pid_in_logs(dispatch.dispatch_id)
     services.dispatch_cancel(
-        dispatch=services.dispatch_get(
+        dispatch=selectors.dispatch_get(
             tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id
         ),
         actor=ACTOR,
@@ -211,7 +212,7 @@ def test_stopping_a_worker_hands_back_what_outlives_the_drain(settings, make_ten
     assert "queued again" in again.status_reason
     assert concurrent_jobs(tenant) == 1  # still PENDING, still holding its slot
     services.dispatch_cancel(
-        dispatch=services.dispatch_get(
+        dispatch=selectors.dispatch_get(
             tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id
         ),
         actor=ACTOR,
@@ -300,7 +301,7 @@ def test_sigterm_hands_back_work_and_exits_cleanly(dynamodb_local, settings, mak
     assert status_of(dispatch.dispatch_id) == DispatchStatus.PENDING
     assert pool_storage.slots_for_worker("sigterm-test") == []
     services.dispatch_cancel(
-        dispatch=services.dispatch_get(
+        dispatch=selectors.dispatch_get(
             tenant_id=tenant.tenant_id, dispatch_id=dispatch.dispatch_id
         ),
         actor=ACTOR,

@@ -11,10 +11,11 @@ import time
 import uuid
 from dataclasses import replace
 
-from dispatches import services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import AGENTS, Dispatch, DispatchStatus
-from dispatches.services import DispatchInput
-from dispatches.worker import Worker
+from dispatches.lifecycle import DispatchInput
+from fleet.worker import Worker
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
 

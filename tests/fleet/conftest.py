@@ -4,7 +4,8 @@ import sys
 import pytest
 from django.test import Client
 
-from dispatches import services, storage
+from dispatches import lifecycle as services
+from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow

@@ -13,13 +13,12 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from dispatches import services as dispatch_services
+from dispatches import lifecycle as dispatch_services
 from dispatches import storage as dispatch_storage
 from dispatches.agents import is_available
 from dispatches.domain import AGENTS, ORIGIN, Dispatch, DispatchStatus
-from fleet import selectors, services, storage
+from fleet import health, selectors, services, storage
 from fleet.domain import Slot, SlotStatus
-from outpost_admin import health
 from outpost_admin.audit.domain import Actor
 from outpost_admin.dynamo import call, counting_calls, to_item, utcnow
 from outpost_admin.dynamo.tables import DISPATCHES, POOL
@@ -186,7 +185,7 @@ def test_the_queue_counts_pending_dispatches_as_they_come_and_go(make_tenant):
         dispatch=dispatch_storage.dispatch_get(ids[1]), actor=Actor(name="t")
     )
     assert agent_row("gemini").queue_depth == before + 1
-    assert dispatch_storage.dispatch_requeue(claimed, reason="worker gone")
+    assert dispatch_services.dispatch_requeue(claimed, reason="worker gone")
     assert agent_row("gemini").queue_depth == before + 2
     finish(ids[2], "COMPLETED")
     assert agent_row("gemini").queue_depth == before + 1

@@ -4,13 +4,13 @@ from collections import Counter
 
 import pytest
 
-from dispatches import services
+from dispatches import lifecycle as services
 from dispatches.domain import DispatchStatus
-from fleet.usage_selectors import usage_report
 from outpost_admin.dynamo import counting_calls, utcnow
-from tenants import rollups
 from tenants.domain import Tier
 from tests.conftest import roll_up
+from usage import rollups
+from usage.selectors import usage_report
 
 from .conftest import create, finish, second_key
 
@@ -92,16 +92,33 @@ def test_tenants_are_spread_over_the_day_shards(make_tenant):
     assert len(shards) == 2
 
 
-def test_a_refusal_is_counted_by_limit_with_one_extra_call(make_tenant):
+def test_a_refusal_is_counted_from_the_stream_once_with_one_extra_call(make_tenant):
+    """The refused path writes one small item under its tenant (no roll-up item, nothing
+    other tenants write); the roll-ups count it from the stream, once, and delete it."""
     tenant, issued = make_tenant(tier=Tier.FREE)  # one concurrent dispatch
     create(issued.raw)  # warms the key cache too
     with counting_calls() as refused:
         body = create(issued.raw, expect=429)
     assert body["error"]["details"]["limit"] == "concurrency"
-    assert refused.by_operation() == Counter({"TransactWriteItems": 2})
+    assert refused.by_operation() == Counter({"TransactWriteItems": 1, "PutItem": 1})
+    roll_up()
+    roll_up()  # the stream seen again: still counted once
     day = today_of(tenant.tenant_id)
     assert day.rejections == {"concurrency": 1, "daily": 0}
     assert day.dispatches == 1
+    assert not _refusals_left(tenant.tenant_id)
+
+
+def _refusals_left(tenant_id: str) -> list[dict]:
+    from outpost_admin.dynamo import call, values
+    from outpost_admin.dynamo.tables import TENANTS
+
+    return call(
+        "query",
+        TableName=TENANTS.name,
+        KeyConditionExpression="tenant_id = :t AND begins_with(sk, :r)",
+        ExpressionAttributeValues=values({":t": tenant_id, ":r": "REFUSED#"}),
+    )["Items"]
 
 
 def test_counting_adds_no_call_to_a_successful_create(make_tenant):
@@ -127,7 +144,7 @@ def test_a_finish_is_one_transaction_and_its_outcome_is_counted_from_the_stream(
 
 
 def test_day_items_written_before_the_cells_still_count():
-    from fleet.usage import parse_cells
+    from usage.figures import parse_cells
 
     cells = parse_cells({"dispatches": 3, "agent_claude": 3, "status_completed": 2})
     assert cells.created == Counter({("claude", "-"): 3})

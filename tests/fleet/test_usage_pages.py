@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 from django.test import Client
 
-from fleet.charts import Chart, Series
 from outpost_admin.dynamo import call, counting_calls, to_item, utcnow
 from outpost_admin.dynamo.tables import DISPATCHES
 from tenants.domain import Tier
+from usage.charts import Chart, Series
 
 from .conftest import create, finish, second_key
 

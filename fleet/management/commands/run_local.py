@@ -23,8 +23,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from dispatches import claim_queue, reconcile
-from dispatches.demo import demo_agent_commands
+from dispatches import claim_queue
+from fleet import recovery as reconcile
+from fleet.demo import demo_agent_commands
 from outpost_admin.dynamo import local, reset_client
 from outpost_admin.processes import dying_with_parent
 

@@ -11,6 +11,9 @@ dispatch item say what has been counted:
   and left it, counted in the queue items (rollups.queue_keys);
 - `counted_outcome`: its outcome, run time and five-minute bucket.
 
+A create refused by a limit leaves no dispatch: its `REFUSED#` item (tenants table) is
+counted by `count_refusal`, which deletes it in the same transaction, so it counts once.
+
 The marks are read first (one BatchGetItem, consistent), then every dispatch's new marks,
 each conditional on the marks it read, go in ONE transaction with the batch's cells added
 up per roll-up item (up to 100 actions; more dispatches, more transactions). A replayed
@@ -26,8 +29,10 @@ import contextlib
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+from dispatches.domain import COUNTED_BY_STREAM, Dispatch, DispatchStatus
 from outpost_admin.dynamo import (
     Action,
     Conflict,
@@ -40,13 +45,11 @@ from outpost_admin.dynamo import (
     values,
 )
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS
-from tenants import counters, rollups
-
-from .domain import Dispatch, DispatchStatus
+from tenants import counters
+from usage import rollups
 
 logger = logging.getLogger(__name__)
 
-COUNTED_BY_STREAM = "stream"
 MARKS = ("started_day", "counted_created", "counted_outcome", "queue_in", "queue_out", "status")
 MAX_ACTIONS = 100  # TransactWriteItems' limit
 TRIES = 3
@@ -123,7 +126,7 @@ def _marks(dispatch_ids: list[str]) -> dict[str, dict[str, Any]]:
 def _step(image: dict[str, Any], live: dict[str, Any] | None) -> Step | None:
     if live is None:
         return None  # gone (TTL): whatever it held is given back by recovery's slot sweep
-    from .storage import dispatch_from_item
+    from dispatches.selectors import dispatch_from_item
 
     dispatch = dispatch_from_item(image)
     step = Step(dispatch.dispatch_id, marks={}, expected={})
@@ -151,7 +154,7 @@ def _created(step: Step, d: Dispatch, live: dict[str, Any], *, new_layout: bool)
     else:
         return
     cells = [f"agent_{d.agent}", rollups.created_cell(d.agent, d.api_key_id)]
-    step.add(counters.usage_cells_key(d.tenant_id, day), cells)
+    step.add(rollups.usage_cells_key(d.tenant_id, day), cells)
     shard = rollups.tenant_shard_key(d.tenant_id, day)
     step.add(shard, [rollups.created_cell(d.agent, ""), rollups.tenant_cell(d.tenant_id)])
 
@@ -185,7 +188,7 @@ def _outcome(step: Step, d: Dispatch, live: dict[str, Any]) -> None:
         status=status, agent=d.agent, key_id=d.api_key_id, run_seconds=run, with_key=True
     )
     day = d.started_at.date()
-    step.add(counters.usage_cells_key(d.tenant_id, day), [f"status_{status.lower()}", *mine])
+    step.add(rollups.usage_cells_key(d.tenant_id, day), [f"status_{status.lower()}", *mine])
     everyone = rollups.finish_cells(
         status=status, agent=d.agent, key_id="", run_seconds=run, with_key=False
     )
@@ -302,3 +305,31 @@ def _hashable(key: dict[str, Any]) -> Key:
 
 def _typed(key: Key) -> dict[str, Any]:
     return to_item(dict(key))
+
+
+def count_refusal(item: dict[str, Any]) -> bool:
+    """Count one refused create (its `REFUSED#` item, from the tenants' stream) in the
+    tenant's day and the day across tenants, deleting the item in the same transaction:
+    False when it is gone already (counted before: a replayed record)."""
+    tenant_id, day = str(item["tenant_id"]), date.fromisoformat(str(item["refused_at"])[:10])
+    cells = rollups.on_reject(
+        TENANTS.name,
+        tenant_key=rollups.usage_cells_key(tenant_id, day),
+        tenant_id=tenant_id,
+        limit=str(item["limit"]),
+        agent=str(item["agent"]),
+        key_id=str(item.get("api_key_id", "")),
+        day=day,
+    )
+    delete = {
+        "TableName": TENANTS.name,
+        "Key": to_item({"tenant_id": tenant_id, "sk": item["sk"]}),
+        "ConditionExpression": "attribute_exists(sk)",
+    }
+    try:
+        transact([("refusal", {"Delete": delete}), ("day", cells[0]), ("day_shard", cells[1])])
+    except TransactionConflict as exc:
+        if exc.failed("refusal"):
+            return False
+        raise
+    return True

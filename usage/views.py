@@ -1,21 +1,27 @@
-"""Usage pages: /usage/ (staff: every tenant or one; a tenant user: their own) and its CSV."""
+"""Usage pages: /usage/ (staff: every tenant or one; a tenant user: their own), its CSV, and
+today's outcomes for the tenant home (loaded into it by htmx)."""
 
 import csv
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 
+from dispatches.domain import DispatchStatus
 from outpost_admin.agents import AGENTS
-from outpost_admin.pages import portal_required, render_page, viewer_tenant_id
+from outpost_admin.dynamo import utcnow
+from outpost_admin.pages import render_page
 from tenants import selectors as tenant_selectors
+from tenants.access import portal_required, viewer_tenant_id
 from tenants.domain import ApiKey, Tenant
 
-from . import usage_selectors
+from . import selectors as usage_selectors
+from . import storage as usage_storage
 from .charts import Chart, Series
+from .figures import LIMITS, STATUSES, UsageReport
 from .forms import UsageFilterForm
-from .usage import LIMITS, STATUSES, UsageReport
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "charts": charts(report, key_names(scope.keys), per_key=bool(scope.tenant))
         if report
         else [],
-        "export_url": f"{reverse('fleet:usage-export')}?{request.GET.urlencode()}",
+        "export_url": f"{reverse('usage:export')}?{request.GET.urlencode()}",
     }
     status = 400 if scope.form.errors else 200
     return render_page(request, "usage/usage_page.html", context, status=status)
@@ -174,3 +180,15 @@ def write_csv(out: Any, report: UsageReport, names: dict[str, str]) -> None:
                 *(day.by_key.get(k, 0) for k in keys),
             ]
         )
+
+
+@portal_required
+def usage_today(request: HttpRequest) -> HttpResponse:
+    """A tenant user's outcomes today (UTC), by status: one BatchGetItem of their day items."""
+    tenant_id = viewer_tenant_id(request)
+    if tenant_id is None:
+        raise Http404
+    day = usage_storage.usage_get(tenant_id, utcnow().date())
+    names = {s.value.lower(): s.api_value for s in DispatchStatus}  # the API's names
+    finished = [(names[k], n) for k, n in sorted(day.by_status.items()) if k in names and n]
+    return render(request, "usage/_today.html", {"finished": finished})

@@ -3,8 +3,8 @@
 from dataclasses import replace
 from datetime import date
 
-from . import usage_storage as storage
-from .usage import Filters, TopTenant, UsageReport, days_between, report
+from . import storage
+from .figures import Filters, TopTenant, UsageReport, days_between, report
 
 TOP_TENANTS = 10
 

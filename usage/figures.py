@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from tenants.rollups import NO_KEY, RUN_TIME_BOUNDS
+from usage.rollups import NO_KEY, RUN_TIME_BOUNDS
 
 FINISHED = ("completed", "failed", "timeout", "cancelled")
 STATUSES = (*FINISHED, "active")  # active: created that day, still pending or running
@@ -192,3 +192,11 @@ def report(
         agents=sorted(a for a, n in totals.by_agent.items() if n),
         keys=sorted(k for k, n in totals.by_key.items() if n),
     )
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    day: date
+    dispatches: int = 0
+    by_agent: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)

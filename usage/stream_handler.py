@@ -27,7 +27,8 @@ ABSENT = [{"exists": False}]
 PRESENT = [{"exists": True}]
 
 # Lambda event filter patterns (FilterCriteria.Filters[].Pattern, OR'ed): only the records
-# that may still need work. Our tenants carry `nameLower` already; the control plane's
+# that may still need work. Our tenants carry `nameLower` already; a refused create leaves a
+# `REFUSED#` item to count (once: counting deletes it); the control plane's
 # dispatches lack `started_day`; a terminal dispatch without `counted_outcome` has an outcome
 # to count; and ours (`counted_by` = "stream") need their creation counted and every move in
 # and out of the queue (while PENDING or RUNNING; the handler's own marks on them come back
@@ -36,7 +37,8 @@ TENANT_PATTERNS: list[dict[str, Any]] = [
     {
         "eventName": NEW_OR_CHANGED,
         "dynamodb": {"NewImage": {"sk": {"S": ["TENANT"]}, "nameLower": {"S": ABSENT}}},
-    }
+    },
+    {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"sk": {"S": [{"prefix": "REFUSED#"}]}}}},
 ]
 DISPATCH_PATTERNS: list[dict[str, Any]] = [
     {
@@ -80,7 +82,7 @@ def filter_criteria(patterns: list[dict[str, Any]]) -> dict[str, Any]:
 
 def matches(pattern: Any, value: Any) -> bool:
     """The part of Lambda's pattern syntax used above: nested keys, a list of accepted
-    strings, and {"exists": bool}. A missing key is `None`."""
+    strings, {"exists": bool} and {"prefix": str}. A missing key is `None`."""
     if isinstance(pattern, dict):
         inner = value if isinstance(value, dict) else {}
         return all(matches(sub, inner.get(key)) for key, sub in pattern.items())
@@ -90,6 +92,8 @@ def matches(pattern: Any, value: Any) -> bool:
 def _accepts(choice: Any, value: Any) -> bool:
     if isinstance(choice, dict) and "exists" in choice:
         return (value is not None) == choice["exists"]
+    if isinstance(choice, dict) and "prefix" in choice:
+        return isinstance(value, str) and value.startswith(choice["prefix"])
     return value is not None and value == choice
 
 
@@ -158,7 +162,7 @@ def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """AWS Lambda's entry point (`dispatches.stream_handler.handler`)."""
+    """AWS Lambda's entry point (`usage.stream_handler.handler`)."""
     _set_up_django()
     return handle_batch(event, context)
 

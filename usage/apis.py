@@ -11,15 +11,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outpost_admin.agents import AGENTS
-from outpost_admin.api.authentication import principal_of, scope_permission
 from outpost_admin.api.envelope import ok
 from outpost_admin.api.schema import error_example, responses
 from tenants import selectors as tenant_selectors
+from tenants.api_authentication import principal_of, scope_permission
 from tenants.domain import Scope
 
-from . import usage_selectors
+from . import selectors as usage_selectors
+from .figures import LIMITS, MAX_DAYS, STATUSES, UsageReport
 from .forms import date_range
-from .usage import LIMITS, MAX_DAYS, STATUSES, UsageReport
 
 
 class IsOperator(permissions.BasePermission):

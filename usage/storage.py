@@ -6,9 +6,10 @@ from typing import Any
 
 from outpost_admin.dynamo import call, from_item, to_item
 from outpost_admin.dynamo.tables import TENANTS
-from tenants import counters, rollups
+from tenants import counters
+from usage import rollups
 
-from .usage import Cells, parse_cells
+from .figures import Cells, DailyUsage, parse_cells
 
 BATCH = 100  # BatchGetItem's limit
 
@@ -36,7 +37,7 @@ def tenant_cells(tenant_id: str, days: Iterable[date]) -> dict[date, Cells]:
     keys = [
         key
         for d in days
-        for key in (counters.usage_key(tenant_id, d), counters.usage_cells_key(tenant_id, d))
+        for key in (counters.usage_key(tenant_id, d), rollups.usage_cells_key(tenant_id, d))
     ]
     result: dict[date, Cells] = {}
     for item in batch_get(keys):
@@ -84,3 +85,21 @@ def tenant_names(tenant_ids: list[str]) -> dict[str, str]:
         ExpressionAttributeNames={"#n": "name"},
     )
     return {i["tenant_id"]: i.get("name", "") for i in items}
+
+
+def usage_get(tenant_id: str, day: date) -> DailyUsage:
+    """The day's quota count and breakdowns (both items, one BatchGetItem). A day counted
+    by an earlier version holds its breakdowns on the quota item: they add up the same."""
+    merged: dict[str, int] = {}
+    for item in batch_get(
+        [counters.usage_key(tenant_id, day), rollups.usage_cells_key(tenant_id, day)]
+    ):
+        for name, value in item.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                merged[name] = merged.get(name, 0) + int(value)
+    return DailyUsage(
+        day=day,
+        dispatches=merged.get("dispatches", 0),
+        by_agent={k[6:]: v for k, v in merged.items() if k.startswith("agent_")},
+        by_status={k[7:]: v for k, v in merged.items() if k.startswith("status_")},
+    )

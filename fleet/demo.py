@@ -3,7 +3,7 @@
 import json
 import sys
 
-from .domain import AGENTS
+from dispatches.domain import AGENTS
 
 DEMO_SCRIPT = """
 import os, time

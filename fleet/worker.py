@@ -20,15 +20,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from fleet import selectors as fleet
-from fleet import services as pool
-from fleet.domain import Slot
+from dispatches import claim_queue, lifecycle
+from dispatches import selectors as dispatch_selectors
+from dispatches.agents import is_available
+from dispatches.domain import Dispatch, DispatchStatus
 from outpost_admin.agents import AGENTS
+from outpost_admin.audit import Actor
 from outpost_admin.dynamo import NotFound, StoreError, Unavailable, utcnow
+from usage import backfill
 
-from . import backfill, claim_queue, reconcile, services, storage
-from .agents import is_available
-from .domain import Dispatch, DispatchStatus
+from . import recovery as reconcile
+from . import selectors as fleet
+from . import services as pool
+from .domain import Slot
 from .executors import Adopting, Executor, Outcome, StopReason, default_executor
 
 logger = logging.getLogger(__name__)
@@ -188,7 +192,7 @@ class Worker:
 
     def _claim_one(self, candidate: Dispatch) -> Dispatch | None:
         """Claim it (the answer is the whole dispatch); None if another worker won."""
-        claimed = storage.dispatch_claim(candidate, worker_id=self.worker_id, now=utcnow())
+        claimed = lifecycle.dispatch_claim(candidate, worker_id=self.worker_id)
         if claimed is None:
             self.claim_conflicts += 1
         return claimed
@@ -214,7 +218,7 @@ class Worker:
             if owner not in dead:  # the pool's Query may lag: a consistent read confirms it
                 dead[owner] = not fleet.worker_is_alive(worker_id=owner, now=utcnow())
             if dead[owner] and (
-                dispatch := storage.dispatch_adopt(candidate, worker_id=self.worker_id)
+                dispatch := lifecycle.dispatch_adopt(candidate, worker_id=self.worker_id)
             ):
                 logger.info(
                     "worker %s: adopted %s from %s", self.worker_id, dispatch.dispatch_id, owner
@@ -265,7 +269,9 @@ class Worker:
         if self._aborting.is_set():
             return StopReason.SHUTDOWN
         try:
-            current = storage.dispatch_get(dispatch.dispatch_id)
+            current = dispatch_selectors.dispatch_get(
+                tenant_id=None, dispatch_id=dispatch.dispatch_id
+            )
         except NotFound:
             return StopReason.CANCELLED
         except StoreError:
@@ -279,7 +285,9 @@ class Worker:
     def _settle(self, dispatch: Dispatch, outcome: Outcome) -> None:
         if outcome.stopped == StopReason.SHUTDOWN:
             reason = f"Worker {self.worker_id} stopped before it finished; queued again."
-            storage.dispatch_requeue(dispatch, reason=reason)
+            lifecycle.dispatch_requeue(
+                dispatch, reason=reason, actor=Actor(f"worker {self.worker_id}")
+            )
             return
         if outcome.stopped:
             return  # cancelled or taken over: whoever did that wrote the status
@@ -295,7 +303,7 @@ class Worker:
         attempt = 0
         while True:
             try:
-                services.dispatch_finish(
+                lifecycle.dispatch_finish(
                     dispatch,
                     status=result.status,
                     exit_code=result.exit_code,

@@ -1,4 +1,16 @@
-"""Creating, cancelling and finishing dispatches: the rules around the storage transactions."""
+"""The dispatch lifecycle: every change of a dispatch's state goes through here.
+
+create -> PENDING; claim -> RUNNING (a worker); adopt (another worker takes over a dead
+one's ECS task); requeue -> PENDING again (its worker stopped); finish -> SUCCESS, FAILED,
+TIMEOUT; cancel -> CANCELLED; recover (a run whose worker is gone: requeue or fail). Each is
+one conditional write of storage.py (private to this module and selectors.py), with what
+belongs to it built in: the tenant's slot is taken by create and released by whichever
+write ends the dispatch, in the same transaction; the audit record of an action taken by
+someone (create, cancel) or by recovery (requeue, recover) is written in that transaction
+too. A worker's own claim and outcome are on the record itself (worker, times, status) and
+in its stream, which the usage roll-ups and webhooks read: they are not repeated in the
+audit log, whose writes would double with every dispatch.
+"""
 
 import hashlib
 import json
@@ -16,7 +28,7 @@ from outpost_admin.dynamo import Action, StoreError, utcnow
 from tenants import storage as tenant_storage
 from tenants.domain import Limits
 
-from . import storage
+from . import selectors, storage
 from .domain import (
     ORIGIN,
     RETENTION_DAYS,
@@ -33,11 +45,19 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DispatchInput",
     "Replay",
+    "dispatch_adopt",
     "dispatch_cancel",
+    "dispatch_claim",
     "dispatch_create",
     "dispatch_finish",
+    "dispatch_record_task",
+    "dispatch_recover",
+    "dispatch_requeue",
     "dispatch_rerun",
+    "log_append",
+    "slot_release_ended",
 ]
+RECOVERY = Actor(name="recovery")
 
 
 class DispatchInput:
@@ -122,7 +142,7 @@ def dispatch_create(
         )
     except Replay as replay:
         if replay.response is None:  # the control plane's record: answer with its dispatch
-            named = dispatch_get(tenant_id=tenant_id, dispatch_id=replay.dispatch_id)
+            named = selectors.dispatch_get(tenant_id=tenant_id, dispatch_id=replay.dispatch_id)
             raise Replay(render(named), dispatch_id=named.dispatch_id) from replay
         raise
     except QuotaExceeded as exc:
@@ -132,9 +152,10 @@ def dispatch_create(
 
 
 def _count_rejection(dispatch: Dispatch, limit: str) -> None:
-    """The refused path's one extra call; losing the count must not change the answer."""
+    """The refused path's one extra call (the usage roll-ups count it from the stream);
+    losing it must not change the answer."""
     try:
-        storage.rejection_count(dispatch, limit=limit)
+        storage.refusal_record(dispatch, limit=limit)
     except StoreError as exc:
         logger.warning("could not count a refusal of %s: %s", dispatch.tenant_id, exc)
 
@@ -145,14 +166,6 @@ def _key_check(api_key_id: str, now: Any) -> Action | None:
     if not api_key_id or api_key_id.startswith("legacy-"):
         return None
     return tenant_storage.key_still_valid(api_key_id, now=now)
-
-
-def dispatch_get(*, tenant_id: str | None, dispatch_id: str) -> Dispatch:
-    """A dispatch of this tenant (any tenant when None, for staff); otherwise NotFound."""
-    dispatch = storage.dispatch_get(dispatch_id)
-    if tenant_id is not None and dispatch.tenant_id != tenant_id:
-        raise storage.NotFound(f"dispatch {dispatch_id}")
-    return dispatch
 
 
 def dispatch_cancel(*, dispatch: Dispatch, actor: Actor) -> Dispatch:
@@ -240,4 +253,69 @@ def dispatch_rerun(
         render=render,
         actor=actor,
         rerun_of=original.dispatch_id,
+    )
+
+
+# --- the runner's moves: workers, executors and recovery (the fleet app) ---------------
+
+
+def dispatch_claim(dispatch: Dispatch, *, worker_id: str) -> Dispatch | None:
+    """PENDING -> RUNNING for this worker; the whole dispatch, or None if another won."""
+    return storage.dispatch_claim(dispatch, worker_id=worker_id, now=utcnow())
+
+
+def dispatch_record_task(dispatch: Dispatch, *, task_arn: str) -> Dispatch | None:
+    """Name the ECS task running it; None if it is no longer this worker's RUNNING one."""
+    return storage.dispatch_set_task_arn(dispatch, task_arn=task_arn)
+
+
+def dispatch_adopt(dispatch: Dispatch, *, worker_id: str) -> Dispatch | None:
+    """Take over the ECS task of a dead worker's dispatch; None if another was quicker."""
+    return storage.dispatch_adopt(dispatch, worker_id=worker_id)
+
+
+def dispatch_requeue(dispatch: Dispatch, *, reason: str, actor: Actor = RECOVERY) -> bool:
+    """RUNNING -> PENDING: its run was cut short (the worker stopped). The slot stays taken,
+    the interruption is counted, and the requeue audited. False if it moved meanwhile."""
+    event = _event(dispatch, "dispatch.requeue", actor, {"worker": dispatch.worker_id})
+    return storage.dispatch_requeue(dispatch, reason=reason, event=event)
+
+
+def dispatch_recover(
+    dispatch: Dispatch, *, reason: str, requeue: bool, actor: Actor = RECOVERY
+) -> bool:
+    """End the run of a dispatch whose worker is gone: queued again, or failed with the
+    reason. Only the run its worker left is touched (one claimed since is another run).
+    Audited either way. False if it moved meanwhile. (The fleet's recovery stops what is
+    left of the run on its host first.)"""
+    if requeue:
+        return dispatch_requeue(dispatch, reason=reason + " Queued again.", actor=actor)
+    return dispatch_finish(
+        dispatch,
+        status=DispatchStatus.FAILED,
+        error_message=reason,
+        status_reason=reason,
+        event=_event(dispatch, "dispatch.recover", actor, {"worker": dispatch.worker_id}),
+        run=dispatch.claimed_at,
+    )
+
+
+def slot_release_ended(tenant_id: str, dispatch_id: str, dispatch: Dispatch | None) -> bool:
+    """Give back the slot of a dispatch that ended elsewhere (the control plane, TTL)
+    without releasing it. False if it was released already."""
+    return storage.slot_release_orphan(tenant_id, dispatch_id, dispatch)
+
+
+def log_append(dispatch: Dispatch, *, seq: int, text: str) -> None:
+    """A chunk of the running agent's output."""
+    storage.log_append(dispatch, seq=seq, text=text, now=utcnow())
+
+
+def _event(dispatch: Dispatch, action: str, actor: Actor, metadata: dict[str, Any]) -> AuditEvent:
+    return audit_event(
+        tenant_id=dispatch.tenant_id,
+        action=action,
+        resource=f"dispatch/{dispatch.dispatch_id}",
+        actor=actor,
+        metadata=metadata,
     )

@@ -15,16 +15,18 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from fleet import health_stats, usage_storage
-from fleet.board import AgentRow, FleetBoard
-from fleet.domain import AgentPool, PoolSummary, SlotStatus, summarize
-from fleet.selectors import fleet_board
-from fleet.usage import Cells
 from outpost_admin import system_metrics
 from outpost_admin.agents import AGENTS
 from outpost_admin.api.envelope import meta
 from outpost_admin.dynamo import StoreError, call, iso, to_item, utcnow
 from outpost_admin.dynamo.tables import TENANTS
+from usage import storage as usage_storage
+from usage.figures import Cells
+
+from . import health_stats
+from .board import AgentRow, FleetBoard
+from .domain import AgentPool, PoolSummary, SlotStatus, summarize
+from .selectors import fleet_board
 
 VERSION = "2.0.0"
 # The control plane's AGENT_CONFIGS[agent].maxConcurrent, which its fleet answer repeats.

@@ -2,7 +2,7 @@
 
 Every count is an `ADD` on a flat attribute (one ADD can create a flat attribute, not a map
 key). They are counted from the dispatches' stream, a batch at a time, exactly once
-(dispatches/rollups_stream.py), never inside a create, claim or finish transaction, so the
+(usage/rollups_stream.py), never inside a create, claim or finish transaction, so the
 charts never read dispatches and no quota transaction touches an item other tenants write:
 
 - the tenant's day item (`sk = USAGE#<day>`): `dispatches` (the one count the create's own
@@ -69,6 +69,13 @@ def run_time_bucket(seconds: float) -> int:
 
 def _shard(value: str, shards: int) -> int:
     return zlib.crc32(value.encode()) % shards
+
+
+def usage_cells_key(tenant_id: str, day: date) -> dict[str, Any]:
+    """The tenant's day of breakdowns, beside its quota item (`USAGE#<day>`, tenants'
+    counters): counted from the stream, so the item a create's transaction writes stays a
+    few bytes."""
+    return to_item({"tenant_id": tenant_id, "sk": f"USAGE#{day.isoformat()}#CELLS"})
 
 
 def day_shard_key(day: date, shard: int) -> dict[str, Any]:

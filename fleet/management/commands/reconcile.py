@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from dispatches.reconcile import reconcile
+from fleet.recovery import reconcile
 
 
 class Command(BaseCommand):

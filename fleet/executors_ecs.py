@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from fleet import services as pool
-from fleet.domain import Slot
+from dispatches import lifecycle, selectors
+from dispatches.domain import AGENTS, Dispatch
 from outpost_admin.dynamo import StoreError, aws, utcnow
 from outpost_admin.dynamo.aws import AwsError
 
-from . import storage
-from .domain import AGENTS, Dispatch
+from . import services as pool
+from .domain import Slot
 from .executors import Check, LogWriter, Outcome, StopReason
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ class EcsExecutor:
         except LaunchFailed as exc:
             return Outcome(error=str(exc))
         try:
-            recorded = storage.dispatch_set_task_arn(dispatch, task_arn=task_arn)
+            recorded = lifecycle.dispatch_record_task(dispatch, task_arn=task_arn)
         except StoreError as exc:  # nobody could find the task again: don't leave it running
             self._stop_task(task_arn, "Outpost Admin could not record the task.")
             return Outcome(error=f"Could not record the ECS task {task_arn}: {exc}")
@@ -267,7 +267,7 @@ class EcsExecutor:
 
     def adopt(self, dispatch: Dispatch, *, check: Check) -> Outcome:
         """Follow the task a dead worker launched, from where its logs were stored up to."""
-        last = storage.log_tail(dispatch.dispatch_id, chunks=1)
+        last = selectors.log_tail(dispatch_id=dispatch.dispatch_id, chunks=1)
         start = int(last[-1].created_at.timestamp() * 1000) if last else None
         return self._follow(dispatch, check, log_start_ms=start)
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from dispatches.worker import Worker, default_worker_id
+from fleet.worker import Worker, default_worker_id
 
 
 class Command(BaseCommand):

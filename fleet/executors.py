@@ -22,12 +22,11 @@ from typing import IO, Protocol, runtime_checkable
 
 from django.conf import settings
 
-from outpost_admin.dynamo import Conflict, StoreError, utcnow
+from dispatches import lifecycle, selectors
+from dispatches.agents import agent_commands
+from dispatches.domain import BRANCH_PATTERN, REPO_PATTERN, Dispatch
+from outpost_admin.dynamo import Conflict, StoreError
 from outpost_admin.processes import dying_with_parent
-
-from . import storage
-from .agents import agent_commands
-from .domain import BRANCH_PATTERN, REPO_PATTERN, Dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +184,7 @@ class LogWriter:
     def _append(self, text: str) -> None:
         for _ in range(3):
             try:
-                storage.log_append(self.dispatch, seq=self._seq, text=text, now=utcnow())
+                lifecycle.log_append(self.dispatch, seq=self._seq, text=text)
                 self._seq += 1
                 return
             except Conflict:  # an earlier run of this (re-queued) dispatch wrote this seq
@@ -198,7 +197,7 @@ class LogWriter:
 
 
 def _next_seq(dispatch_id: str) -> int:
-    last = storage.log_tail(dispatch_id, chunks=1)
+    last = selectors.log_tail(dispatch_id=dispatch_id, chunks=1)
     return last[-1].seq + 1 if last else 0
 
 

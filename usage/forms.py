@@ -9,7 +9,7 @@ from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import utcnow
 from tenants.forms import tenant_picker_field
 
-from .usage import MAX_DAYS
+from .figures import MAX_DAYS
 
 RANGES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("custom", "Custom")]
 

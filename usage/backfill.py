@@ -22,11 +22,12 @@ from typing import Any
 
 from django.conf import settings
 
+from dispatches.selectors import REFUSED, dispatch_from_item
 from outpost_admin.dynamo import StoreError, from_item, leases, streams
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS
 from tenants import storage as tenant_storage
 
-from . import rollups_stream, storage, stream_handler
+from . import rollups_stream, stream_handler
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,9 @@ def tenant_record(record: dict[str, Any]) -> None:
     image = _image(record)
     if image is None:
         return
+    if image.get("sk", {}).get("S", "").startswith(REFUSED):
+        rollups_stream.count_refusal(from_item(image))
+        return
     if image.get("sk") != {"S": tenant_storage.TENANT_SK} or "nameLower" in image:
         return
     data = from_item({k: image[k] for k in ("tenant_id", "name", "email") if k in image})
@@ -125,7 +129,7 @@ def dispatch_records(records: list[dict[str, Any]]) -> set[str]:
         if (image := _image(record)) is None or "dispatch_id" not in image:
             continue
         try:
-            storage.dispatch_from_item(image)
+            dispatch_from_item(image)
         except (KeyError, ValueError, TypeError):
             failed.add(_sequence(record))
             continue

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "usage"
+
+urlpatterns = [
+    path("usage/", views.usage_page, name="page"),
+    path("usage/export.csv", views.usage_export, name="export"),
+    path("usage/today/", views.usage_today, name="today"),
+]
