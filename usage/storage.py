@@ -1,5 +1,6 @@
 """Reads of the usage roll-up items: BatchGetItem by key, never a Query or Scan of dispatches."""
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -88,18 +89,21 @@ def tenant_names(tenant_ids: list[str]) -> dict[str, str]:
 
 
 def usage_get(tenant_id: str, day: date) -> DailyUsage:
-    """The day's quota count and breakdowns (both items, one BatchGetItem). A day counted
-    by an earlier version holds its breakdowns on the quota item: they add up the same."""
-    merged: dict[str, int] = {}
+    """The day's quota count and breakdowns (both items, one BatchGetItem), read by the one
+    parser of day items (`parse_cells`; a day counted by an earlier version holds its
+    breakdowns on the quota item: they add up the same)."""
+    cells, dispatches = Cells(), 0
     for item in batch_get(
         [counters.usage_key(tenant_id, day), rollups.usage_cells_key(tenant_id, day)]
     ):
-        for name, value in item.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                merged[name] = merged.get(name, 0) + int(value)
+        dispatches += int(item.get("dispatches", 0))
+        cells.add(parse_cells(item))
+    by_agent: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    for (agent, _), n in cells.created.items():
+        by_agent[agent] += n
+    for (status, _, _), n in cells.finished.items():
+        by_status[status] += n
     return DailyUsage(
-        day=day,
-        dispatches=merged.get("dispatches", 0),
-        by_agent={k[6:]: v for k, v in merged.items() if k.startswith("agent_")},
-        by_status={k[7:]: v for k, v in merged.items() if k.startswith("status_")},
+        day=day, dispatches=dispatches, by_agent=dict(by_agent), by_status=dict(by_status)
     )
