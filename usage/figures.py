@@ -47,17 +47,19 @@ def parse_cells(data: dict[str, Any]) -> Cells:
             cells.tenants[parts[1]] += n
         elif kind == "q" and len(parts) == 3:
             cells.queued[(parts[1], parts[2])] += n
-    if not cells.created:
-        _legacy(cells, data)
+    _legacy(cells, data)
     return cells
 
 
 def _legacy(cells: Cells, data: dict[str, Any]) -> None:
-    """A day item counted before the cells existed: per agent and per status only."""
+    """What a day item counted before the cells existed holds: per agent and per status
+    only. Each kind counts only where the item has no cells of that kind (an item holding
+    both names each count twice: the stream writes `status_<s>` beside its `s/` cells)."""
+    created, finished = not cells.created, not cells.finished
     for name, value in data.items():
-        if name.startswith("agent_"):
+        if created and name.startswith("agent_"):
             cells.created[(name[6:], NO_KEY)] += int(value)
-        elif name.startswith("status_") and name[7:] in FINISHED:
+        elif finished and name.startswith("status_") and name[7:] in FINISHED:
             cells.finished[(name[7:], NO_KEY, NO_KEY)] += int(value)
 
 
