@@ -42,6 +42,7 @@ from outpost_admin.dynamo import (
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS
 from tenants import counters, rollups
 
+from . import history_index
 from .domain import Dispatch, DispatchStatus
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,8 @@ def _created(step: Step, d: Dispatch, live: dict[str, Any], *, new_layout: bool)
         _expect(step, live, "counted_created", iso(d.started_at))
     elif not d.is_ours and "started_day" not in live:
         _expect(step, live, "started_day", iso(d.started_at)[:10])
+        for name, value in history_index.listed(d.dispatch_id, d.task).items():
+            _expect(step, live, name, value)  # into staff's history (absent: not in MARKS)
         # No create of ours counted it for the daily limit: the quota item counts it here.
         step.add(counters.usage_key(d.tenant_id, day), ["dispatches"])
     else:

@@ -12,6 +12,7 @@ from outpost_admin.dynamo import (
     Action,
     AlreadyExists,
     Conflict,
+    IndexMissing,
     NotFound,
     Page,
     TransactionConflict,
@@ -169,23 +170,51 @@ def tenant_list(
             vals[f":{attr}"] = value
     params: dict[str, Any] = {
         "TableName": TENANTS.name,
-        "IndexName": "tenant-name-index",
+        "IndexName": LIST_INDEX,
         "KeyConditionExpression": condition,
         "ExpressionAttributeValues": values(vals),
     }
     if filters:
         params["FilterExpression"] = " AND ".join(filters)
         params["ExpressionAttributeNames"] = names
-    items, next_cursor = query_page(
-        params,
-        limit=limit,
-        cursor=cursor,
-        scope=f"tenants:{search}:{status}:{tier}",
-        key_names=("tenant_id", "sk", "nameLower"),
-        max_reads=5,
-        read_size=500 if filters else 0,
-    )
+    page: dict[str, Any] = {
+        "limit": limit,
+        "cursor": cursor,
+        "scope": f"tenants:{search}:{status}:{tier}",
+        "key_names": ("tenant_id", "sk", "nameLower"),
+        "max_reads": 5,
+        "read_size": 500 if filters else 0,
+    }
+    try:
+        items, next_cursor = query_page(params, **page)
+    except IndexMissing:
+        # Being built, or not added yet (create_tables adds it): the index it replaces has
+        # the same keys, so a cursor of either serves both.
+        items, next_cursor = query_page({**params, "IndexName": OLD_LIST_INDEX}, **page)
     return Page([_tenant_from_item(i) for i in items], next_cursor)
+
+
+# The tenant list's index projects what the list shows (name, e-mail, tier, status,
+# created), not the counters: tenants from it carry no limits, usage or key count. Read
+# them whole with tenant_get_many.
+LIST_INDEX = "tenant-list-index"
+OLD_LIST_INDEX = "tenant-name-index"
+
+
+def tenant_get_many(tenant_ids: list[str]) -> dict[str, Tenant]:
+    """Whole tenant items by id, read consistently: BatchGetItem, 100 keys a call."""
+    ids = list(dict.fromkeys(tenant_ids))
+    found: dict[str, Tenant] = {}
+    for start in range(0, len(ids), 100):
+        keys = [tenant_key(i) for i in ids[start : start + 100]]
+        request: dict[str, Any] = {TENANTS.name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = call("batch_get_item", RequestItems=request)
+            for item in response.get("Responses", {}).get(TENANTS.name, []):
+                tenant = _tenant_from_item(item)
+                found[tenant.tenant_id] = tenant
+            request = response.get("UnprocessedKeys") or {}
+    return found
 
 
 def tenant_provision(tenant: Tenant, key: ApiKey, event: AuditEvent) -> None:
