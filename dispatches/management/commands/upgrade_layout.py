@@ -32,6 +32,7 @@ from outpost_admin.dynamo.tables import (
     index_states,
 )
 from tenants import counters
+from tenants import storage as tenant_storage
 
 BACKFILLS: dict[str, Callable[[], int]] = {
     "audit-time-index": audit_backfill,
@@ -54,6 +55,8 @@ class Command(BaseCommand):
         self.stdout.write(f"slot markers: {old} left in the single SLOTS partition (they drain)")
         listed = claim_queue.queue_unlisted()
         self.stdout.write(f"claim queue: {listed} waiting dispatch(es) listed")
+        moved = tenant_storage.key_lists_move()
+        self.stdout.write(f"key lists: {moved} tenant(s) moved off the tenant item")
         for table in (TENANTS, AUDIT, DISPATCHES):
             self._indexes(table, keep_old=options["keep_old_indexes"])
 
