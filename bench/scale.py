@@ -2,8 +2,9 @@
 
 (a) Hot keys: every partition key written inside the create, claim and finish writes of
 N dispatches over M tenants (BENCH_SCALE_DISPATCHES, BENCH_SCALE_TENANTS; default 600 over
-60), base tables and index partitions alike (each written item's GSI keys), with the
-hottest key's share of all writes.
+60), base tables and index partitions alike (each written item's GSI keys; an update
+counts for an index only if it names one of its keys or projected attributes, as DynamoDB
+rewrites an entry only then), with the hottest key's share of all writes.
 
 (b) Largest items: the largest item written on each path, after a day with 10,000 tenants'
 worth of dispatches (BENCH_SCALE_DAY_TENANTS; 3 each, over 5 agents and 3 keys a tenant):
@@ -23,6 +24,7 @@ BENCH_CLAIM_WORKERS (default "1,10,50") and BENCH_CLAIM_BACKLOG (default 2000) s
 """
 
 import os
+import re
 import sys
 import threading
 import time
@@ -103,28 +105,46 @@ def drain(workers: int) -> tuple[Counter[str], int]:
 # --- (a) hot keys ----------------------------------------------------------------------------
 
 
-def _capture(writes: list[tuple[str, dict]]):
+Write = tuple[str, dict, frozenset[str] | None]  # table, key, attributes an update names
+
+
+def _capture(writes: list[Write]):
     def capture(params, model, **_):
         body = json.loads(params["body"])
         if model.name == "TransactWriteItems":
             for entry in body["TransactItems"]:
                 for kind, action in entry.items():
                     if kind != "ConditionCheck":
-                        writes.append((action["TableName"], action.get("Key") or action["Item"]))
+                        writes.append(_write(kind, action))
         elif model.name in ("UpdateItem", "PutItem", "DeleteItem"):
-            writes.append((body["TableName"], body.get("Key") or body["Item"]))
+            writes.append(_write(model.name.removesuffix("Item"), body))
 
     return capture
 
 
-def _partitions(table: str, key: dict) -> list[str]:
-    """The base partition and every index partition the item at `key` sits in once the run
-    is over (a status index entry moves with the status: its partition here is the last)."""
+def _write(kind: str, action: dict) -> Write:
+    """A Put or Delete may change any attribute; an Update only those its expression names."""
+    named = None
+    if kind == "Update":
+        aliases = action.get("ExpressionAttributeNames", {})
+        words = re.findall(r"#?\w+", action["UpdateExpression"])
+        named = frozenset(aliases.get(w, w) for w in words)
+    return action["TableName"], action.get("Key") or action["Item"], named
+
+
+def _partitions(table: str, key: dict, named: frozenset[str] | None = None) -> list[str]:
+    """The base partition and every index partition the write rewrites, taken from the item
+    at `key` once the run is over (a status index entry moves with the status: its partition
+    here is the last). An update rewrites an index entry only if it names one of the index's
+    keys or projected attributes."""
     definition = next(t for t in ALL_TABLES if t.name == table)
     item_key = {n: key[n] for n in (definition.hash_key, definition.range_key) if n}
     found = [f"{table} {definition.hash_key}={next(iter(key[definition.hash_key].values()))}"]
     item = call("get_item", TableName=table, Key=item_key).get("Item") or {}
     for index in definition.indexes:
+        shown = {index.hash_key, index.range_key, *(index.projected or ())}
+        if named is not None and index.projected is not None and not named & shown:
+            continue
         if index.hash_key in item and (index.range_key is None or index.range_key in item):
             value = next(iter(item[index.hash_key].values()))
             found.append(f"{table} {index.name} {index.hash_key}={value}")
@@ -138,7 +158,7 @@ def hot_keys(_: object) -> None:
         enterprise_tenant(f"hot-{n}")[0]
         for n in range(int(os.environ.get("BENCH_SCALE_TENANTS", "60")))
     ]
-    writes: list[tuple[str, dict]] = []
+    writes: list[Write] = []
     hook = _capture(writes)
     events = client().meta.events
     for operation in ("TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem"):
@@ -155,8 +175,8 @@ def hot_keys(_: object) -> None:
         for operation in ("TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem"):
             events.unregister(f"before-call.dynamodb.{operation}", hook)
     per_key: Counter[str] = Counter()
-    for table, key in writes:
-        per_key.update(_partitions(table, key))
+    for table, key, named in writes:
+        per_key.update(_partitions(table, key, named))
     total = sum(per_key.values())
     print(
         f"(a) partitions written by create, claim and finish of {count} dispatches over {len(tenants)} tenants: {len(per_key)} partitions, {total} writes"

@@ -6,8 +6,9 @@ so views, APIs and the other apps keep to the one path: caller -> selector -> st
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from outpost_admin.dynamo import BadCursor, Page, decode_cursor, encode_cursor
+from outpost_admin.dynamo import BadCursor, IndexMissing, Page, decode_cursor, encode_cursor
 
 from . import storage
 from .domain import REFUSED, Dispatch, DispatchStatus, LogChunk
@@ -58,8 +59,20 @@ def dispatch_list_range(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[Dispatch]:
-    """Every tenant's dispatches between two times, newest first: the day partitions of the
+    """Every tenant's dispatches between two times, newest first: one Query per shard of the
+    history index per page; before `upgrade_layout` added it, the day partitions of the
     range one after another, one Query per day partition as the page needs."""
+    filters: dict[str, Any] = {
+        "status": status,
+        "agent": agent,
+        "repo": repo,
+        "cursor": cursor,
+        "limit": limit,
+    }
+    try:
+        return storage.dispatch_list_between(since=since, until=until, **filters)
+    except (IndexMissing, BadCursor):  # before upgrade_layout, or a cursor made then
+        pass
     scope = f"range:{since.isoformat()}:{until.isoformat()}:{status}:{agent}:{repo}"
     state = decode_cursor(cursor, scope=scope) or {"day": until.date().isoformat()}
     try:
@@ -68,7 +81,7 @@ def dispatch_list_range(
         raise BadCursor("invalid cursor") from exc
     items: list[Dispatch] = []
     while day >= since.date() and len(items) < limit:
-        page = dispatch_list_day(
+        page = storage.dispatch_list_day_partition(
             day=day,
             status=status,
             agent=agent,

@@ -7,13 +7,15 @@ here: they are counted from the stream (usage/rollups_stream.py).
 
 import json
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from outpost_admin.audit import AuditEvent, audit_action
 from outpost_admin.dynamo import (
     Action,
+    BadCursor,
     Conflict,
+    IndexMissing,
     NotFound,
     Page,
     TransactionConflict,
@@ -26,11 +28,12 @@ from outpost_admin.dynamo import (
     utcnow,
     values,
 )
+from outpost_admin.dynamo.merge import query_shards
 from outpost_admin.dynamo.paging import query_all, query_page
 from outpost_admin.dynamo.tables import DISPATCH_LOGS, DISPATCHES, IDEMPOTENCY, TENANTS
 from tenants import counters
 
-from . import claim_queue
+from . import claim_queue, history_index
 from .domain import (
     COUNTED_BY_STREAM,
     ORIGIN,
@@ -86,6 +89,7 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             else None,
             # Its usage roll-ups are counted from the stream (usage/rollups_stream.py).
             "counted_by": COUNTED_BY_STREAM if d.is_ours else None,
+            **history_index.listed(d.dispatch_id, d.task),
         }
     )
 
@@ -107,7 +111,8 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         tenant_id=data.get("user_id", ""),
         agent=data.get("agent", ""),
         model_id=data.get("model_id", ""),
-        task=data.get("task", ""),
+        # A history index entry holds only the task's head.
+        task=data.get("task", data.get("task_head", "")),
         status=DispatchStatus(data.get("status", "PENDING").upper()),
         started_at=parse_iso(data.get("started_at")) or datetime.min,
         version=int(data.get("version", 1)),
@@ -539,8 +544,72 @@ def dispatch_list_day(
     limit: int = 50,
 ) -> Page[Dispatch]:
     """Every tenant's dispatches created on one UTC day (within since-until), newest first."""
+    filters: dict[str, Any] = {
+        "status": status,
+        "agent": agent,
+        "repo": repo,
+        "cursor": cursor,
+        "limit": limit,
+    }
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    end = datetime.combine(day, time.max, tzinfo=UTC)
+    try:
+        return dispatch_list_between(
+            since=max(since, start) if since else start,
+            until=min(until, end) if until else end,
+            **filters,
+        )
+    except (IndexMissing, BadCursor):  # before upgrade_layout, or a cursor made then
+        return dispatch_list_day_partition(day=day, since=since, until=until, **filters)
+
+
+def dispatch_list_between(
+    *,
+    since: datetime,
+    until: datetime,
+    status: DispatchStatus | None = None,
+    agent: str = "",
+    repo: str = "",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Dispatch]:
+    """Every tenant's dispatches created between two times, newest first: one Query per
+    shard of `dispatch-time-index` per page, whatever the range. IndexMissing until
+    `upgrade_layout` has added it (callers then read the day partitions)."""
+    params: dict[str, Any] = {
+        "TableName": DISPATCHES.name,
+        "KeyConditionExpression": "time_shard = :shard AND started_at BETWEEN :since AND :until",
+        "ExpressionAttributeValues": {":since": iso(since), ":until": iso(until)},
+        "ScanIndexForward": False,
+    }
+    _add_filters(params, status=status, agent=agent, repo=repo)
+    items, next_cursor = query_shards(
+        {**params, "IndexName": history_index.INDEX},
+        shards=history_index.shards(),
+        sort_key="started_at",
+        descending=True,
+        limit=limit,
+        cursor=cursor,
+        scope=f"{history_index.INDEX}:{status}:{agent}:{repo}:{since}:{until}",
+        key_names=("dispatch_id", "time_shard", "started_at"),
+    )
+    return Page([_from_item(i) for i in items], next_cursor)
+
+
+def dispatch_list_day_partition(
+    *,
+    day: date,
+    status: DispatchStatus | None = None,
+    agent: str = "",
+    repo: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Dispatch]:
+    """dispatch_list_day on the index before issue 13, one partition per UTC day."""
     return _newest_first(
-        ("dispatch-day-index", "started_day", day.isoformat()),
+        (history_index.OLD_INDEX, "started_day", day.isoformat()),
         since=since,
         until=until,
         status=status,

@@ -231,7 +231,9 @@ def recount_concurrency(
     done = 0
     while pages is None or done < pages:
         page = tenant_storage.tenant_list(cursor=cursor, limit=RECOUNT_PAGE)
-        for tenant in page.items:
+        # The list's index holds no counters: read the page's tenants (one BatchGetItem).
+        whole = tenant_storage.tenant_get_many([t.tenant_id for t in page.items])
+        for tenant in whole.values():
             if tenant.concurrent_jobs != held.get(tenant.tenant_id, 0):
                 _repair(report, tenant)
         cursor, done = page.cursor, done + 1

@@ -187,7 +187,7 @@ class TenantListApi(AdminApi):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        page = selectors.tenant_list(**filters.validated_data)
+        page = selectors.tenant_list_whole(**filters.validated_data)
         return ok(request, TenantPageSerializer(page).data)
 
 

@@ -76,8 +76,9 @@ class Tenant:
     concurrent_jobs: int = 0
     jobs_today: int = 0
     last_reset_date: str = ""
-    # Keys issued here, on the tenant item itself: a consistent read finds a key the
-    # tenant-index has not caught up with yet. key_count only grows, so it versions the set.
+    # Keys issued here: key_count on the tenant item only grows, so it versions the set; the
+    # ids are `KEY#` items of the tenant's partition (storage.key_ids_listed), or, written
+    # by an earlier version, `apiKeyIds` on the tenant item (read here, never written).
     key_ids: frozenset[str] = frozenset()
     key_count: int = 0
 

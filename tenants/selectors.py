@@ -18,6 +18,7 @@ __all__ = [
     "key_list",
     "tenant_get",
     "tenant_list",
+    "tenant_list_whole",
 ]
 
 
@@ -44,6 +45,14 @@ def tenant_list(
         ]
         return Page(tenants)
     return storage.tenant_list(search=search, status=status, tier=tier, cursor=cursor, limit=limit)
+
+
+def tenant_list_whole(**filters: Any) -> Page[Tenant]:
+    """tenant_list with every tenant whole (limits, usage): the list's index holds only what
+    the list page shows, so one more BatchGetItem reads the page's tenants."""
+    page = tenant_list(**filters)
+    whole = storage.tenant_get_many([t.tenant_id for t in page.items]) if page.items else {}
+    return Page([whole.get(t.tenant_id, t) for t in page.items], page.cursor)
 
 
 def tenant_names(*, tenant_ids: list[str]) -> dict[str, str]:

@@ -72,7 +72,7 @@ def tenant_provision(
     )
     scopes = (*DEFAULT_SCOPES, Scope.OPERATOR) if operator else DEFAULT_SCOPES
     issued = _new_key(tenant=tenant, name="default", scopes=scopes, expires_at=None)
-    tenant = replace(tenant, key_ids=frozenset({issued.key.api_key_id}), key_count=1)
+    tenant = replace(tenant, key_count=1)
     event = audit_event(
         tenant_id=tenant.tenant_id,
         action="tenant.provision",
@@ -153,7 +153,7 @@ def _restored_status(key: ApiKey, now: datetime) -> KeyStatus:
 def _tenant_keys(tenant: Tenant) -> list[ApiKey]:
     """Every key of the tenant: the index, plus any it lags behind on (read directly)."""
     listed = storage.keys_for_tenant(tenant.tenant_id)
-    missing = tenant.key_ids - {k.api_key_id for k in listed}
+    missing = storage.key_ids_listed(tenant) - {k.api_key_id for k in listed}
     return listed + [storage.key_get(key_id) for key_id in sorted(missing)]
 
 

@@ -12,6 +12,7 @@ from outpost_admin.dynamo import (
     Action,
     AlreadyExists,
     Conflict,
+    IndexMissing,
     NotFound,
     Page,
     TransactionConflict,
@@ -23,7 +24,7 @@ from outpost_admin.dynamo import (
     transact,
     values,
 )
-from outpost_admin.dynamo.paging import query_all, query_page
+from outpost_admin.dynamo.paging import put_all, query_all, query_page, scan_all
 from outpost_admin.dynamo.tables import API_KEYS, TENANTS
 
 from .counters import TENANT_SK, tenant_key
@@ -62,7 +63,6 @@ def _tenant_to_item(tenant: Tenant) -> dict[str, Any]:
                 "jobsToday": tenant.jobs_today,
                 "lastResetDate": tenant.last_reset_date,
             },
-            "apiKeyIds": set(tenant.key_ids) or None,
             "keyCount": tenant.key_count or None,
         }
     )
@@ -169,23 +169,51 @@ def tenant_list(
             vals[f":{attr}"] = value
     params: dict[str, Any] = {
         "TableName": TENANTS.name,
-        "IndexName": "tenant-name-index",
+        "IndexName": LIST_INDEX,
         "KeyConditionExpression": condition,
         "ExpressionAttributeValues": values(vals),
     }
     if filters:
         params["FilterExpression"] = " AND ".join(filters)
         params["ExpressionAttributeNames"] = names
-    items, next_cursor = query_page(
-        params,
-        limit=limit,
-        cursor=cursor,
-        scope=f"tenants:{search}:{status}:{tier}",
-        key_names=("tenant_id", "sk", "nameLower"),
-        max_reads=5,
-        read_size=500 if filters else 0,
-    )
+    page: dict[str, Any] = {
+        "limit": limit,
+        "cursor": cursor,
+        "scope": f"tenants:{search}:{status}:{tier}",
+        "key_names": ("tenant_id", "sk", "nameLower"),
+        "max_reads": 5,
+        "read_size": 500 if filters else 0,
+    }
+    try:
+        items, next_cursor = query_page(params, **page)
+    except IndexMissing:
+        # Being built, or not added yet (create_tables adds it): the index it replaces has
+        # the same keys, so a cursor of either serves both.
+        items, next_cursor = query_page({**params, "IndexName": OLD_LIST_INDEX}, **page)
     return Page([_tenant_from_item(i) for i in items], next_cursor)
+
+
+# The tenant list's index projects what the list shows (name, e-mail, tier, status,
+# created), not the counters: tenants from it carry no limits, usage or key count. Read
+# them whole with tenant_get_many.
+LIST_INDEX = "tenant-list-index"
+OLD_LIST_INDEX = "tenant-name-index"
+
+
+def tenant_get_many(tenant_ids: list[str]) -> dict[str, Tenant]:
+    """Whole tenant items by id, read consistently: BatchGetItem, 100 keys a call."""
+    ids = list(dict.fromkeys(tenant_ids))
+    found: dict[str, Tenant] = {}
+    for start in range(0, len(ids), 100):
+        keys = [tenant_key(i) for i in ids[start : start + 100]]
+        request: dict[str, Any] = {TENANTS.name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = call("batch_get_item", RequestItems=request)
+            for item in response.get("Responses", {}).get(TENANTS.name, []):
+                tenant = _tenant_from_item(item)
+                found[tenant.tenant_id] = tenant
+            request = response.get("UnprocessedKeys") or {}
+    return found
 
 
 def tenant_provision(tenant: Tenant, key: ApiKey, event: AuditEvent) -> None:
@@ -201,6 +229,7 @@ def tenant_provision(tenant: Tenant, key: ApiKey, event: AuditEvent) -> None:
                 ("tenant", {"Put": tenant_put}),
                 email_claim(tenant.email, tenant.tenant_id),
                 _key_put(key, tenant),
+                _key_listing(key),
                 audit_action(event),
             ]
         )
@@ -421,23 +450,101 @@ def keys_for_tenant(tenant_id: str) -> list[ApiKey]:
 def key_create(key: ApiKey, tenant: Tenant, event: AuditEvent) -> None:
     """The key carries the tenant's status; the condition makes sure it is still the current one."""
     try:
-        transact([_tenant_key_claim(key, tenant), _key_put(key, tenant), audit_action(event)])
+        transact(
+            [
+                _tenant_key_claim(key, tenant),
+                _key_put(key, tenant),
+                _key_listing(key),
+                audit_action(event),
+            ]
+        )
     except TransactionConflict as exc:
         raise Conflict("the tenant changed meanwhile; reload and try again") from exc
 
 
 def _tenant_key_claim(key: ApiKey, tenant: Tenant) -> Action:
-    """Record the new key on the tenant item, if the tenant is still as the key copies it."""
+    """Count the new key on the tenant item (`keyCount`, which a tenant change's condition
+    checks), if the tenant is still as the key copies it. The id itself goes on an item of
+    its own (`_key_listing`): the tenant item, written by every create and finish, stays
+    the same size whatever the number of keys."""
     update = {
         "TableName": TENANTS.name,
         "Key": tenant_key(tenant.tenant_id),
-        "UpdateExpression": "ADD apiKeyIds :id, keyCount :one",
+        "UpdateExpression": "ADD keyCount :one",
         "ConditionExpression": "updatedAt = :seen",
-        "ExpressionAttributeValues": values(
-            {":id": {key.api_key_id}, ":one": 1, ":seen": iso(tenant.updated_at)}
-        ),
+        "ExpressionAttributeValues": values({":one": 1, ":seen": iso(tenant.updated_at)}),
     }
     return "tenant", {"Update": update}
+
+
+KEY_SK = "KEY#"
+
+
+def _key_listing(key: ApiKey) -> Action:
+    """The key's id in its tenant's partition (`sk = KEY#<id>`), so a consistent Query finds
+    every key issued here even when the eventually consistent tenant-index lags."""
+    put = {
+        "TableName": TENANTS.name,
+        "Item": to_item(
+            {
+                "tenant_id": key.tenant_id,
+                "sk": f"{KEY_SK}{key.api_key_id}",
+                "apiKeyId": key.api_key_id,
+                "createdAt": iso(key.created_at),
+            }
+        ),
+        "ConditionExpression": "attribute_not_exists(sk)",
+    }
+    return f"listing:{key.api_key_id}", {"Put": put}
+
+
+def key_ids_listed(tenant: Tenant) -> frozenset[str]:
+    """The ids of every key issued here to the tenant, read consistently: its `KEY#` items,
+    and the `apiKeyIds` set an earlier version kept on the tenant item (read as it is)."""
+    items = query_all(
+        {
+            "TableName": TENANTS.name,
+            "KeyConditionExpression": "tenant_id = :t AND begins_with(sk, :k)",
+            "ExpressionAttributeValues": values({":t": tenant.tenant_id, ":k": KEY_SK}),
+            "ProjectionExpression": "apiKeyId",
+            "ConsistentRead": True,
+        }
+    )
+    return tenant.key_ids | {from_item(i)["apiKeyId"] for i in items}
+
+
+def key_lists_move() -> int:
+    """Move the `apiKeyIds` sets an earlier version kept on tenant items to `KEY#` items, and
+    remove them from the tenant item; returns how many tenants. For `upgrade_layout`: a Scan
+    (never a request path); safe to run again (the removal requires the set as read, so a
+    key an older process adds meanwhile keeps it for the next run)."""
+    params: dict[str, Any] = {
+        "TableName": TENANTS.name,
+        "FilterExpression": "attribute_exists(apiKeyIds)",
+        "ProjectionExpression": "tenant_id, sk, apiKeyIds",
+    }
+    moved = 0
+    for item in scan_all(params):
+        ids = item["apiKeyIds"]
+        tenant_id = item["tenant_id"]["S"]
+        listings = [
+            to_item({"tenant_id": tenant_id, "sk": f"{KEY_SK}{i}", "apiKeyId": i})
+            for i in ids["SS"]
+        ]
+        put_all(TENANTS.name, listings)
+        try:
+            call(
+                "update_item",
+                TableName=TENANTS.name,
+                Key={"tenant_id": item["tenant_id"], "sk": item["sk"]},
+                UpdateExpression="REMOVE apiKeyIds",
+                ConditionExpression="apiKeyIds = :seen",
+                ExpressionAttributeValues={":seen": ids},
+            )
+        except Conflict:
+            continue  # changed meanwhile: the next run moves it
+        moved += 1
+    return moved
 
 
 def key_revoke(key: ApiKey, event: AuditEvent) -> None:
@@ -479,6 +586,7 @@ def key_rotate(
                 ("old_key", {"Update": update}),
                 _tenant_key_claim(new, tenant),
                 _key_put(new, tenant),
+                _key_listing(new),
                 audit_action(event),
             ]
         )

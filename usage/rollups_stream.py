@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from dispatches import history_index
 from dispatches.domain import COUNTED_BY_STREAM, Dispatch, DispatchStatus
 from outpost_admin.dynamo import (
     Action,
@@ -149,6 +150,8 @@ def _created(step: Step, d: Dispatch, live: dict[str, Any], *, new_layout: bool)
         _expect(step, live, "counted_created", iso(d.started_at))
     elif not d.is_ours and "started_day" not in live:
         _expect(step, live, "started_day", iso(d.started_at)[:10])
+        for name, value in history_index.listed(d.dispatch_id, d.task).items():
+            _expect(step, live, name, value)  # into staff's history (absent: not in MARKS)
         # No create of ours counted it for the daily limit: the quota item counts it here.
         step.add(counters.usage_key(d.tenant_id, day), ["dispatches"])
     else:

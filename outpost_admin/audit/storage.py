@@ -1,11 +1,26 @@
-"""Audit records: one item per event, the whole log by UTC day through audit-day-index."""
+"""Audit records: one item per event, the whole log by UTC day through audit-time-index."""
 
+import contextlib
+import zlib
 from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
 
-from outpost_admin.dynamo import Action, Page, call, from_item, parse_iso, to_item, utcnow, values
+from outpost_admin.dynamo import (
+    Action,
+    BadCursor,
+    Conflict,
+    IndexMissing,
+    Page,
+    call,
+    from_item,
+    parse_iso,
+    to_item,
+    utcnow,
+    values,
+)
+from outpost_admin.dynamo.merge import query_shards
 from outpost_admin.dynamo.paging import query_page
 from outpost_admin.dynamo.tables import AUDIT
 
@@ -21,6 +36,7 @@ def _to_item(event: AuditEvent) -> dict[str, Any]:
             "tenant_id": event.tenant_id,
             "timestamp": event.timestamp,
             "day": event.occurred_at[:10],
+            "time_shard": time_shard(event.tenant_id, event.timestamp),
             "action": event.action,
             "resource": event.resource,
             "actor": event.actor,
@@ -46,6 +62,49 @@ def _from_item(item: dict[str, Any]) -> AuditEvent:
         ip_address=data.get("ip_address", ""),
         user_agent=data.get("user_agent", ""),
     )
+
+
+# The whole log's index, `audit-time-index`, is keyed on `time_shard` (one of SHARDS, from
+# the record's key) and `timestamp`: each audited action writes one of SHARDS partitions
+# (1,000 writes/s each), and the log of a day is SHARDS Queries merged newest first.
+SHARDS = 4
+INDEX = "audit-time-index"
+OLD_INDEX = "audit-day-index"  # one partition per UTC day (before issue 13)
+
+
+def time_shard(tenant_id: str, timestamp: str) -> str:
+    return str(zlib.crc32(f"{tenant_id}#{timestamp}".encode()) % SHARDS)
+
+
+def audit_backfill() -> int:
+    """Give records written before the sharded index their `time_shard`; returns how many.
+    A Scan (`manage.py upgrade_layout`, never a request), filtered to those without it."""
+    params: dict[str, Any] = {
+        "TableName": AUDIT.name,
+        "FilterExpression": "attribute_not_exists(time_shard)",
+        "ProjectionExpression": "tenant_id, #ts",
+        "ExpressionAttributeNames": {"#ts": "timestamp"},
+    }
+    done = 0
+    while True:
+        page = call("scan", **params)
+        for item in page.get("Items", []):
+            data = from_item(item)
+            update = {
+                "TableName": AUDIT.name,
+                "Key": item,
+                "UpdateExpression": "SET time_shard = :shard",
+                "ConditionExpression": "attribute_exists(tenant_id)",
+                "ExpressionAttributeValues": values(
+                    {":shard": time_shard(data["tenant_id"], data["timestamp"])}
+                ),
+            }
+            with contextlib.suppress(Conflict):  # expired (TTL) meanwhile
+                call("update_item", **update)
+                done += 1
+        if "LastEvaluatedKey" not in page:
+            return done
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def audit_action(event: AuditEvent) -> Action:
@@ -76,37 +135,70 @@ def audit_list(
     """Newest first: one tenant's records, or everybody's on one UTC day; filtered by action
     prefix, actor, resource prefix and free text (in action, resource, actor, request, IP)."""
     names: dict[str, str] = {}
+    vals: dict[str, Any] = {}
+    filters = _filters(names, vals, action=action, actor=actor, resource=resource, text=text)
+    page: dict[str, Any] = {
+        "limit": limit,
+        "cursor": cursor,
+        "max_reads": 5,
+        "read_size": 200 if filters else 0,
+    }
+    scope = f"{tenant_id}:{day}:{action}:{actor}:{resource}:{text}"
     if tenant_id:
-        params: dict[str, Any] = {"KeyConditionExpression": "tenant_id = :p"}
-        vals: dict[str, Any] = {":p": tenant_id}
-        key_names: tuple[str, ...] = ("tenant_id", "timestamp")
+        condition = "tenant_id = :p"
+        vals[":p"] = tenant_id
         if day:
-            params["KeyConditionExpression"] += " AND begins_with(#ts, :day)"
+            condition += " AND begins_with(#ts, :day)"
             names["#ts"] = "timestamp"
             vals[":day"] = day.isoformat()
-    else:
-        params = {"IndexName": "audit-day-index", "KeyConditionExpression": "#day = :p"}
+        params = _query(condition, names, vals, filters)
+        items, next_cursor = query_page(
+            params, scope=f"audit:{scope}", key_names=("tenant_id", "timestamp"), **page
+        )
+        return Page([_from_item(i) for i in items], next_cursor)
+    names["#ts"] = "timestamp"
+    vals[":day"] = (day or utcnow().date()).isoformat()
+    try:
+        params = _query("time_shard = :shard AND begins_with(#ts, :day)", names, vals, filters)
+        items, next_cursor = query_shards(
+            {**params, "IndexName": INDEX},
+            shards={str(n): str(n) for n in range(SHARDS)},
+            sort_key="timestamp",
+            descending=True,
+            scope=f"audit-time:{scope}",
+            key_names=("tenant_id", "timestamp", "time_shard"),
+            **page,
+        )
+    except (IndexMissing, BadCursor):
+        # Until `upgrade_layout` has added the sharded index (or a cursor it made): the
+        # day's single partition.
+        vals[":p"] = vals.pop(":day")
         names["#day"] = "day"
-        vals = {":p": (day or utcnow().date()).isoformat()}
-        key_names = ("tenant_id", "timestamp", "day")
-    filters = _filters(names, vals, action=action, actor=actor, resource=resource, text=text)
+        del names["#ts"]
+        params = _query("#day = :p", names, vals, filters)
+        items, next_cursor = query_page(
+            {**params, "IndexName": OLD_INDEX},
+            scope=f"audit:{scope}",
+            key_names=("tenant_id", "timestamp", "day"),
+            **page,
+        )
+    return Page([_from_item(i) for i in items], next_cursor)
+
+
+def _query(
+    condition: str, names: dict[str, str], vals: dict[str, Any], filters: list[str]
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "TableName": AUDIT.name,
+        "KeyConditionExpression": condition,
+        "ScanIndexForward": False,
+        "ExpressionAttributeValues": values(vals),
+    }
     if filters:
         params["FilterExpression"] = " AND ".join(filters)
     if names:
-        params["ExpressionAttributeNames"] = names
-    params.update(
-        TableName=AUDIT.name, ScanIndexForward=False, ExpressionAttributeValues=values(vals)
-    )
-    items, next_cursor = query_page(
-        params,
-        limit=limit,
-        cursor=cursor,
-        scope=f"audit:{tenant_id}:{day}:{action}:{actor}:{resource}:{text}",
-        key_names=key_names,
-        max_reads=5,
-        read_size=200 if filters else 0,
-    )
-    return Page([_from_item(i) for i in items], next_cursor)
+        params["ExpressionAttributeNames"] = dict(names)
+    return params
 
 
 def _filters(

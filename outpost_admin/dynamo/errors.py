@@ -103,6 +103,15 @@ class Gone(Unavailable):
     An Unavailable still, so request paths keep answering 503 for a missing table."""
 
 
+class IndexMissing(Unavailable):
+    """The index named is not there (yet), or DynamoDB is still building it: a reader falls
+    back to the layout before it (see `manage.py upgrade_layout`)."""
+
+
+# How DynamoDB says so: a missing index, and one still being built.
+_INDEX_MISSING = ("does not have the specified index", "backfilling global secondary index")
+
+
 class Trimmed(StoreError):
     """A stream position older than the stream keeps (24 h): its records are lost."""
 
@@ -141,6 +150,8 @@ def _translate(exc: ClientError) -> StoreError | ClientError:
         ):
             return Unavailable("store throttled")
         return TransactionConflict(reasons)
+    if code == "ValidationException" and any(m in error.get("Message", "") for m in _INDEX_MISSING):
+        return IndexMissing(f"{code}: {error.get('Message', '')}")
     if code in _STREAM_ERRORS:
         return _STREAM_ERRORS[code](f"{code}: {error.get('Message', '')}")
     if code in UNAVAILABLE_CODES:

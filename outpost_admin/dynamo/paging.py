@@ -18,6 +18,25 @@ def query_all(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
+def scan_all(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item a Scan returns. For operators' commands (upgrade_layout), never a page."""
+    request = dict(params)
+    while True:
+        response = call("scan", **request)
+        yield from response.get("Items", [])
+        if "LastEvaluatedKey" not in response:
+            return
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def put_all(table: str, items: list[dict[str, Any]]) -> None:
+    """Put these items (unconditionally), BatchWriteItem 25 at a time, unprocessed retried."""
+    for start in range(0, len(items), 25):
+        request = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
+        while request:
+            request = call("batch_write_item", RequestItems=request).get("UnprocessedItems") or {}
+
+
 def query_page(
     params: dict[str, Any],
     *,

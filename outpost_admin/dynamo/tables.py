@@ -17,6 +17,9 @@ class Index:
     range_key: str | None = None
     # The attributes besides the keys that its readers need (None: every attribute).
     projected: tuple[str, ...] | None = None
+    # Its key attributes must first be written onto existing items: on an existing table
+    # `manage.py upgrade_layout` adds it after that, never create_tables.
+    needs_backfill: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,14 @@ TENANTS = Table(
     "sk",
     indexes=(
         Index("api_key-index", "api_key_hash"),
-        # Added by this project: tenant items (sk="TENANT") sorted by lower-cased name.
-        Index("tenant-name-index", "sk", "nameLower"),
+        # Added by this project: tenant items (sk="TENANT") sorted by lower-cased name, with
+        # only what the tenant list shows, so a counter update never rewrites an entry.
+        Index(
+            "tenant-list-index",
+            "sk",
+            "nameLower",
+            projected=("name", "email", "tier", "status", "createdAt"),
+        ),
     ),
     stream=True,
 )
@@ -57,8 +66,24 @@ AUDIT = Table(
     "DYNAMODB_AUDIT_TABLE",
     "tenant_id",
     "timestamp",
-    # Added by this project: the whole log, one partition per UTC day.
-    indexes=(Index("audit-day-index", "day", "timestamp"),),
+    # Added by this project: the whole log, newest first, write-sharded (`time_shard`).
+    indexes=(
+        Index(
+            "audit-time-index",
+            "time_shard",
+            "timestamp",
+            projected=(
+                "action",
+                "resource",
+                "actor",
+                "metadata",
+                "request_id",
+                "ip_address",
+                "user_agent",
+            ),
+            needs_backfill=True,
+        ),
+    ),
     ttl="expires_at",
 )
 DISPATCHES = Table(
@@ -67,8 +92,26 @@ DISPATCHES = Table(
     indexes=(
         Index("user-dispatches-index", "user_id", "started_at"),
         Index("status-index", "status", "started_at"),
-        # Added by this project: every tenant's dispatches, one partition per UTC day.
-        Index("dispatch-day-index", "started_day", "started_at"),
+        # Added by this project: every tenant's dispatches by creation time, write-sharded
+        # (`time_shard`), with only what a history row shows (`task_head`, not the task).
+        Index(
+            "dispatch-time-index",
+            "time_shard",
+            "started_at",
+            projected=(
+                "user_id",
+                "agent",
+                "model_id",
+                "status",
+                "repo",
+                "branch",
+                "task_head",
+                "claimed_at",
+                "ended_at",
+                "origin",
+            ),
+            needs_backfill=True,
+        ),
         # Added by this project: our PENDING dispatches, write-sharded, oldest first in each
         # shard; an item is in it only while it waits (sparse), so workers read no one else's.
         Index(
@@ -88,6 +131,14 @@ DISPATCH_LOGS = Table(
 )
 
 ALL_TABLES = (TENANTS, API_KEYS, AUDIT, DISPATCHES, POOL, IDEMPOTENCY, DISPATCH_LOGS)
+
+# Indexes an earlier version added, each with the one that replaces it. Readers fall back to
+# them while the new one is missing or being built; `upgrade_layout` drops them afterwards.
+RETIRED = {
+    "tenant-name-index": "tenant-list-index",
+    "audit-day-index": "audit-time-index",
+    "dispatch-day-index": "dispatch-time-index",
+}
 
 
 def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
@@ -168,15 +219,43 @@ def _add_missing_indexes(table: Table, log: Any) -> None:
     for index in table.indexes:
         if index.name in present:
             continue
-        # DynamoDB adds one GSI per UpdateTable call.
-        call(
-            "update_table",
-            TableName=table.name,
-            AttributeDefinitions=_attribute_definitions(table),
-            GlobalSecondaryIndexUpdates=[{"Create": _gsi(index)}],
-        )
-        log(f"added index {index.name} to {table.name}")
-        _wait_active(table.name)
+        if index.needs_backfill:
+            log(f"index {index.name} of {table.name} is missing: run manage.py upgrade_layout")
+            continue
+        add_index(table, index, log)
+
+
+def add_index(table: Table, index: Index, log: Any) -> None:
+    # DynamoDB adds one GSI per UpdateTable call.
+    call(
+        "update_table",
+        TableName=table.name,
+        AttributeDefinitions=_attribute_definitions(table),
+        GlobalSecondaryIndexUpdates=[{"Create": _gsi(index)}],
+    )
+    log(f"added index {index.name} to {table.name}")
+    _wait_active(table.name)
+
+
+def index_states(table: Table) -> dict[str, str]:
+    """The table's GSIs and their status (ACTIVE, CREATING, DELETING...)."""
+    description = call("describe_table", TableName=table.name)["Table"]
+    return {i["IndexName"]: i["IndexStatus"] for i in description.get("GlobalSecondaryIndexes", [])}
+
+
+def drop_index(table: Table, name: str, log: Any, timeout: float = 300) -> None:
+    """Delete a GSI and wait until it is gone."""
+    call(
+        "update_table",
+        TableName=table.name,
+        GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": name}}],
+    )
+    log(f"dropped index {name} of {table.name}")
+    deadline = time.monotonic() + timeout
+    while name in index_states(table):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"index {name} of {table.name} was not dropped")
+        time.sleep(0.5)
 
 
 STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}

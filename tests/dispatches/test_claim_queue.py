@@ -137,8 +137,6 @@ def test_a_dispatch_queued_before_the_index_existed_is_listed_by_upgrade_layout(
     call_command("upgrade_layout")
     assert queued(old.dispatch_id)
     call_command("upgrade_layout")  # safe to run again: nothing more to list
-    assert capsys.readouterr().out.splitlines()[-1] == (
-        "claim queue: 0 waiting dispatch(es) listed"
-    )
+    assert "claim queue: 0 waiting dispatch(es) listed" in capsys.readouterr().out.splitlines()
     assert worker_for(tenant).run(once=True) == 1
     assert storage.dispatch_get(old.dispatch_id).status == DispatchStatus.COMPLETED

@@ -12,7 +12,11 @@ from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.dynamo import call, client, utcnow
 from outpost_admin.dynamo.sizes import item_size
-from outpost_admin.dynamo.tables import ALL_TABLES
+from outpost_admin.dynamo.tables import ALL_TABLES, TENANTS
+from tenants import services as tenant_services
+from tenants import storage as tenant_storage
+from tenants.counters import tenant_key
+from tenants.domain import Scope
 from tests.conftest import roll_up
 
 from .conftest import BODY
@@ -108,6 +112,42 @@ def test_create_claim_and_finish_write_no_item_another_tenant_writes_and_none_ov
             continue  # deleted in the finish: the slot marker
         bound = ITEM_BOUND + len(BODY["task"])  # the tenant's own task rides on its dispatch
         assert item_size(item) <= bound, (table, key, item_size(item))
+
+
+def test_a_tenant_with_120_keys_writes_no_item_over_4_kb_in_its_create_and_finish(
+    api, make_tenant, actor, captured, monkeypatch
+):
+    """Each key issued here once grew the tenant item (~40 B an id), which every create and
+    finish writes: 120 keys made it ~5 KB. The ids are items of their own now."""
+    monkeypatch.setattr(tenant_services, "MAX_ACTIVE_KEYS", 200)
+    tenant, issued = make_tenant()
+    for n in range(120):
+        tenant_services.key_create(
+            tenant_id=tenant.tenant_id,
+            name=f"k{n}",
+            scopes=(Scope.DISPATCH,),
+            expires_at=None,
+            actor=actor,
+        )
+    assert len(tenant_storage.key_ids_listed(tenant_storage.tenant_get(tenant.tenant_id))) == 121
+    captured.clear()
+    created = api(issued.raw).post("/api/v1/dispatches", BODY).json()["data"]
+    dispatch = storage.dispatch_get(created["dispatchId"])
+    claimed = storage.dispatch_claim(dispatch, worker_id="w-bounds", now=utcnow())
+    assert claimed is not None
+    services.dispatch_finish(claimed, status=DispatchStatus.COMPLETED)
+    written = {
+        (table, json.dumps(key_only(table, key), sort_keys=True))
+        for operation, keys in captured
+        if operation == "TransactWriteItems"
+        for table, key in keys
+    }
+    assert (TENANTS.name, json.dumps(tenant_key(tenant.tenant_id), sort_keys=True)) in written
+    for table, key in written:
+        item = call("get_item", TableName=table, Key=json.loads(key)).get("Item")
+        if item is not None:
+            own_task = len(BODY["task"]) if "dispatch_id" in key else 0
+            assert item_size(item) <= ITEM_BOUND + own_task, (table, key, item_size(item))
 
 
 def test_the_stream_writes_roll_ups_once_per_batch_not_per_dispatch(api, tenant_key, captured):

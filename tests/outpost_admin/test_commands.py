@@ -38,7 +38,7 @@ def test_create_tables_creates_every_table_then_is_safe_to_run_again(separate_ta
 def test_create_tables_enables_ttl_and_the_indexes(separate_tables):
     run("create_tables")
     audit = call("describe_table", TableName="cmdtest-audit")["Table"]
-    assert [i["IndexName"] for i in audit["GlobalSecondaryIndexes"]] == ["audit-day-index"]
+    assert [i["IndexName"] for i in audit["GlobalSecondaryIndexes"]] == ["audit-time-index"]
     ttl = call("describe_time_to_live", TableName="cmdtest-audit")["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
     keys = call("describe_table", TableName="cmdtest-api-keys")["Table"]

@@ -5,6 +5,7 @@ which then stops them in order: the web server first (no new work comes in), the
 (it finishes or hands back its dispatches, which needs the store), DynamoDB Local last.
 """
 
+import io
 import os
 import re
 import secrets
@@ -23,7 +24,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from dispatches import claim_queue
 from fleet import recovery as reconcile
 from fleet.demo import demo_agent_commands
 from outpost_admin.dynamo import local, reset_client
@@ -105,8 +105,10 @@ class Command(BaseCommand):
     def _prepare(self) -> None:
         self._say("creating tables and applying migrations")
         call_command("create_tables", verbosity=0)
-        if listed := claim_queue.queue_unlisted():  # what `manage.py upgrade_layout` does
-            self._say(f"listed {listed} waiting dispatch(es) an earlier version queued")
+        upgrade = io.StringIO()  # items and indexes an earlier version left
+        call_command("upgrade_layout", stdout=upgrade)
+        for line in upgrade.getvalue().splitlines():
+            self._say(line)
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_admin()
 
