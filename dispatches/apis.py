@@ -131,6 +131,26 @@ class DispatchSummarySerializer(serializers.Serializer):
     endedAt = IsoDateTimeField(source="ended_at", allow_null=True)
 
 
+@extend_schema_serializer(component_name="DispatchCost")
+class DispatchCostSerializer(serializers.Serializer):
+    """What it cost in USD, priced as the control plane's ledger prices it."""
+
+    total = serializers.FloatField(help_text="compute + memory + llm + storage, to the microdollar")
+    compute = serializers.FloatField(help_text="vCPU-seconds from creation to end")
+    memory = serializers.FloatField(help_text="GB-seconds from creation to end")
+    llm = serializers.FloatField(help_text="tokens at the agent's rates and the model's tier")
+    storage = serializers.FloatField()
+    currency = serializers.CharField()
+    modelTier = serializers.ChoiceField(["flagship", "balanced", "fast"], source="tier")
+    tokensInput = serializers.IntegerField()
+    tokensOutput = serializers.IntegerField()
+    tokenSource = serializers.ChoiceField(
+        ["parsed", "estimated", "unavailable"],
+        help_text="parsed from the agent's output, estimated from its length, or unavailable",
+    )
+    durationSeconds = serializers.IntegerField()
+
+
 @extend_schema_serializer(component_name="DispatchDetail")
 class DispatchDetailSerializer(DispatchSummarySerializer):
     task = serializers.CharField()
@@ -143,6 +163,7 @@ class DispatchDetailSerializer(DispatchSummarySerializer):
         help_text="Runs of it cut short (its worker died or stopped) and queued again; the "
         "last reason is statusReason."
     )
+    cost = DispatchCostSerializer(allow_null=True, help_text="Set when it ends; null before.")
     logs = serializers.SerializerMethodField(help_text="The tail of the captured output.")
 
     @extend_schema_field(OpenApiTypes.STR)

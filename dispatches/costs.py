@@ -231,3 +231,41 @@ def _tokens(tokens_in: int, tokens_out: int) -> Tokens:
 
 def _int(digits: str) -> int:
     return int(digits.replace(",", ""))
+
+
+class OutputMeter:
+    """What the token count needs of a run's output, kept as it streams: the whole output up
+    to `keep` characters (the ledger searches all of it, and the first count wins), beyond
+    that its last `tail` characters, and its length for the estimate. Exact for any output up
+    to `keep`; past it, a count that appears only in the middle is missed."""
+
+    def __init__(self, *, keep: int = 1_000_000, tail: int = 65_536):
+        self._head: list[str] = []
+        self._kept = 0
+        self._keep, self._tail_size = keep, tail
+        self._tail = ""
+        self._units = 0
+        self._blank = True
+
+    def feed(self, text: str) -> None:
+        self._units += len(text.encode("utf-16-le")) // 2
+        self._blank = self._blank and not text.strip()
+        room = self._keep - self._kept
+        if room > 0:
+            self._head.append(text[:room])
+            self._kept += len(text[:room])
+        if self._kept >= self._keep:
+            self._tail = (self._tail + text)[-self._tail_size :]
+
+    def tokens(self, agent: str) -> Tokens:
+        head = "".join(self._head)
+        if self._kept < self._keep:
+            return count_tokens(agent, head)
+        if self._blank:
+            return Tokens(0, 0, 0, "unavailable")
+        found = _parsed(agent, head) or _parsed(agent, self._tail)
+        if found is not None:
+            return found
+        total = math.ceil(self._units / CHARS_PER_TOKEN)
+        tokens_in = math.ceil(total * 0.6)
+        return Tokens(tokens_in, total - tokens_in, total, "estimated")

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from outpost_admin.agents import AGENTS, Agent
 
@@ -95,6 +96,7 @@ class Dispatch:
     task_arn: str = ""  # the ECS task running it (the control plane's, or our ecs executor's)
     rerun_of: str = ""  # the finished dispatch this one runs again
     interruptions: int = 0  # runs cut short (worker died or stopped) and queued again
+    cost: dict[str, Any] | None = None  # costs.Cost.as_item(), set when it ends
 
     @property
     def is_ours(self) -> bool:

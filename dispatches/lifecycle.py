@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from ulid import ULID
 
 from outpost_admin.audit import Actor, AuditEvent, audit_event
@@ -28,7 +29,7 @@ from outpost_admin.dynamo import Action, StoreError, utcnow
 from tenants import storage as tenant_storage
 from tenants.domain import Limits
 
-from . import selectors, storage
+from . import costs, selectors, storage
 from .domain import (
     ORIGIN,
     RETENTION_DAYS,
@@ -186,7 +187,12 @@ def dispatch_cancel(*, dispatch: Dispatch, actor: Actor) -> Dispatch:
         metadata={"previousStatus": dispatch.status.value},
     )
     storage.dispatch_finish(
-        dispatch, status=DispatchStatus.CANCELLED, now=now, status_reason=reason, event=event
+        dispatch,
+        status=DispatchStatus.CANCELLED,
+        now=now,
+        status_reason=reason,
+        event=event,
+        cost=cost_of(dispatch, ended=now, tokens=None),
     )
     return replace(dispatch, status=DispatchStatus.CANCELLED, ended_at=now, status_reason=reason)
 
@@ -200,24 +206,43 @@ def dispatch_finish(
     status_reason: str = "",
     event: AuditEvent | None = None,
     run: datetime | None = None,
+    tokens: costs.Tokens | None = None,
 ) -> bool:
     """The worker's terminal write (recovery's too, with its audit `event` in the same
-    write). With `run`, only the run claimed then is ended. False when the dispatch was
-    already terminal (e.g. cancelled), or is in another run now."""
+    write), with what the dispatch cost (`tokens`: counted from its output by the worker).
+    With `run`, only the run claimed then is ended. False when the dispatch was already
+    terminal (e.g. cancelled), or is in another run now."""
+    now = utcnow()
     try:
         storage.dispatch_finish(
             dispatch,
             status=status,
-            now=utcnow(),
+            now=now,
             exit_code=exit_code,
             error_message=error_message[:2000],
             status_reason=status_reason,
             event=event,
             run=run,
+            cost=cost_of(dispatch, ended=now, tokens=tokens),
         )
     except InvalidTransition:
         return False
     return True
+
+
+def cost_of(dispatch: Dispatch, *, ended: datetime, tokens: costs.Tokens | None) -> dict[str, Any]:
+    """What it cost, as the control plane's ledger prices it (dispatches/costs.py): from its
+    creation to its end, on the resources a run is given, with the tokens its output shows
+    (none known: "unavailable", e.g. a cancel, which reads no output on the request path)."""
+    cost = costs.price(
+        agent=dispatch.agent if dispatch.agent in costs.TOKEN_RATES else "claude",
+        model_id=dispatch.model_id,
+        duration=costs.duration_seconds(dispatch.started_at, ended),
+        tokens=tokens or costs.Tokens(0, 0, 0, "unavailable"),
+        vcpu_units=settings.OUTPOST_COST_VCPU_UNITS,
+        memory_mb=settings.OUTPOST_COST_MEMORY_MB,
+    )
+    return cost.as_item()
 
 
 def dispatch_rerun(

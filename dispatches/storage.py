@@ -133,6 +133,7 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         task_arn=data.get("task_arn", ""),
         rerun_of=data.get("rerun_of", ""),
         interruptions=int(data.get("interruptions", 0)),
+        cost=data.get("cost") if isinstance(data.get("cost"), dict) else None,
     )
 
 
@@ -417,8 +418,9 @@ def dispatch_finish(
     status_reason: str = "",
     event: AuditEvent | None = None,
     run: datetime | None = None,
+    cost: dict[str, Any] | None = None,
 ) -> None:
-    """Write a terminal status and give the slot back: together, once. (Its outcome is
+    """Write a terminal status (and what it cost) and give the slot back: together, once. (Its outcome is
     counted from the stream.)
 
     The write expects the status the caller read (PENDING or RUNNING); one claimed or
@@ -440,6 +442,7 @@ def dispatch_finish(
         ("exit_code", exit_code),
         ("error_message", error_message),
         ("status_reason", status_reason),
+        ("cost", cost),
     ):
         if value not in (None, ""):
             expression += f", {attr} = :{attr}"
@@ -473,6 +476,7 @@ def dispatch_finish(
                 error_message=error_message,
                 status_reason=status_reason,
                 event=event,
+                cost=cost,
             )
             return
         raise InvalidTransition(current) from exc

@@ -24,6 +24,7 @@ from django.conf import settings
 
 from dispatches import lifecycle, selectors
 from dispatches.agents import agent_commands
+from dispatches.costs import OutputMeter, Tokens
 from dispatches.domain import BRANCH_PATTERN, REPO_PATTERN, Dispatch
 from outpost_admin.dynamo import Conflict, StoreError
 from outpost_admin.processes import dying_with_parent
@@ -55,6 +56,7 @@ class Outcome:
     stopped: StopReason | None = None
     error: str = ""  # the command could not be started at all
     output_tail: str = ""
+    tokens: Tokens | None = None  # counted from the output it wrote (dispatches.costs)
     stop_reason: str = ""  # why ECS stopped the task, as it says it
 
 
@@ -168,6 +170,7 @@ class LogWriter:
         self._last_flush = time.monotonic()
         self._seq = _next_seq(dispatch.dispatch_id)
         self.tail = ""
+        self.meter = OutputMeter()  # what pricing needs of the whole output
 
     def flush_if_due(self) -> None:
         size = self.buffer.size()
@@ -178,6 +181,7 @@ class LogWriter:
         self._last_flush = time.monotonic()
         text = self._decoder.decode(self.buffer.take(), final=final)
         self.tail = (self.tail + text)[-500:]
+        self.meter.feed(text)
         for start in range(0, len(text), self.chunk_bytes):
             self._append(text[start : start + self.chunk_bytes])
 
@@ -257,7 +261,7 @@ class LocalExecutor:
         _signal_group(process, signal.SIGKILL)  # leftovers that still hold the pipe open
         reader.join(timeout=5)
         log.flush(final=True)
-        return replace(outcome, output_tail=log.tail)
+        return replace(outcome, output_tail=log.tail, tokens=log.meter.tokens(dispatch.agent))
 
     def _start(self, dispatch: Dispatch, argv: list[str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(

@@ -209,14 +209,16 @@ def outcome_of(task: dict, followed: Followed) -> Outcome:
     """How a STOPPED task ended; its stop reason is kept whatever the verdict."""
     exit_code, container_reason = _container_exit(task, followed.dispatch.agent)
     reason = task.get("stoppedReason") or container_reason or task.get("stopCode", "")
-    tail = followed.log.tail
+    tail, tokens = followed.log.tail, followed.log.meter.tokens(followed.dispatch.agent)
     if followed.stopping_since is not None:
-        return Outcome(timed_out=True, stop_reason=reason, output_tail=tail)
+        return Outcome(timed_out=True, stop_reason=reason, output_tail=tail, tokens=tokens)
     if exit_code is None:
         return Outcome(
-            error=f"The ECS task stopped without an exit code: {reason}", stop_reason=reason
+            error=f"The ECS task stopped without an exit code: {reason}",
+            stop_reason=reason,
+            tokens=tokens,
         )
-    return Outcome(exit_code=exit_code, stop_reason=reason, output_tail=tail)
+    return Outcome(exit_code=exit_code, stop_reason=reason, output_tail=tail, tokens=tokens)
 
 
 # --- the executor -------------------------------------------------------------------------

@@ -295,6 +295,10 @@ LOGGING = {
 OUTPOST_EXECUTOR = env("OUTPOST_EXECUTOR", "local")
 OUTPOST_AGENT_COMMANDS = env("OUTPOST_AGENT_COMMANDS", "{}")
 OUTPOST_LOG_MAX_BYTES = env_int("OUTPOST_LOG_MAX_BYTES", 1_000_000)
+# The resources a dispatch is priced on (dispatches/costs.py), as the control plane's ledger
+# takes them: vCPU units (1024 = 1 vCPU) and memory in MB; its defaults are 1024 and 2048.
+OUTPOST_COST_VCPU_UNITS = env_int("OUTPOST_COST_VCPU_UNITS", 1024)
+OUTPOST_COST_MEMORY_MB = env_int("OUTPOST_COST_MEMORY_MB", 2048)
 OUTPOST_WORKER_HEARTBEAT_SECONDS = env_int("OUTPOST_WORKER_HEARTBEAT_SECONDS", 5)
 OUTPOST_WORKER_DEAD_AFTER_SECONDS = env_int("OUTPOST_WORKER_DEAD_AFTER_SECONDS", 60)
 # /health/fleet is unauthenticated: each process computes it at most once per this window.

@@ -514,3 +514,68 @@ def test_without_a_count_the_tokens_are_estimated_from_the_length_as_the_ledger_
 
 def test_an_empty_output_has_no_tokens():
     assert costs.count_tokens("grok", "  \n").source == "unavailable"
+
+
+# --- on the dispatch: priced when it ends, in the same write ---------------------------------
+
+
+def test_a_finished_run_carries_its_cost_from_the_tokens_its_agent_printed(settings, make_tenant):
+    from dispatches import lifecycle, storage
+    from outpost_admin.dynamo import counting_calls
+    from tests.dispatches.workers import ACTOR, create, script, use_commands, worker_for
+
+    usage = '{"type":"result","usage":{"input_tokens":1500,"output_tokens":2500}}'
+    use_commands(settings, claude=script(f"print({usage!r})"))
+    tenant, _ = make_tenant()
+    dispatch = create(tenant)
+    assert worker_for(tenant).run(once=True) == 1
+    done = storage.dispatch_get(dispatch.dispatch_id)
+    assert done.ended_at is not None and done.cost is not None
+    expected = costs.price(
+        agent="claude",
+        model_id=dispatch.model_id,
+        duration=costs.duration_seconds(done.started_at, done.ended_at),
+        tokens=Tokens(1500, 2500, 4000, "parsed"),
+    )
+    assert done.cost == expected.as_item()
+    assert (done.cost["tokenSource"], done.cost["llm"]) == ("parsed", 0.015 * 1.5 + 0.075 * 2.5)
+
+    # a cancel prices the time it waited, with no tokens, in its one transaction
+    waiting = create(tenant)
+    with counting_calls() as log:
+        lifecycle.dispatch_cancel(dispatch=waiting, actor=ACTOR)
+    assert log.by_operation() == {"TransactWriteItems": 1}
+    cancelled = storage.dispatch_get(waiting.dispatch_id).cost
+    assert cancelled is not None
+    assert (cancelled["tokenSource"], cancelled["llm"]) == ("unavailable", 0)
+
+
+def test_the_api_and_the_run_page_show_the_cost(settings, make_tenant, client):
+    from dispatches import storage
+    from tests.dispatches.workers import create, script, use_commands, worker_for
+
+    use_commands(settings, claude=script("print('Tokens used: 30 (input: 10, output: 20)')"))
+    tenant, issued = make_tenant()
+    dispatch = create(tenant)
+    worker_for(tenant).run(once=True)
+    cost = storage.dispatch_get(dispatch.dispatch_id).cost
+    assert cost is not None
+    body = client.get(
+        f"/api/v1/dispatches/{dispatch.dispatch_id}", HTTP_X_API_KEY=issued.raw
+    ).json()["data"]
+    assert body["cost"]["total"] == cost["total"]
+    assert body["cost"]["tokenSource"] == "estimated"  # a codex format, on a claude run
+    assert body["cost"]["modelTier"] == "flagship"
+
+
+def test_the_meter_keeps_what_the_count_needs_of_a_long_output():
+    meter = costs.OutputMeter(keep=100, tail=80)
+    meter.feed("x" * 150)
+    meter.feed('{"usage":{"input_tokens":3,"output_tokens":4}}')
+    assert meter.tokens("claude") == Tokens(3, 4, 7, "parsed")  # found in the tail
+    quiet = costs.OutputMeter(keep=100, tail=80)
+    quiet.feed("y" * 1000)
+    assert quiet.tokens("claude") == Tokens(150, 100, 250, "estimated")  # all 1,000 counted
+    short = costs.OutputMeter()
+    short.feed("Tokens: 1,000 sent, 20 received")
+    assert short.tokens("aider") == costs.count_tokens("aider", "Tokens: 1,000 sent, 20 received")
