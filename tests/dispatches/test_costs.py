@@ -8,6 +8,7 @@ The token samples are the output formats token-counter.ts documents for each age
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -430,7 +431,12 @@ def test_persistent_storage_is_priced_per_second_of_a_30_day_month():
 
 
 def test_bad_inputs_are_refused_as_the_ledger_refuses_them():
-    good = {"agent": "claude", "model_id": "x", "duration": 1, "tokens": Tokens(1, 1, 2, "parsed")}
+    good: dict[str, Any] = {
+        "agent": "claude",
+        "model_id": "x",
+        "duration": 1,
+        "tokens": Tokens(1, 1, 2, "parsed"),
+    }
     for bad in ({"duration": -1}, {"vcpu_units": 0}, {"memory_mb": 0}):
         with pytest.raises(ValueError):
             costs.price(**{**good, **bad})
