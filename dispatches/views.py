@@ -77,6 +77,7 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
         context["pinned_day"] = today  # "Load more" stays on this day after midnight
     if request.GET.get("cursor") and getattr(request, "htmx", False):
         context["more_page"] = True
+        context["bulk"] = True  # the rows of the page's table, whose first column selects
         return render(request, "dispatches/_dispatch_table.html#rows", context)
     return render_page(request, "dispatches/dispatch_list.html", context)
 

@@ -1,16 +1,38 @@
 """Issue 14, "Bugs": what a daily user of the console tripped on, each shown in Chromium."""
 
-import re
-
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import STAFF_PASSWORD, log_in
+from dispatches import services
+from dispatches.domain import Dispatch
+from outpost_admin.audit import Actor
+from tenants.domain import Tier
 
 
 @pytest.fixture
 def tenant_and_key(make_tenant, transactional_db):
-    return make_tenant(name="Bugs Browser Co")
+    return make_tenant(name="Bugs Browser Co", tier=Tier.ENTERPRISE)
+
+
+def make_dispatches(tenant, issued, count: int, **fields) -> list[Dispatch]:
+    """`count` pending dispatches of the tenant, created as the API creates them."""
+    made = []
+    for n in range(count):
+        data = {"agent": "claude", "task": f"Browser bug task {n:03d}", **fields}
+        made.append(
+            services.dispatch_create(
+                tenant_id=tenant.tenant_id,
+                api_key_id=issued.key.api_key_id,
+                limits=tenant.limits,
+                data=services.DispatchInput(
+                    model_id="claude-opus-4-5-20251101", timeout_seconds=600, **data
+                ),
+                body_hash=f"h{n}",
+                render=lambda d: {},
+                actor=Actor(name="browser-test"),
+            )
+        )
+    return made
 
 
 # --- 1. messages stay until the next navigation ---------------------------------------------
@@ -48,3 +70,23 @@ def test_typing_in_the_tenant_picker_changes_neither_the_url_nor_the_history(
     assert page.evaluate("history.length") == before
     page.reload()
     expect(page.locator("h1")).to_be_visible()  # the page, not a bare <option> fragment
+
+
+# --- 3. rows after "Load more" keep every column ---------------------------------------------
+
+
+def test_rows_after_load_more_on_the_staff_history_have_the_checkbox_and_every_cell(
+    signed_in_page: Page, tenant_and_key
+):
+    page = signed_in_page
+    tenant, issued = tenant_and_key
+    make_dispatches(tenant, issued, 27)
+    page.goto(f"/dispatches/?tenant={tenant.tenant_id}")
+    rows = page.locator("#dispatch-rows tr[id^=dispatch-]")
+    expect(rows).to_have_count(25)
+    headers = page.locator("table.dispatches thead th").count()
+    page.click("#load-more a")
+    expect(rows).to_have_count(27)
+    cells = rows.evaluate_all("rows => rows.map(r => r.cells.length)")
+    assert cells == [headers] * 27
+    expect(page.locator("#dispatch-rows input[type=checkbox][name=ids]")).to_have_count(27)
