@@ -1,12 +1,18 @@
 """Issue 14, "Bugs": what a daily user of the console tripped on, each shown in Chromium."""
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from dispatches import services
 from dispatches.domain import Dispatch
 from outpost_admin.audit import Actor
-from tenants.domain import Tier
+from outpost_admin.dynamo import utcnow
+from tenants import services as tenant_services
+from tenants.domain import Scope, Tier
+
+ACTOR = Actor(name="browser-test")
 
 
 @pytest.fixture
@@ -29,7 +35,7 @@ def make_dispatches(tenant, issued, count: int, **fields) -> list[Dispatch]:
                 ),
                 body_hash=f"h{n}",
                 render=lambda d: {},
-                actor=Actor(name="browser-test"),
+                actor=ACTOR,
             )
         )
     return made
@@ -90,3 +96,35 @@ def test_rows_after_load_more_on_the_staff_history_have_the_checkbox_and_every_c
     cells = rows.evaluate_all("rows => rows.map(r => r.cells.length)")
     assert cells == [headers] * 27
     expect(page.locator("#dispatch-rows input[type=checkbox][name=ids]")).to_have_count(27)
+
+
+# --- 5. only a key being replaced is "rotating" ----------------------------------------------
+
+
+def test_a_new_key_named_like_a_rotated_one_is_shown_live_not_rotating(
+    signed_in_page: Page, tenant_and_key
+):
+    page = signed_in_page
+    tenant, _ = tenant_and_key
+    tid = tenant.tenant_id
+
+    def ci_bot():
+        return tenant_services.key_create(
+            tenant_id=tid,
+            name="ci-bot",
+            scopes=(Scope.DISPATCH,),
+            expires_at=utcnow() + timedelta(days=205),
+            actor=ACTOR,
+        )
+
+    old = ci_bot()
+    _, successor = tenant_services.key_rotate(
+        tenant_id=tid, api_key_id=old.key.api_key_id, grace=timedelta(hours=24), actor=ACTOR
+    )
+    newest = ci_bot()
+    page.goto(f"/tenants/{tid}/")
+    badge = "td:nth-child(4) .badge"
+    expect(page.locator(f"#key-{old.key.api_key_id} {badge}")).to_have_text("rotating")
+    for live in (successor.key.api_key_id, newest.key.api_key_id):
+        expect(page.locator(f"#key-{live} {badge}")).to_have_text("active")
+        expect(page.locator(f"#key-{live}")).to_contain_text("active — expires in 205 days")
