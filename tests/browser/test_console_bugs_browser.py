@@ -128,3 +128,15 @@ def test_a_new_key_named_like_a_rotated_one_is_shown_live_not_rotating(
     for live in (successor.key.api_key_id, newest.key.api_key_id):
         expect(page.locator(f"#key-{live} {badge}")).to_have_text("active")
         expect(page.locator(f"#key-{live}")).to_contain_text("active — expires in 205 days")
+
+
+# --- 6. the dispatch page shows tag values --------------------------------------------------
+
+
+def test_the_dispatch_page_shows_each_tag_with_its_value(signed_in_page: Page, tenant_and_key):
+    page = signed_in_page
+    tenant, issued = tenant_and_key
+    (dispatch,) = make_dispatches(tenant, issued, 1, tags={"ticket": "OPS-103", "team": "core"})
+    page.goto(f"/dispatches/{dispatch.dispatch_id}/")
+    tags = page.locator("#dispatch-tags li")
+    expect(tags).to_have_text(["team: core", "ticket: OPS-103"])
