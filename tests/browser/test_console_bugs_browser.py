@@ -140,3 +140,42 @@ def test_the_dispatch_page_shows_each_tag_with_its_value(signed_in_page: Page, t
     page.goto(f"/dispatches/{dispatch.dispatch_id}/")
     tags = page.locator("#dispatch-tags li")
     expect(tags).to_have_text(["team: core", "ticket: OPS-103"])
+
+
+# --- 7. the usage Range box says what the charts show ---------------------------------------
+
+
+def test_the_usage_range_box_shows_the_range_of_the_charts_and_show_keeps_it(
+    signed_in_page: Page, tenant_and_key
+):
+    page = signed_in_page
+    tenant, _ = tenant_and_key
+    today = utcnow().date()
+    page.goto(f"/usage/?tenant={tenant.tenant_id}")
+    summary = page.locator("#usage-summary")
+    thirty = f"from {today - timedelta(days=29):%Y-%m-%d} to {today:%Y-%m-%d}"
+    expect(summary).to_contain_text(thirty)
+    expect(page.locator("#id_range")).to_have_value("30")
+    page.click("form.filters button:has-text('Show')")
+    page.wait_for_url("**range=30**")
+    expect(summary).to_contain_text(thirty)
+    expect(page.locator("#id_range")).to_have_value("30")
+
+
+def test_from_and_to_apply_only_to_a_custom_range_and_say_so(
+    signed_in_page: Page, tenant_and_key
+):
+    page = signed_in_page
+    tenant, _ = tenant_and_key
+    page.goto(f"/usage/?tenant={tenant.tenant_id}")
+    since, until = page.locator("#id_since"), page.locator("#id_until")
+    expect(since).to_be_disabled()  # with a preset range they do not apply
+    page.select_option("#id_range", "custom")
+    expect(since).to_be_enabled()
+    since.fill("2026-01-01")
+    until.fill("2026-01-10")
+    page.click("form.filters button:has-text('Show')")
+    expect(page.locator("#usage-summary")).to_contain_text("from 2026-01-01 to 2026-01-10")
+    # Without the page's script (a link, a bookmark): a preset with dates is an error, not ignored.
+    page.goto(f"/usage/?tenant={tenant.tenant_id}&range=7&since=2026-01-01&until=2026-01-10")
+    expect(page.locator(".field.invalid")).to_contain_text("Custom")
