@@ -179,3 +179,19 @@ def test_from_and_to_apply_only_to_a_custom_range_and_say_so(
     # Without the page's script (a link, a bookmark): a preset with dates is an error, not ignored.
     page.goto(f"/usage/?tenant={tenant.tenant_id}&range=7&since=2026-01-01&until=2026-01-10")
     expect(page.locator(".field.invalid")).to_contain_text("Custom")
+
+
+# --- 8. a dispatch cancelled while pending never ran ----------------------------------------
+
+
+def test_a_dispatch_cancelled_while_pending_is_listed_as_never_run(
+    signed_in_page: Page, tenant_and_key
+):
+    page = signed_in_page
+    tenant, issued = tenant_and_key
+    (dispatch,) = make_dispatches(tenant, issued, 1)
+    services.dispatch_cancel(dispatch=dispatch, actor=ACTOR)
+    page.goto(f"/dispatches/?tenant={tenant.tenant_id}")
+    row = page.locator(f"#dispatch-{dispatch.dispatch_id}")
+    expect(row).to_have_attribute("data-status", "cancelled")
+    expect(row.locator("td").last).to_have_text("never ran")
