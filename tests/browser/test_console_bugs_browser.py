@@ -195,3 +195,27 @@ def test_a_dispatch_cancelled_while_pending_is_listed_as_never_run(
     row = page.locator(f"#dispatch-{dispatch.dispatch_id}")
     expect(row).to_have_attribute("data-status", "cancelled")
     expect(row.locator("td").last).to_have_text("never ran")
+
+
+# --- 9. every table cell is a cell, borders unbroken -----------------------------------------
+
+CELLS_OFF_THEIR_ROW = """table => [...table.querySelectorAll('tbody tr')].flatMap(row => {
+  const r = row.getBoundingClientRect();
+  return [...row.cells].filter(cell => {
+    const c = cell.getBoundingClientRect();
+    return getComputedStyle(cell).display !== 'table-cell'
+      || Math.abs(c.top - r.top) > 1 || Math.abs(c.bottom - r.bottom) > 1;
+  }).map(cell => row.id + ' cell ' + cell.cellIndex);
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_key_table_cells_fill_their_rows_so_borders_line_up(
+    signed_in_page: Page, tenant_and_key, width
+):
+    page = signed_in_page
+    tenant, _ = tenant_and_key
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"/tenants/{tenant.tenant_id}/")
+    assert page.locator("#keys").evaluate(CELLS_OFF_THEIR_ROW) == []
+    assert page.locator("#members").evaluate(CELLS_OFF_THEIR_ROW) == []
