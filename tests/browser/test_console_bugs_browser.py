@@ -162,9 +162,7 @@ def test_the_usage_range_box_shows_the_range_of_the_charts_and_show_keeps_it(
     expect(page.locator("#id_range")).to_have_value("30")
 
 
-def test_from_and_to_apply_only_to_a_custom_range_and_say_so(
-    signed_in_page: Page, tenant_and_key
-):
+def test_from_and_to_apply_only_to_a_custom_range_and_say_so(signed_in_page: Page, tenant_and_key):
     page = signed_in_page
     tenant, _ = tenant_and_key
     page.goto(f"/usage/?tenant={tenant.tenant_id}")
@@ -219,3 +217,46 @@ def test_the_key_table_cells_fill_their_rows_so_borders_line_up(
     page.goto(f"/tenants/{tenant.tenant_id}/")
     assert page.locator("#keys").evaluate(CELLS_OFF_THEIR_ROW) == []
     assert page.locator("#members").evaluate(CELLS_OFF_THEIR_ROW) == []
+
+
+# --- 10. the audit text search reads the details, which never break inside a word -------------
+
+# More lines than words (a line may end at a space or after a hyphen): a word was broken.
+BROKEN_WORDS = """selector => [...document.querySelectorAll(selector)].filter(el => {
+  const words = el.textContent.trim().split(/[\\s-]+/).length;
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+  return lines.size > words;
+}).map(el => el.textContent.trim())"""
+
+
+def test_the_audit_text_search_finds_a_name_in_the_details(signed_in_page: Page, tenant_and_key):
+    page = signed_in_page
+    tenant, _ = tenant_and_key
+    name = f"ci-bot-{tenant.tenant_id[:8]}"
+    tenant_services.key_create(
+        tenant_id=tenant.tenant_id,
+        name=name,
+        scopes=(Scope.DISPATCH,),
+        expires_at=None,
+        actor=ACTOR,
+    )
+    page.goto("/audit/")
+    page.fill("#id_q", name)
+    page.click("form.filters button:has-text('Filter')")
+    rows = page.locator("table.audit tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("key.create")
+    expect(rows.first).to_contain_text(name)
+
+
+def test_audit_details_never_break_inside_a_word(signed_in_page: Page, tenant_and_key):
+    page = signed_in_page
+    tenant, issued = tenant_and_key
+    (dispatch,) = make_dispatches(tenant, issued, 1)
+    services.dispatch_cancel(dispatch=dispatch, actor=ACTOR)  # details: previous status PENDING
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/audit/?tenant={tenant.tenant_id}")
+    expect(page.locator("dl.details dd", has_text="PENDING")).to_have_count(1)
+    assert page.evaluate(BROKEN_WORDS, "dl.details dd") == []
