@@ -11,6 +11,7 @@ from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
 from tenants import services as tenant_services
 from tenants.domain import Scope, Tier
+from tests.fleet.conftest import finish
 
 ACTOR = Actor(name="browser-test")
 
@@ -260,3 +261,33 @@ def test_audit_details_never_break_inside_a_word(signed_in_page: Page, tenant_an
     page.goto(f"/audit/?tenant={tenant.tenant_id}")
     expect(page.locator("dl.details dd", has_text="PENDING")).to_have_count(1)
     assert page.evaluate(BROKEN_WORDS, "dl.details dd") == []
+
+
+# --- 13. one status vocabulary: the API's ----------------------------------------------------
+
+
+def test_history_usage_legend_csv_and_fleet_page_call_a_success_success(
+    signed_in_page: Page, tenant_and_key, tmp_path
+):
+    page = signed_in_page
+    tenant, issued = tenant_and_key
+    (dispatch,) = make_dispatches(tenant, issued, 1)
+    finish(dispatch.dispatch_id, "COMPLETED")
+    page.goto(f"/dispatches/?tenant={tenant.tenant_id}")
+    expect(page.locator(f"#dispatch-{dispatch.dispatch_id} .badge")).to_have_text("success")
+
+    page.goto(f"/usage/?tenant={tenant.tenant_id}&range=7")
+    legend = page.locator("#chart-by-status svg text").all_text_contents()
+    headers = page.locator("#numbers-by-status thead th").all_text_contents()
+    assert "success" in legend and "success" in headers
+    assert "completed" not in legend + headers
+    with page.expect_download() as download:
+        page.click("#usage-export")
+    path = tmp_path / "usage.csv"
+    download.value.save_as(path)
+    header = path.read_text().splitlines()[0].split(",")
+    assert "status_success" in header and "status_completed" not in header
+
+    page.goto("/fleet/")
+    expect(page.locator("#fleet-agents thead")).to_contain_text("Success, last hour")
+    expect(page.locator("#fleet-agents thead")).not_to_contain_text("Completed")
