@@ -291,3 +291,37 @@ def test_history_usage_legend_csv_and_fleet_page_call_a_success_success(
     page.goto("/fleet/")
     expect(page.locator("#fleet-agents thead")).to_contain_text("Success, last hour")
     expect(page.locator("#fleet-agents thead")).not_to_contain_text("Completed")
+
+
+# --- 14. Back after a history-cache miss renders the whole page -------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, field, first, second",
+    [
+        ("/dispatches/", "#id_repo", "acme/one", "acme/two"),
+        ("/audit/", "#id_action", "key.", "tenant."),
+        ("/tenants/", "#id_search", "Bugs", "Nobody"),
+    ],
+)
+def test_going_back_to_a_pushed_page_with_no_history_cache_renders_the_whole_page(
+    signed_in_page: Page, path, field, first, second
+):
+    page = signed_in_page
+    page.goto(path)
+    page.evaluate("window.sameDocument = true")
+    for value in (first, second):  # two filtered views, each pushed by htmx
+        page.fill(field, value)
+        page.locator("form.filters button[type=submit]").click()
+        page.wait_for_url(f"**{path}?*{value.replace('/', '%2F')}*")
+    page.wait_for_load_state("networkidle")
+    page.evaluate("sessionStorage.removeItem('htmx-history-cache')")
+    with page.expect_response(lambda r: "hx-history-restore-request" in r.request.headers):
+        page.go_back()  # htmx finds nothing cached and asks the server for the page
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.sameDocument") is True  # htmx restored it, no reload
+    expect(page.locator("header.top")).to_have_count(1)
+    expect(page.locator("#site-nav")).to_have_count(1)
+    expect(page.locator("main#main h1")).to_have_count(1)
+    expect(page.locator("form.filters")).to_have_count(1)
+    expect(page.locator(field)).to_have_value(first)
