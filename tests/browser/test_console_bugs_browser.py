@@ -13,6 +13,8 @@ from tenants import services as tenant_services
 from tenants.domain import Scope, Tier
 from tests.fleet.conftest import finish
 
+from .conftest import STAFF_PASSWORD, log_in
+
 ACTOR = Actor(name="browser-test")
 
 
@@ -325,3 +327,20 @@ def test_going_back_to_a_pushed_page_with_no_history_cache_renders_the_whole_pag
     expect(page.locator("main#main h1")).to_have_count(1)
     expect(page.locator("form.filters")).to_have_count(1)
     expect(page.locator(field)).to_have_value(first)
+
+
+# --- 12. a stranger cannot lock the admin out --------------------------------------------------
+
+
+def test_a_strangers_failures_lock_only_that_name_and_the_form_counts_down(
+    page: Page, staff_login, settings
+):
+    log_in(page, "nobody-at-all", "wrong-password")
+    expect(page.locator("#tries-left")).to_have_text(
+        f"{settings.AXES_FAILURE_LIMIT - 1} more failed tries before signing in from here is paused."
+    )
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        log_in(page, "nobody-at-all", "wrong-password")
+    expect(page.locator("h1")).to_have_text("Signing in is paused")
+    log_in(page, staff_login.username, STAFF_PASSWORD)  # from the same address
+    page.wait_for_url("**/tenants/")
