@@ -238,6 +238,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # 3.1: its JSON Schema states what 3.0's cannot, such as a tag name's length (propertyNames).
     "OAS_VERSION": "3.1.0",
+    # Realistic examples of every request and error answer (outpost_admin/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "outpost_admin.api.schema.add_examples",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DispatchStatusEnum": "dispatches.domain.API_STATUSES",
         "TenantStatusEnum": "tenants.domain.TenantStatus",
