@@ -36,9 +36,11 @@ def dispatch_list_range(
     repo: str = "",
     cursor: str | None = None,
     limit: int = 50,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
     """Every tenant's dispatches between two times, newest first: the day partitions of the
-    range one after another, one Query per day partition as the page needs."""
+    range one after another, one Query per day partition as the page needs (examining up to
+    `read_size` items each, for filters)."""
     scope = f"range:{since.isoformat()}:{until.isoformat()}:{status}:{agent}:{repo}"
     state = decode_cursor(cursor, scope=scope) or {"day": until.date().isoformat()}
     try:
@@ -56,6 +58,7 @@ def dispatch_list_range(
             until=until,
             cursor=inner,
             limit=limit - len(items),
+            read_size=read_size,
         )
         items += page.items
         if page.cursor:

@@ -508,8 +508,11 @@ def dispatch_list(
     until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
-    """One tenant's dispatches, newest first: exactly one Query per page."""
+    """One tenant's dispatches, newest first: one Query per page, or up to `max_reads` of
+    `read_size` items each while filters leave the page short (query_page)."""
     return _newest_first(
         ("user-dispatches-index", "user_id", tenant_id),
         since=since,
@@ -519,6 +522,8 @@ def dispatch_list(
         repo=repo,
         cursor=cursor,
         limit=limit,
+        max_reads=max_reads,
+        read_size=read_size,
     )
 
 
@@ -532,6 +537,8 @@ def dispatch_list_day(
     until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
     """Every tenant's dispatches created on one UTC day (within since-until), newest first."""
     return _newest_first(
@@ -543,6 +550,8 @@ def dispatch_list_day(
         repo=repo,
         cursor=cursor,
         limit=limit,
+        max_reads=max_reads,
+        read_size=read_size,
     )
 
 
@@ -556,6 +565,8 @@ def _newest_first(
     repo: str,
     cursor: str | None,
     limit: int,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
     """One page of an index partition, newest first; the cursor is bound to all of it."""
     index, attr, value = partition
@@ -568,6 +579,8 @@ def _newest_first(
         cursor=cursor,
         scope=f"{index}:{value}:{status}:{agent}:{repo}:{since}:{until}",
         key_names=("dispatch_id", attr, "started_at"),
+        max_reads=max_reads,
+        read_size=read_size,
     )
     return Page([_from_item(i) for i in items], next_cursor)
 

@@ -165,6 +165,10 @@ document.addEventListener("change", (event) => {
 
 function start(root) {
   root.querySelectorAll("select[data-custom-range]").forEach(customRange);
+  // "No dispatches match" goes once "Load more" has brought rows that do.
+  root.querySelectorAll("tbody tr.empty").forEach((row) => {
+    if (row.parentElement.querySelector("tr[id^='dispatch-']")) row.remove();
+  });
   root.querySelectorAll("tbody[data-live]:not([data-live-on])").forEach((tbody) => {
     tbody.dataset.liveOn = "1";
     liveTable(tbody);

@@ -7,10 +7,12 @@ from playwright.sync_api import Page, expect
 
 from dispatches import services
 from dispatches.domain import Dispatch
+from dispatches.views import FILTER_READ_SIZE, FILTER_READS
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
 from tenants import services as tenant_services
 from tenants.domain import Scope, Tier
+from tests.dispatches.test_filtered_history import seed
 from tests.fleet.conftest import finish
 
 from .conftest import STAFF_PASSWORD, log_in
@@ -344,3 +346,24 @@ def test_a_strangers_failures_lock_only_that_name_and_the_form_counts_down(
     expect(page.locator("h1")).to_have_text("Signing in is paused")
     log_in(page, staff_login.username, STAFF_PASSWORD)  # from the same address
     page.wait_for_url("**/tenants/")
+
+
+# --- 4. filters apply across pages, within a stated bound -------------------------------------
+
+
+def test_a_filter_finds_matches_beyond_the_first_page_and_says_what_it_searched(
+    signed_in_page: Page, tenant_and_key
+):
+    page = signed_in_page
+    tenant, _ = tenant_and_key
+    bound = FILTER_READS * FILTER_READ_SIZE
+    ids = seed(tenant.tenant_id, ["grok"] * 6 + ["claude"] * bound)
+    page.goto(f"/dispatches/?tenant={tenant.tenant_id}&agent=grok")
+    expect(page.locator("#search-bound")).to_contain_text(f"searches up to {bound} dispatches")
+    empty = page.locator("#dispatch-rows tr.empty")
+    expect(empty).to_contain_text(f"No dispatches match among the up to {bound} dispatches")
+    page.click("#load-more a")  # searches on
+    rows = page.locator("#dispatch-rows tr[id^=dispatch-]")
+    expect(rows).to_have_count(6)
+    expect(rows.first).to_have_id(f"dispatch-{ids[5]}")
+    expect(empty).to_have_count(0)  # no "No dispatches match" above the matches
