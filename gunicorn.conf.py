@@ -17,6 +17,14 @@ timeout = 30
 # over outpost_admin.api.limits.MAX_URL_LENGTH with a JSON 414 rather than gunicorn's HTML one.
 limit_request_line = 8190
 
+# Each running instance has a control socket of its own (`gunicornc -s var/gunicorn-<pid>.ctl`),
+# in the app's var dir and named by the master's pid: gunicorn's default is one per user
+# (~/.gunicorn/gunicorn.ctl), which a second instance on the host takes over from the first.
+_var_dir = os.environ.get("OUTPOST_VAR_DIR") or os.path.join(os.path.dirname(__file__), "var")
+control_socket = os.path.join(os.path.abspath(_var_dir), f"gunicorn-{os.getpid()}.ctl")
+# A Unix socket's path holds at most 107 bytes: a var dir too deep for one gets none.
+control_socket_disable = len(control_socket.encode()) > 100
+
 
 def post_worker_init(worker: object) -> None:
     """Load the URLconf and build the DynamoDB client before the first request, not during it."""

@@ -58,10 +58,14 @@ def dispatch_list_range(
     repo: str = "",
     cursor: str | None = None,
     limit: int = 50,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
     """Every tenant's dispatches between two times, newest first: one Query per shard of the
-    history index per page; before `upgrade_layout` added it, the day partitions of the
-    range one after another, one Query per day partition as the page needs."""
+    history index per read (up to `max_reads` reads of `read_size` items per shard, for
+    filters); before `upgrade_layout` added it, the day partitions of the range one after
+    another, one Query per day partition as the page needs (examining up to `read_size`
+    items each)."""
     filters: dict[str, Any] = {
         "status": status,
         "agent": agent,
@@ -70,7 +74,9 @@ def dispatch_list_range(
         "limit": limit,
     }
     try:
-        return storage.dispatch_list_between(since=since, until=until, **filters)
+        return storage.dispatch_list_between(
+            since=since, until=until, max_reads=max_reads, read_size=read_size, **filters
+        )
     except (IndexMissing, BadCursor):  # before upgrade_layout, or a cursor made then
         pass
     scope = f"range:{since.isoformat()}:{until.isoformat()}:{status}:{agent}:{repo}"
@@ -90,6 +96,7 @@ def dispatch_list_range(
             until=until,
             cursor=inner,
             limit=limit - len(items),
+            read_size=read_size,
         )
         items += page.items
         if page.cursor:

@@ -522,8 +522,11 @@ def dispatch_list(
     until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
-    """One tenant's dispatches, newest first: exactly one Query per page."""
+    """One tenant's dispatches, newest first: one Query per page, or up to `max_reads` of
+    `read_size` items each while filters leave the page short (query_page)."""
     return _newest_first(
         ("user-dispatches-index", "user_id", tenant_id),
         since=since,
@@ -533,6 +536,8 @@ def dispatch_list(
         repo=repo,
         cursor=cursor,
         limit=limit,
+        max_reads=max_reads,
+        read_size=read_size,
     )
 
 
@@ -546,6 +551,8 @@ def dispatch_list_day(
     until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
     """Every tenant's dispatches created on one UTC day (within since-until), newest first."""
     filters: dict[str, Any] = {
@@ -554,6 +561,8 @@ def dispatch_list_day(
         "repo": repo,
         "cursor": cursor,
         "limit": limit,
+        "max_reads": max_reads,
+        "read_size": read_size,
     }
     start = datetime.combine(day, time.min, tzinfo=UTC)
     end = datetime.combine(day, time.max, tzinfo=UTC)
@@ -576,9 +585,12 @@ def dispatch_list_between(
     repo: str = "",
     cursor: str | None = None,
     limit: int = 50,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
     """Every tenant's dispatches created between two times, newest first: one Query per
-    shard of `dispatch-time-index` per page, whatever the range. IndexMissing until
+    shard of `dispatch-time-index` per read (up to `max_reads` reads of `read_size` items
+    per shard while filters leave the page short), whatever the range. IndexMissing until
     `upgrade_layout` has added it (callers then read the day partitions)."""
     params: dict[str, Any] = {
         "TableName": DISPATCHES.name,
@@ -596,6 +608,8 @@ def dispatch_list_between(
         cursor=cursor,
         scope=f"{history_index.INDEX}:{status}:{agent}:{repo}:{since}:{until}",
         key_names=("dispatch_id", "time_shard", "started_at"),
+        max_reads=max_reads,
+        read_size=read_size,
     )
     return Page([_from_item(i) for i in items], next_cursor)
 
@@ -610,6 +624,8 @@ def dispatch_list_day_partition(
     until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
     """dispatch_list_day on the index before issue 13, one partition per UTC day."""
     return _newest_first(
@@ -621,6 +637,8 @@ def dispatch_list_day_partition(
         repo=repo,
         cursor=cursor,
         limit=limit,
+        max_reads=max_reads,
+        read_size=read_size,
     )
 
 
@@ -634,6 +652,8 @@ def _newest_first(
     repo: str,
     cursor: str | None,
     limit: int,
+    max_reads: int = 1,
+    read_size: int = 0,
 ) -> Page[Dispatch]:
     """One page of an index partition, newest first; the cursor is bound to all of it."""
     index, attr, value = partition
@@ -646,6 +666,8 @@ def _newest_first(
         cursor=cursor,
         scope=f"{index}:{value}:{status}:{agent}:{repo}:{since}:{until}",
         key_names=("dispatch_id", attr, "started_at"),
+        max_reads=max_reads,
+        read_size=read_size,
     )
     return Page([_from_item(i) for i in items], next_cursor)
 

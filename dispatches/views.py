@@ -22,7 +22,7 @@ from tenants import selectors as tenant_selectors
 from tenants.access import portal_required, viewer_tenant_id
 from tenants.forms import tenant_filter_id
 
-from . import lifecycle, selectors
+from . import history_index, lifecycle, selectors
 from .domain import (
     Dispatch,
     IdempotencyInFlight,
@@ -34,6 +34,9 @@ from .domain import (
 from .forms import DispatchFilterForm, StaffDispatchFilterForm
 
 PAGE_SIZE = 25
+# A filtered history page reads on until its page is full, within this bound (stated on the
+# page): up to FILTER_READS Queries of FILTER_READ_SIZE dispatches each, never a Scan.
+FILTER_READS, FILTER_READ_SIZE = 4, 100
 BULK_MAX = 100  # rows cancelled with one confirmation (one BatchGetItem)
 RECENT = 10
 LOG_TAIL = 50  # chunks on the page at first; the rest is a download away
@@ -62,14 +65,16 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "show_tenant": scope is None, "today": today}
     tenant_id = scope or (tenant_filter_id(form) if form.is_valid() else "")
     if form.is_valid():
-        page = _history(form.cleaned_data, tenant_id, today)
+        page = _history(form.cleaned_data, tenant_id, today, search=True)
         context.update(page=page, dispatches=page.items, **_names(scope, page.items))
+        context.update(_search_bound(form.cleaned_data, tenant_id, page))
         context["live_url"] = _live_url(request, tenant_id=tenant_id if scope is None else "")
         context["tenant_name"] = context.get("tenant_names", {}).get(tenant_id, "")
     if scope is None and not any(request.GET.get(f) for f in ("tenant", "day", "since")):
         context["pinned_day"] = today  # "Load more" stays on this day after midnight
     if request.GET.get("cursor") and getattr(request, "htmx", False):
         context["more_page"] = True
+        context["bulk"] = True  # the rows of the page's table, whose first column selects
         return render(request, "dispatches/_dispatch_table.html#rows", context)
     return render_page(request, "dispatches/dispatch_list.html", context)
 
@@ -138,10 +143,16 @@ def _names(scope: str | None, dispatches: list[Dispatch]) -> dict[str, Any]:
     return {"tenant_names": tenant_selectors.tenant_names(tenant_ids=ids)}
 
 
+def _filtered(data: dict[str, Any]) -> bool:
+    return any(data[name] for name in ("status", "agent", "repo"))
+
+
 def _history(
-    data: dict[str, Any], tenant_id: str, today: date, *, limit: int = 0
+    data: dict[str, Any], tenant_id: str, today: date, *, limit: int = 0, search: bool = False
 ) -> Page[Dispatch]:
-    """One tenant's history; for staff without a tenant, every tenant's for a day or a range."""
+    """One tenant's history; for staff without a tenant, every tenant's for a day or a range.
+    With `search` and filters, a page reads on until it is full, within FILTER_READS reads
+    of FILTER_READ_SIZE (for every tenant's: of each shard of the history index)."""
     common = {
         "status": data["status"],
         "agent": data["agent"],
@@ -149,14 +160,44 @@ def _history(
         "cursor": data["cursor"] or None,
         "limit": limit or PAGE_SIZE,
     }
+    searching = search and _filtered(data)
+    size = FILTER_READ_SIZE if searching else 0
+    reads = FILTER_READS if searching else 1
+    if data.get("since") and not tenant_id:
+        until = data.get("until") or utcnow()
+        return selectors.dispatch_list_range(
+            since=data["since"], until=until, max_reads=reads, read_size=size, **common
+        )
     if tenant_id:
         return selectors.dispatch_list(
-            tenant_id=tenant_id, since=data["since"], until=data["until"], **common
+            tenant_id=tenant_id,
+            since=data["since"],
+            until=data["until"],
+            max_reads=reads,
+            read_size=size,
+            **common,
         )
-    if data.get("since"):
-        until = data.get("until") or utcnow()
-        return selectors.dispatch_list_range(since=data["since"], until=until, **common)
-    return selectors.dispatch_list_day(day=data.get("day") or today, **common)
+    return selectors.dispatch_list_day(
+        day=data.get("day") or today, max_reads=reads, read_size=size, **common
+    )
+
+
+def _search_bound(data: dict[str, Any], tenant_id: str, page: Page[Dispatch]) -> dict[str, str]:
+    """What a filtered page says about the range it searched, and its empty row."""
+    if not _filtered(data):
+        return {"empty_text": "No dispatches match."}
+    if not tenant_id:  # every tenant's: the shards of the history index, read together
+        shards = len(history_index.shards())
+        searched = f"up to {FILTER_READS * FILTER_READ_SIZE} dispatches in each of {shards} shards"
+        bound = f"{searched}, newest first, in at most {FILTER_READS} reads of each shard"
+    else:
+        searched = f"up to {FILTER_READS * FILTER_READ_SIZE} dispatches"
+        bound = f"{searched}, newest first, in at most {FILTER_READS} reads"
+    text = f"Filters are applied on the server: each page searches {bound}."
+    empty = "No dispatches match."
+    if page.cursor:
+        empty = f"No dispatches match among the {searched} searched: Load more searches on."
+    return {"search_bound": text, "empty_text": empty}
 
 
 @staff_required

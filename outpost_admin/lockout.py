@@ -7,8 +7,10 @@ from typing import Any
 from axes.backends import AxesStandaloneBackend
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_failure_limit
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -36,8 +38,13 @@ class LockoutBackend(AxesStandaloneBackend):
 
 
 class LockoutHandler(AxesDatabaseHandler):
-    """axes' database handler (the lock is shared by every gunicorn process), with two changes.
+    """axes' database handler (the lock is shared by every gunicorn process), with three changes.
 
+    - Two locks, each with its own limit: a username at one address (AXES_FAILURE_LIMIT) and
+      an address whatever the usernames (OUTPOST_LOGIN_ADDRESS_FAILURE_LIMIT), in the order of
+      AXES_LOCKOUT_PARAMETERS. axes compares one count with one limit, so `get_failures`
+      answers with the failures of the nearer lock, scaled to AXES_FAILURE_LIMIT, and leaves
+      the tries left on the request for the login page (`outpost_tries_left`).
     - A try refused during a lockout checks no password, so it is no guess: it restarts the
       wait of the locks that refused it, as axes does, but adds no row. A flood of made-up
       usernames from a locked address then costs no row each; rows older than the lockout
@@ -47,6 +54,18 @@ class LockoutHandler(AxesDatabaseHandler):
       cannot be read the sign-in is refused for now (a 503, `login_locked_out`); when a
       failure or a success cannot be written, the answer it already has stands.
     """
+
+    def get_failures(self, request: Any, credentials: dict | None = None) -> int:
+        left = min(
+            limit - _failures(attempts)
+            for limit, attempts in zip(
+                _limits(request, credentials),
+                self.get_user_attempts(request, credentials),
+                strict=True,
+            )
+        )
+        request.outpost_tries_left = max(0, left)
+        return get_failure_limit(request, credentials) - left
 
     def is_allowed(self, request: Any, credentials: dict | None = None) -> bool:
         try:
@@ -76,9 +95,12 @@ class LockoutHandler(AxesDatabaseHandler):
         if getattr(request, "outpost_lock_unknown", False):
             return
         self.clean_expired_user_attempts(request, credentials)
-        limit = get_failure_limit(request, credentials)
-        for attempts in self.get_user_attempts(request, credentials):
-            if sum(a.failures_since_start for a in attempts) >= limit:
+        for limit, attempts in zip(
+            _limits(request, credentials),
+            self.get_user_attempts(request, credentials),
+            strict=True,
+        ):
+            if _failures(attempts) >= limit:
                 attempts.update(attempt_time=request.axes_attempt_time)
 
     def user_logged_in(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -92,6 +114,15 @@ class LockoutHandler(AxesDatabaseHandler):
             super().user_logged_out(sender, request, user, **kwargs)
         except DatabaseError as exc:
             logger.warning("a sign-out's access log was not updated: %s", exc)
+
+
+def _limits(request: Any, credentials: dict | None) -> tuple[int, int]:
+    """The limits of the two locks: a username at an address, and an address."""
+    return get_failure_limit(request, credentials), settings.OUTPOST_LOGIN_ADDRESS_FAILURE_LIMIT
+
+
+def _failures(attempts: QuerySet[AccessAttempt]) -> int:
+    return attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0
 
 
 def login_locked_out(request: HttpRequest, credentials: object = None, *_: object) -> HttpResponse:

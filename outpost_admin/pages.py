@@ -35,16 +35,24 @@ def render_page(
 ) -> HttpResponse:
     """The whole page, or only the named partial for an htmx request to the same URL.
 
-    An htmx answer that replaces the page's content also replaces the messages shown
-    above it (out of band), so feedback after an action appears without a reload.
+    An htmx answer that replaces the page's content (its target is #main) also replaces the
+    messages shown above it (out of band), so feedback after an action appears without a
+    reload. A section loaded into the page (the tenant page's usage charts) leaves them alone:
+    a message stays until the next navigation.
+
+    Back to a pushed URL that htmx no longer holds in its history cache comes as an htmx
+    request too (HX-History-Restore-Request): htmx puts the answer in place of the whole body,
+    so it gets the whole page.
     """
-    htmx = getattr(request, "htmx", False)
+    htmx = getattr(request, "htmx", None)
+    if htmx and htmx.history_restore_request:
+        htmx = None
     name = f"{template}#{partial}" if htmx else template
     response = render(request, name, context, status=status)
-    if htmx and partial == "content":
+    if htmx and partial == "content" and htmx.target == "main":
         messages = render_to_string("_messages.html", {"oob": True}, request=request)
         response.content += messages.encode()
-    patch_vary_headers(response, ["HX-Request"])
+    patch_vary_headers(response, ["HX-Request", "HX-History-Restore-Request"])
     return response
 
 

@@ -138,16 +138,20 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # Password guessing (django-axes): OUTPOST_LOGIN_FAILURE_LIMIT failures in a row for one
-# username, or from one address, lock it out for OUTPOST_LOGIN_LOCKOUT_MINUTES; each failure
-# during the lockout starts the wait again. Staff unlock with `manage.py axes_reset_username`
-# or `axes_reset_ip` (README).
+# username from one address lock that username out at that address, and
+# OUTPOST_LOGIN_ADDRESS_FAILURE_LIMIT failures from one address, whatever the usernames, lock
+# the address, for OUTPOST_LOGIN_LOCKOUT_MINUTES; each failure during the lockout starts the
+# wait again. So a stranger cannot lock a user out, nor five typos everyone behind one NAT.
+# Staff unlock with `manage.py axes_reset_username` or `axes_reset_ip` (README).
 AUTHENTICATION_BACKENDS = [
     "outpost_admin.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("OUTPOST_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("OUTPOST_LOGIN_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+OUTPOST_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("OUTPOST_LOGIN_ADDRESS_FAILURE_LIMIT", 50)
+# In this order: LockoutHandler gives the second its own limit, the one above.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "outpost_admin.lockout.login_locked_out"
 # The database handler, made safe: a refused try adds no row, and a database error in the
@@ -235,6 +239,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # 3.1: its JSON Schema states what 3.0's cannot, such as a tag name's length (propertyNames).
     "OAS_VERSION": "3.1.0",
+    # Realistic examples of every request and error answer (outpost_admin/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "outpost_admin.api.schema.add_examples",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DispatchStatusEnum": "dispatches.domain.API_STATUSES",
         "TenantStatusEnum": "tenants.domain.TenantStatus",

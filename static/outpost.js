@@ -150,7 +150,25 @@ function liveTable(tbody) {
   const timer = setInterval(refresh, 2500);
 }
 
+// The usage filters: From and To apply only to a Custom range, so they are off otherwise
+// (the server refuses a preset range with days, rather than ignoring them).
+function customRange(select) {
+  const custom = select.value === "custom";
+  for (const name of ["since", "until"]) {
+    const input = select.form && select.form.elements.namedItem(name);
+    if (input) input.disabled = !custom;
+  }
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-custom-range]")) customRange(event.target);
+});
+
 function start(root) {
+  root.querySelectorAll("select[data-custom-range]").forEach(customRange);
+  // "No dispatches match" goes once "Load more" has brought rows that do.
+  root.querySelectorAll("tbody tr.empty").forEach((row) => {
+    if (row.parentElement.querySelector("tr[id^='dispatch-']")) row.remove();
+  });
   root.querySelectorAll("tbody[data-live]:not([data-live-on])").forEach((tbody) => {
     tbody.dataset.liveOn = "1";
     liveTable(tbody);

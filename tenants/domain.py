@@ -104,6 +104,8 @@ class ApiKey:
     tenant_status: TenantStatus | None = None
     # Set when a tenant's suspension revoked this key; reactivation restores exactly these.
     suspended_with_tenant: bool = False
+    # The key that a rotation issued to replace this one (which keeps working for its grace).
+    replaced_by: str = ""
 
     def effective_status(self, now: datetime) -> KeyStatus:
         if self.status == KeyStatus.ACTIVE and self.expires_at and self.expires_at <= now:

@@ -78,6 +78,9 @@ def tenant_picker_field() -> forms.CharField:
                 "hx-get": reverse_lazy("tenants:picker"),
                 "hx-trigger": "input changed delay:250ms",
                 "hx-target": "#tenant-options",
+                # Suggestions are no navigation: the filter form's hx-push-url is inherited
+                # otherwise, and a reload would show the bare <option> fragment.
+                "hx-push-url": "false",
             }
         ),
     )

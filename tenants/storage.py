@@ -373,6 +373,7 @@ def _key_to_item(key: ApiKey, tenant: Tenant | None = None) -> dict[str, Any]:
             "tenantStatus": str(key.tenant_status) if key.tenant_status else None,
             "tenantTier": str(tenant.tier) if tenant else None,
             "tenantName": tenant.name if tenant else None,
+            "replacedBy": key.replaced_by or None,
         }
     )
 
@@ -394,6 +395,7 @@ def _key_from_item(item: dict[str, Any]) -> tuple[ApiKey, dict[str, Any]]:
         usage_count=int(data.get("usageCount", 0)),
         tenant_status=TenantStatus(data["tenantStatus"]) if "tenantStatus" in data else None,
         suspended_with_tenant="suspendedWithTenant" in data,
+        replaced_by=data.get("replacedBy", ""),
     )
     snapshot: dict[str, Any] = {
         k: data[k] for k in ("tenantStatus", "tenantTier", "tenantName") if k in data
@@ -569,15 +571,20 @@ def key_revoke(key: ApiKey, event: AuditEvent) -> None:
 def key_rotate(
     old: ApiKey, new: ApiKey, tenant: Tenant, *, old_expires_at: datetime, event: AuditEvent
 ) -> None:
-    """Issue `new` and let `old` expire at old_expires_at (never later than it already would)."""
+    """Issue `new` and let `old` expire at old_expires_at (never later than it already would);
+    `old` names its replacement, so the key list tells a rotating key from a live namesake."""
     update = {
         "TableName": API_KEYS.name,
         "Key": to_item({"apiKeyId": old.api_key_id}),
-        "UpdateExpression": "SET expiresAt = :exp",
+        "UpdateExpression": "SET expiresAt = :exp, replacedBy = :new",
         "ConditionExpression": "#status = :active",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values(
-            {":exp": iso(old_expires_at), ":active": str(KeyStatus.ACTIVE)}
+            {
+                ":exp": iso(old_expires_at),
+                ":new": new.api_key_id,
+                ":active": str(KeyStatus.ACTIVE),
+            }
         ),
     }
     try:

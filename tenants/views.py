@@ -117,12 +117,8 @@ def key_states(
     tenant: Tenant, keys: list[ApiKey], *, now: datetime
 ) -> list[tuple[ApiKey, str, str]]:
     """Each key with its badge and what it really is: "rotating — old key expires in 58 min",
-    "suspended with its tenant", "expired"... A rotated key is one whose name a newer key of
-    the tenant carries and which expires: rotation gives the old key its grace that way."""
-    newest: dict[str, datetime] = {}
-    for key in keys:
-        if key.status == KeyStatus.ACTIVE:
-            newest[key.name] = max(newest.get(key.name, key.created_at), key.created_at)
+    "suspended with its tenant", "expired"... A rotating key is one a rotation replaced (it
+    names its replacement), not any older key that shares a newer key's name."""
     rows = []
     for key in keys:
         status = key.effective_status(now)
@@ -134,7 +130,7 @@ def key_states(
             badge, text = "suspended", SUSPENDED_LABEL
         elif status == KeyStatus.ACTIVE and key.expires_at:
             expires = relative(key.expires_at, now)
-            if newest.get(key.name, key.created_at) > key.created_at:
+            if key.replaced_by:
                 badge, text = "rotating", f"rotating — old key expires {expires}"
             else:
                 text = f"active — expires {expires}"

@@ -23,7 +23,7 @@ PALETTE = (
     "#a0522d",
 )
 COLORS = {
-    "completed": "#3aa675",
+    "success": "#3aa675",
     "failed": "#d9534f",
     "timeout": "#e8a33d",
     "cancelled": "#7a7f87",

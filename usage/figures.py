@@ -8,8 +8,11 @@ from typing import Any
 
 from usage.rollups import NO_KEY, RUN_TIME_BOUNDS
 
-FINISHED = ("completed", "failed", "timeout", "cancelled")
-STATUSES = (*FINISHED, "active")  # active: created that day, still pending or running
+FINISHED = ("completed", "failed", "timeout", "cancelled")  # the roll-up cells' names
+# What the pages, the CSV and the usage API call them: the dispatch API's names (COMPLETED is
+# "success" there). Only /health/fleet keeps the control plane's, its shape requires them.
+API_NAMES = {"completed": "success"}
+STATUSES = (*(API_NAMES.get(s, s) for s in FINISHED), "active")  # active: still pending or running
 LIMITS = ("concurrency", "daily")
 MAX_DAYS = 366
 
@@ -129,7 +132,9 @@ class DayUsage:
 def day_usage(day: date, cells: Cells, filters: Filters) -> DayUsage:
     created = {k: n for k, n in cells.created.items() if filters.match(*k)}
     finished = {k: n for k, n in cells.finished.items() if filters.match(k[1], k[2])}
-    by_status = {s: sum(n for k, n in finished.items() if k[0] == s) for s in FINISHED}
+    by_status = {
+        API_NAMES.get(s, s): sum(n for k, n in finished.items() if k[0] == s) for s in FINISHED
+    }
     total = sum(created.values())
     by_status["active"] = max(0, total - sum(by_status.values()))
     histograms: dict[str, Counter[int]] = {}

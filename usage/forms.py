@@ -29,7 +29,13 @@ def date_range(days: str, since: date | None, until: date | None) -> tuple[date,
 
 
 class UsageFilterForm(forms.Form):
-    range = forms.ChoiceField(choices=RANGES, required=False, initial="30")
+    # data-custom-range: outpost.js turns From and To off unless the range is Custom.
+    range = forms.ChoiceField(
+        choices=RANGES,
+        required=False,
+        initial="30",
+        widget=forms.Select(attrs={"data-custom-range": ""}),
+    )
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
     tenant = tenant_picker_field()
@@ -38,8 +44,13 @@ class UsageFilterForm(forms.Form):
     )
     key = forms.ChoiceField(choices=[("", "Every key")], required=False, label="API key")
 
-    def __init__(self, *args: Any, keys: list[tuple[str, str]], staff: bool, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Any = None, *, keys: list[tuple[str, str]], staff: bool):
+        if data is not None and not data.get("range"):
+            # What the charts show when no range is named, so the box says it too (and Show
+            # keeps it): 30 days, or Custom when a link names its days.
+            data = data.copy()
+            data["range"] = "custom" if data.get("since") or data.get("until") else "30"
+        super().__init__(data)
         key = self.fields["key"]
         assert isinstance(key, forms.ChoiceField)
         key.choices = [("", "Every key"), *keys]
@@ -48,12 +59,17 @@ class UsageFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        try:
-            data["first"], data["last"] = date_range(
-                data.get("range") or "30", data.get("since"), data.get("until")
+        if data.get("range") != "custom" and (data.get("since") or data.get("until")):
+            self.add_error(
+                "range", "From and To apply to a Custom range: choose it, or clear them."
             )
-        except ValueError as exc:
-            self.add_error("since", str(exc))
+        else:
+            try:
+                data["first"], data["last"] = date_range(
+                    data.get("range") or "30", data.get("since"), data.get("until")
+                )
+            except ValueError as exc:
+                self.add_error("since", str(exc))
         if data.get("key") and "tenant" in self.fields and not data.get("tenant"):
             self.add_error("key", "Choose a tenant to filter by one of its keys.")
         return data

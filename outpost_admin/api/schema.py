@@ -139,3 +139,130 @@ BAD_CURSOR = error_example(
     "Invalid cursor.",
     {"cursor": ["The cursor is invalid."]},
 )
+
+
+# --- examples: what the docs page shows and "Try it out" sends ---------------------------------
+# Without them Swagger UI makes samples up from the types and patterns: a create body of random
+# text without its `agent`, error envelopes saying `"success": true`, dates in the year 0004.
+# tests/outpost_admin/test_api_examples.py sends every request example to a live server and
+# expects the operation's documented success status.
+
+TASK = "Fix the failing test in tests/test_parser.py and open a pull request"
+DISPATCH_BODY = {
+    "agent": "claude",
+    "task": TASK,
+    "repo": "acme/widgets",
+    "branch": "main",
+    "timeoutSeconds": 600,
+    "tags": {"team": "core", "ticket": "OPS-103"},
+}
+REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
+    "admin_tenant_list": {"query": {"search": "Acme", "limit": 20}},
+    "admin_tenant_create": {
+        "body": {"name": "Acme Robotics", "email": "platform@acme-robotics.example", "tier": "pro"}
+    },
+    "admin_tenant_update": {"body": {"tier": "enterprise"}},
+    "admin_key_create": {
+        "body": {
+            "name": "ci-bot",
+            "scopes": ["dispatch", "status", "list"],
+            "expiresAt": "2030-01-01T00:00:00.000Z",
+        }
+    },
+    "admin_key_rotate": {"body": {"graceHours": 24}},
+    "admin_usage_get": {"query": {"days": 7}},
+    "dispatch_list": {"query": {"agent": "claude", "limit": 20}},
+    "dispatch_create": {"body": DISPATCH_BODY},
+    "dispatch_rerun": {"body": {"idempotencyKey": "rerun-ops-103-2026-01-15"}},
+    "usage_get": {"query": {"days": 7}},
+    "legacy_dispatch_create": {"body": DISPATCH_BODY},
+}
+PATH_EXAMPLES = {
+    "tenant_id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b",
+    "key_id": "0b8e7d6c-5f4a-4e3b-9d2c-1a0f9e8d7c6b",
+    "dispatch_id": "01JH3Z8Q4M7N2P5R9S6T1V3W8X",
+}
+# A realistic value for a property that a type or pattern alone would make up.
+PROPERTY_EXAMPLES: dict[str, Any] = {
+    "requestId": "3f1c0e9a-5b7d-4e2f-9a61-0c8d2b4e7f10",
+    "tenantId": PATH_EXAMPLES["tenant_id"],
+    "apiKeyId": PATH_EXAMPLES["key_id"],
+    "dispatchId": PATH_EXAMPLES["dispatch_id"],
+    "rerunOf": "01JH3Y2K8B5C7D9E1F3G5H7J9K",
+    "name": "Acme Robotics",
+    "email": "platform@acme-robotics.example",
+    "task": TASK,
+    "repo": "acme/widgets",
+    "branch": "main",
+    "keyPrefix": "otp_7Hq2x",
+    "idempotencyKey": "create-ops-103-2026-01-15",
+    "cursor": "eyJrIjoiMDFKSDNaOFE0TTdOMlA1UjlTNlQxVjNXOFgifQ:1tY2Qx:abc",
+}
+DATE_TIME, DATE = "2026-01-15T09:30:00.000Z", "2026-01-15"
+ERROR_EXAMPLES: dict[int, tuple[str, str, dict[str, Any]]] = {
+    400: (
+        "VALIDATION_ERROR",
+        "Invalid input: task.",
+        {"task": ["Ensure this field has at least 10 characters."]},
+    ),
+    401: ("AUTHENTICATION_ERROR", "Invalid API key.", {}),
+    403: ("AUTHORIZATION_ERROR", "The API key lacks the 'dispatch' scope.", {"scope": "dispatch"}),
+    404: ("NOT_FOUND", "Not found.", {}),
+    409: ("CONFLICT", "The dispatch is already success.", {}),
+    413: ("PAYLOAD_TOO_LARGE", "The request body is too large.", {}),
+    414: ("URI_TOO_LONG", "The URL is longer than 4096 characters.", {}),
+    415: ("UNSUPPORTED_MEDIA_TYPE", 'Unsupported media type "text/plain" in request.', {}),
+    422: (
+        "IDEMPOTENCY_MISMATCH",
+        "The idempotency key was used with a different request body.",
+        {},
+    ),
+    429: ("RATE_LIMIT_EXCEEDED", "Too many failed authentications from this address.", {}),
+    503: ("SERVICE_UNAVAILABLE", "The data store is unavailable; try again shortly.", {}),
+}
+
+
+def add_examples(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS): every operation gets
+    examples of its request and of its error answers, every property a realistic value."""
+    for schema in result.get("components", {}).get("schemas", {}).values():
+        _property_examples(schema)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            _operation_examples(operation)
+    return result
+
+
+def _property_examples(schema: dict[str, Any]) -> None:
+    for name, prop in schema.get("properties", {}).items():
+        if "example" in prop or "$ref" in prop:
+            continue
+        if name in PROPERTY_EXAMPLES:
+            prop["example"] = PROPERTY_EXAMPLES[name]
+        elif prop.get("format") == "date-time":
+            prop["example"] = DATE_TIME
+        elif prop.get("format") == "date":
+            prop["example"] = DATE
+    if schema.get("properties", {}).get("success", {}).get("description") == "Always false.":
+        schema["properties"]["success"].update(const=False, example=False)
+
+
+def _operation_examples(operation: dict[str, Any]) -> None:
+    given = REQUEST_EXAMPLES.get(operation.get("operationId", ""), {})
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path" and parameter["name"] in PATH_EXAMPLES:
+            parameter["example"] = PATH_EXAMPLES[parameter["name"]]
+        elif parameter["in"] == "query" and parameter["name"] in given.get("query", {}):
+            parameter["example"] = given["query"][parameter["name"]]
+    if "body" in given and "requestBody" in operation:
+        media = operation["requestBody"]["content"]["application/json"]
+        media["examples"] = {"Example": {"summary": "A typical request", "value": given["body"]}}
+    for status, response in operation.get("responses", {}).items():
+        media = response.get("content", {}).get("application/json")
+        if media is None or "examples" in media or int(status) not in ERROR_EXAMPLES:
+            continue
+        code, message, details = ERROR_EXAMPLES[int(status)]
+        error = {"code": code, "message": message, "details": details}
+        meta = {"requestId": PROPERTY_EXAMPLES["requestId"], "timestamp": DATE_TIME}
+        value = {"success": False, "error": error, "meta": meta}
+        media["examples"] = {code: {"summary": message, "value": value}}

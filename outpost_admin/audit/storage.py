@@ -1,6 +1,7 @@
 """Audit records: one item per event, the whole log by UTC day through audit-time-index."""
 
 import contextlib
+import json
 import zlib
 from datetime import date, timedelta
 from typing import Any
@@ -41,12 +42,20 @@ def _to_item(event: AuditEvent) -> dict[str, Any]:
             "resource": event.resource,
             "actor": event.actor,
             "metadata": event.metadata or None,
+            # The details as one string, for the text filter: `contains` never looks inside a map.
+            "details": _details_text(event.metadata),
             "request_id": event.request_id or None,
             "ip_address": event.ip_address or None,
             "user_agent": event.user_agent or None,
             "expires_at": int(expires.timestamp()),
         }
     )
+
+
+def _details_text(metadata: dict[str, Any]) -> str | None:
+    if not metadata:
+        return None
+    return json.dumps(metadata, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _from_item(item: dict[str, Any]) -> AuditEvent:
@@ -133,7 +142,8 @@ def audit_list(
     limit: int = 50,
 ) -> Page[AuditEvent]:
     """Newest first: one tenant's records, or everybody's on one UTC day; filtered by action
-    prefix, actor, resource prefix and free text (in action, resource, actor, request, IP)."""
+    prefix, actor, resource prefix and free text (in action, resource, actor, details,
+    request, IP, user agent)."""
     names: dict[str, str] = {}
     vals: dict[str, Any] = {}
     filters = _filters(names, vals, action=action, actor=actor, resource=resource, text=text)
@@ -222,7 +232,15 @@ def _filters(
             names[f"#{attr}"] = attr
             vals[f":{attr}"] = value
     if text:
-        fields = ("action", "actor", "resource", "request_id", "ip_address", "user_agent")
+        fields = (
+            "action",
+            "actor",
+            "resource",
+            "details",
+            "request_id",
+            "ip_address",
+            "user_agent",
+        )
         names.update({f"#{f}": f for f in fields})
         filters.append("(" + " OR ".join(f"contains(#{f}, :text)" for f in fields) + ")")
         vals[":text"] = text

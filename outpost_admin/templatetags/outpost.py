@@ -69,8 +69,12 @@ def duration(start: datetime | None, end: datetime | None) -> str:
 
 @register.filter
 def run_time(dispatch: Any) -> str:
-    """A history row's duration: how long it ran, is running, or has been waiting."""
+    """A history row's duration: how long it ran, is running, or has been waiting; a dispatch
+    cancelled before anything claimed it (no claim, no ECS task) never ran."""
     started, ended = getattr(dispatch, "claimed_at", None), dispatch.ended_at
+    never_started = not started and not getattr(dispatch, "task_arn", "")
+    if ended and never_started and getattr(dispatch, "api_status", "") == "cancelled":
+        return "never ran"
     if ended:
         return f"ran {duration(started or dispatch.started_at, ended)}"
     if started:

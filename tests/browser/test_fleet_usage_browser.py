@@ -153,7 +153,7 @@ def test_the_usage_chart_and_its_csv_match_the_dispatches_created(
     def bar(chart: str, series: str):
         return page.locator(f'#chart-{chart} rect[data-day="{today}"][data-series="{series}"]')
 
-    expected_status = {"completed": "1", "failed": "1", "active": "1"}
+    expected_status = {"success": "1", "failed": "1", "active": "1"}
     for series, value in expected_status.items():
         expect(bar("by-status", series)).to_have_attribute("data-value", value)
         expect(bar("by-status", series).locator("title")).to_have_text(
@@ -173,6 +173,6 @@ def test_the_usage_chart_and_its_csv_match_the_dispatches_created(
         rows = {r["day"]: r for r in csv.DictReader(handle)}
     row = rows[today]
     assert row["dispatches"] == "3"
-    assert (row["status_completed"], row["status_failed"], row["status_active"]) == ("1", "1", "1")
+    assert (row["status_success"], row["status_failed"], row["status_active"]) == ("1", "1", "1")
     assert (row["agent_claude"], row["agent_codex"]) == ("2", "1")
     assert len(rows) == 7

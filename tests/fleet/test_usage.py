@@ -40,7 +40,7 @@ def test_each_dispatch_is_counted_by_status_agent_and_key(busy_tenant):
     day = today_of(tenant.tenant_id)
     assert day.dispatches == 5
     assert day.by_status == {
-        "completed": 1,
+        "success": 1,
         "failed": 1,
         "timeout": 0,
         "cancelled": 1,
@@ -54,7 +54,7 @@ def test_the_filters_narrow_every_count(busy_tenant):
     tenant, key_a, _ = busy_tenant
     codex = today_of(tenant.tenant_id, agent="codex")
     assert codex.by_status == {
-        "completed": 0,
+        "success": 0,
         "failed": 0,
         "timeout": 0,
         "cancelled": 1,

@@ -54,7 +54,7 @@ def test_staff_see_one_tenants_charts_by_status_agent_and_key(staff_client, owne
     html = response.content.decode()
     today = utcnow().date().isoformat()
     assert numbers(html, "by-status")[today] == {
-        "completed": "1",
+        "success": "1",
         "failed": "0",
         "timeout": "0",
         "cancelled": "0",
@@ -63,7 +63,7 @@ def test_staff_see_one_tenants_charts_by_status_agent_and_key(staff_client, owne
     }
     assert numbers(html, "by-agent")[today] == {"claude": "1", "codex": "1", "Total": "2"}
     assert numbers(html, "by-key")[today][issued.key.name] == "2"
-    assert f"<title>{today} · completed: 1</title>" in html
+    assert f"<title>{today} · success: 1</title>" in html
     assert len(numbers(html, "by-status")) == 7
 
 
@@ -138,7 +138,7 @@ def test_the_csv_has_the_numbers_of_the_charts(owner):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = {r["day"]: r for r in csv.DictReader(io.StringIO(response.content.decode()))}
     today = rows[utcnow().date().isoformat()]
-    assert (today["dispatches"], today["status_completed"], today["status_active"]) == (
+    assert (today["dispatches"], today["status_success"], today["status_active"]) == (
         "2",
         "1",
         "1",
@@ -218,7 +218,7 @@ def test_the_usage_api_shows_the_keys_own_tenant(owner):
     assert data["tenantId"] == tenant.tenant_id and len(data["days"]) == 7
     today = data["days"][-1]
     assert today["day"] == utcnow().date().isoformat() and today["dispatches"] == 2
-    assert today["byStatus"]["completed"] == 1 and today["byStatus"]["active"] == 1
+    assert today["byStatus"]["success"] == 1 and today["byStatus"]["active"] == 1
     assert today["byAgent"] == {"claude": 1, "codex": 1}
     assert today["byKey"] == {issued.key.api_key_id: 2}
     assert today["rejections"] == {"concurrency": 0, "daily": 0}

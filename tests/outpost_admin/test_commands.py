@@ -46,3 +46,31 @@ def test_create_tables_enables_ttl_and_the_indexes(separate_tables):
         "tenant-index",
         "key-hash-index",
     }
+
+
+# --- make run's admin login -------------------------------------------------------------------
+
+
+def ensure_admin(monkeypatch, password: str | None = None) -> str:
+    """What `make run` says about the admin login, as the launcher does it before serving."""
+    from outpost_admin.management.commands.run_local import Command
+
+    if password is None:
+        monkeypatch.delenv("OUTPOST_ADMIN_PASSWORD", raising=False)
+    else:
+        monkeypatch.setenv("OUTPOST_ADMIN_PASSWORD", password)
+    out = StringIO()
+    Command(stdout=out)._ensure_admin()
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_second_make_run_says_how_to_reset_the_admin_login(monkeypatch):
+    first = ensure_admin(monkeypatch)
+    assert "created staff user admin with password:" in first
+    second = ensure_admin(monkeypatch)
+    assert "password:" not in second  # never shown again
+    assert "staff user admin exists" in second
+    assert "manage.py changepassword admin" in second
+    assert "OUTPOST_ADMIN_PASSWORD" in second
+    assert "updated the password of admin" in ensure_admin(monkeypatch, "pw-admin-new-1")

@@ -52,6 +52,20 @@ def test_history_rows_show_how_long_a_dispatch_ran(monkeypatch):
     assert outpost.duration(created, created + timedelta(hours=1, minutes=2)) == "1 h 02 min"
 
 
+def test_a_dispatch_cancelled_before_any_claim_never_ran(monkeypatch):
+    monkeypatch.setattr(outpost, "utcnow", lambda: NOW)
+    created = NOW - timedelta(seconds=30)
+    ended = created + timedelta(seconds=7)
+    pending = SimpleNamespace(
+        started_at=created, claimed_at=None, ended_at=ended, api_status="cancelled"
+    )
+    assert outpost.run_time(pending) == "never ran"
+    running = SimpleNamespace(**{**vars(pending), "claimed_at": created + timedelta(seconds=2)})
+    assert outpost.run_time(running) == "ran 5.0 s"
+    on_ecs = SimpleNamespace(**{**vars(pending), "task_arn": "arn:aws:ecs:task/1"})
+    assert outpost.run_time(on_ecs) == "ran 7.0 s"  # the control plane's: no claim, a task
+
+
 def test_the_error_line_is_the_last_meaningful_line_kept_short():
     assert outpost.error_summary("a\nb\n\nTraceback: boom\n  \n") == "Traceback: boom"
     assert len(outpost.error_summary("x" * 5000)) == 200

@@ -56,11 +56,22 @@ def test_every_action_says_what_it_did(staff_client, tenant_and_key):
 
 def test_an_htmx_answer_carries_the_message_out_of_band(staff_client):
     data = {"name": "Htmx Msg Co", "email": unique_email("htmx"), "tier": "pro"}
-    response = staff_client.post(reverse("tenants:provision"), data, headers=HTMX)
+    response = staff_client.post(
+        reverse("tenants:provision"), data, headers={**HTMX, "HX-Target": "main"}
+    )
     page = html(response)
     assert "<html" not in page
     assert '<div id="messages" role="status" hx-swap-oob="innerHTML">' in page
     assert "Tenant provisioned. Copy the key now" in page
+
+
+def test_a_section_loaded_into_a_page_leaves_its_messages_alone(staff_client, tenant_and_key):
+    """The tenant page's usage charts load into #tenant-usage: no empty message box comes
+    with them to wipe out the message of the action that led to the page (issue 14, bug 1)."""
+    tenant, _ = tenant_and_key
+    url = f"{reverse('fleet:usage')}?tenant={tenant.tenant_id}&range=30"
+    page = html(staff_client.get(url, headers={**HTMX, "HX-Target": "tenant-usage"}))
+    assert 'id="usage-charts"' in page and 'id="messages"' not in page
 
 
 def test_destructive_actions_look_destructive(staff_client, tenant_and_key):

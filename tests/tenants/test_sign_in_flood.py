@@ -88,7 +88,7 @@ def test_a_flood_of_failed_sign_ins_gets_no_500_and_a_user_elsewhere_still_signs
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         statuses = list(pool.map(guess, range(FLOOD)))
     assert set(statuses) <= {200, 429}, {s: statuses.count(s) for s in set(statuses)}
-    assert statuses.count(429) >= FLOOD - CONCURRENCY - settings.AXES_FAILURE_LIMIT
+    assert statuses.count(429) >= FLOOD - CONCURRENCY - settings.OUTPOST_LOGIN_ADDRESS_FAILURE_LIMIT
     started = time.monotonic()
     assert browser.sign_in("alice", "pw-alice-1", USER) == 302
     assert time.monotonic() - started < 5
@@ -103,4 +103,4 @@ def test_the_flood_left_a_bounded_number_of_attempt_rows(server):
     _, database = server
     with sqlite3.connect(database) as db:
         (rows,) = db.execute("SELECT COUNT(*) FROM axes_accessattempt").fetchone()
-    assert 0 < rows <= settings.AXES_FAILURE_LIMIT + CONCURRENCY
+    assert 0 < rows <= settings.OUTPOST_LOGIN_ADDRESS_FAILURE_LIMIT + CONCURRENCY

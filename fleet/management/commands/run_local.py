@@ -139,6 +139,13 @@ class Command(BaseCommand):
             admin.set_password(password)
             admin.save(update_fields=["password"])
             self._say("updated the password of admin from OUTPOST_ADMIN_PASSWORD")
+        elif not password:
+            # Its password was shown once, on the first run: say how to get back in.
+            self._say(
+                "staff user admin exists (its password was shown on the first run); to reset "
+                "it, run `.venv/bin/python manage.py changepassword admin`, or start with "
+                "OUTPOST_ADMIN_PASSWORD set"
+            )
 
     def _child_env(self) -> dict[str, str]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -1,0 +1,88 @@
+"""Filters on the history apply across pages (issue 14, bug 4): a filtered page reads on until
+it is full, within a bound of reads it states; never a Scan."""
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from dispatches.views import FILTER_READ_SIZE, FILTER_READS, PAGE_SIZE
+from outpost_admin.dynamo import call, counting_calls, iso, to_item, utcnow
+from outpost_admin.dynamo.tables import DISPATCHES
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(tenant_id: str, agents: list[str]) -> list[str]:
+    """Finished dispatches of the tenant, oldest first, one second apart, ending a minute ago."""
+    start = utcnow() - timedelta(minutes=1, seconds=len(agents))
+    ids = [f"F{uuid.uuid4().hex.upper()}" for _ in agents]
+    items = [
+        to_item(
+            {
+                "dispatch_id": dispatch_id,
+                "user_id": tenant_id,
+                "agent": agent,
+                "model_id": "m",
+                "task": "Seeded for the filter tests",
+                "status": "COMPLETED",
+                "started_at": iso(start + timedelta(seconds=n)),
+                "started_day": iso(start + timedelta(seconds=n))[:10],
+            }
+        )
+        for n, (dispatch_id, agent) in enumerate(zip(ids, agents, strict=True))
+    ]
+    for at in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in items[at : at + 25]]
+        call("batch_write_item", RequestItems={DISPATCHES.name: batch})
+    return ids
+
+
+def row_ids(html: str) -> list[str]:
+    return re.findall(r'<tr id="dispatch-([0-9A-Za-z_-]+)"', html)
+
+
+@pytest.fixture
+def member(make_tenant, login_member):
+    tenant, _ = make_tenant()
+    return tenant, login_member(tenant.tenant_id)
+
+
+def test_a_filtered_page_fills_with_matches_older_than_a_page_of_others(member):
+    tenant, client = member
+    grok = seed(tenant.tenant_id, ["grok"] * 6 + ["claude"] * (2 * FILTER_READ_SIZE))
+    with counting_calls() as calls:
+        html = client.get("/dispatches/?agent=grok").content.decode()
+    assert row_ids(html) == grok[:6][::-1]  # all six, newest first
+    assert "No dispatches match" not in html and 'id="load-more"' not in html
+    assert calls.operations == ["Query"] * 3  # 200 others, then the six: never a Scan
+    assert f"searches up to {FILTER_READS * FILTER_READ_SIZE} dispatches" in html
+
+
+def test_a_filtered_page_stops_at_its_read_bound_and_says_what_it_searched(member):
+    tenant, client = member
+    bound = FILTER_READS * FILTER_READ_SIZE
+    grok = seed(tenant.tenant_id, ["grok"] * (PAGE_SIZE + 2) + ["claude"] * bound)[: PAGE_SIZE + 2]
+    with counting_calls() as calls:
+        html = client.get("/dispatches/?agent=grok").content.decode()
+    assert calls.operations == ["Query"] * FILTER_READS  # the bound, stated on the page
+    assert row_ids(html) == []
+    assert f"No dispatches match among the up to {bound} dispatches searched" in html
+    link = re.search(r'<a href="([^"]+)" hx-get=', html)
+    assert link is not None  # Load more: search on
+    more = link.group(1).replace("&amp;", "&")
+    with counting_calls() as calls:
+        page = client.get(f"/dispatches/{more}", HTTP_HX_REQUEST="true").content.decode()
+    assert row_ids(page) == grok[2:][::-1]  # a full page of matches, then Load more
+    assert len(calls.operations) <= FILTER_READS
+    assert 'id="load-more"' in page
+
+
+def test_an_unfiltered_page_is_still_one_query(member):
+    tenant, client = member
+    seed(tenant.tenant_id, ["claude"] * (PAGE_SIZE + 1))
+    with counting_calls() as calls:
+        html = client.get("/dispatches/").content.decode()
+    assert calls.operations == ["Query"] and len(row_ids(html)) == PAGE_SIZE
+    assert 'id="search-bound"' not in html
