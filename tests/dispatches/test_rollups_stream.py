@@ -82,7 +82,7 @@ def truth(dispatch_ids: list[str]) -> dict[str, Counter]:
         tenant = figures.setdefault(dispatch.tenant_id, Counter())
         tenant[f"agent {dispatch.agent}"] += 1
         tenant[f"key {dispatch.api_key_id}"] += 1
-        status = dispatch.status.value.lower() if dispatch.status.is_terminal else "active"
+        status = dispatch.status.api_value if dispatch.status.is_terminal else "active"
         tenant[f"status {status}"] += 1
     return figures
 

@@ -53,7 +53,7 @@ def test_create_tables_enables_ttl_and_the_indexes(separate_tables):
 
 def ensure_admin(monkeypatch, password: str | None = None) -> str:
     """What `make run` says about the admin login, as the launcher does it before serving."""
-    from outpost_admin.management.commands.run_local import Command
+    from fleet.management.commands.run_local import Command
 
     if password is None:
         monkeypatch.delenv("OUTPOST_ADMIN_PASSWORD", raising=False)

@@ -69,7 +69,7 @@ def test_a_section_loaded_into_a_page_leaves_its_messages_alone(staff_client, te
     """The tenant page's usage charts load into #tenant-usage: no empty message box comes
     with them to wipe out the message of the action that led to the page (issue 14, bug 1)."""
     tenant, _ = tenant_and_key
-    url = f"{reverse('fleet:usage')}?tenant={tenant.tenant_id}&range=30"
+    url = f"{reverse('usage:page')}?tenant={tenant.tenant_id}&range=30"
     page = html(staff_client.get(url, headers={**HTMX, "HX-Target": "tenant-usage"}))
     assert 'id="usage-charts"' in page and 'id="messages"' not in page
 
