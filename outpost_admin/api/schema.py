@@ -173,7 +173,8 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "admin_usage_get": {"query": {"days": 7}},
     "dispatch_list": {"query": {"agent": "claude", "limit": 20}},
     "dispatch_create": {"body": DISPATCH_BODY},
-    "dispatch_rerun": {"body": {"idempotencyKey": "rerun-ops-103-2026-01-15"}},
+    # No idempotency key: a fixed one, sent for another dispatch, is rightly a 422.
+    "dispatch_rerun": {"body": {}},
     "usage_get": {"query": {"days": 7}},
     "legacy_dispatch_create": {"body": DISPATCH_BODY},
 }
@@ -195,7 +196,7 @@ PROPERTY_EXAMPLES: dict[str, Any] = {
     "repo": "acme/widgets",
     "branch": "main",
     "keyPrefix": "otp_7Hq2x",
-    "idempotencyKey": "create-ops-103-2026-01-15",
+    "expiresAt": "2030-01-01T00:00:00.000Z",  # a request's must be in the future
     "cursor": "eyJrIjoiMDFKSDNaOFE0TTdOMlA1UjlTNlQxVjNXOFgifQ:1tY2Qx:abc",
 }
 DATE_TIME, DATE = "2026-01-15T09:30:00.000Z", "2026-01-15"
