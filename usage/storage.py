@@ -70,13 +70,15 @@ def global_cells(days: Iterable[date], *, top: bool = False) -> dict[date, Cells
     result: dict[date, Cells] = {}
     for item in batch_get(keys):
         cells = result.setdefault(_day_of(item["tenant_id"]), Cells())
-        if item["sk"] != "TOP":
-            cells.add(parse_cells(item))
-            continue
-        listed = rollups.top_cells(item)
-        shard = int(item["tenant_id"].rsplit("#", 1)[1])
-        cells.floors[shard] = min(listed.values()) if len(listed) >= rollups.top_size() else 0
-        for tenant_id, n in listed.items():
+        if item["sk"] == "TOP":
+            listed = rollups.top_cells(item)
+            shard = int(item["tenant_id"].rsplit("#", 1)[1])
+            cells.floors[shard] = min(listed.values()) if len(listed) >= rollups.top_size() else 0
+        else:
+            parsed = parse_cells(item)
+            listed, parsed.tenants = dict(parsed.tenants), Counter()
+            cells.add(parsed)
+        for tenant_id, n in listed.items():  # the same count, seen twice over an upgrade
             cells.tenants[tenant_id] = max(cells.tenants[tenant_id], n)
     return result
 
