@@ -249,19 +249,19 @@ def test_200_keys_write_no_roll_up_item_over_64_kb_and_each_keys_figures_are_exa
 
 def test_a_keys_month_item_stays_under_64_kb_however_busy():
     """Every cell a key's month can hold: 31 days x agents x (created, 4 statuses, 2 limits),
-    each at a count of a million."""
+    each at the largest count a number's size allows for (21 bytes): ~41 KB with 5 agents."""
     first = date(2040, 1, 1)
     cells = {}
     for n in range(31):
         d = first + timedelta(days=n)
         for agent in AGENTS:
-            cells[rollups.key_created_cell(d, agent)] = 10**6
+            cells[rollups.key_created_cell(d, agent)] = 10**37
             for status in FINISHED:
-                cells[rollups.key_finished_cell(d, status, agent)] = 10**6
+                cells[rollups.key_finished_cell(d, status, agent)] = 10**37
             for limit in LIMITS:
-                cells[rollups.key_rejected_cell(d, limit, agent)] = 10**6
+                cells[rollups.key_rejected_cell(d, limit, agent)] = 10**37
     month = {**rollups.key_month_key(str(uuid.uuid4()), first, str(uuid.uuid4())), **to_item(cells)}
-    assert item_size(month) <= 32 * 1024
+    assert item_size(month) <= ROLL_UP_BOUND
 
 
 # --- a day counted in the layout before --------------------------------------------------------
