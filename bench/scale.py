@@ -9,7 +9,8 @@ rewrites an entry only then), with the hottest key's share of all writes.
 (b) Largest items: the largest item written on each path, after a day with 10,000 tenants'
 worth of dispatches (BENCH_SCALE_DAY_TENANTS; 3 each, over 5 agents and 3 keys a tenant):
 the quota items a create writes, and the roll-up items the stream writes (built as the
-stream handler builds them, then sized by DynamoDB's rules; no store needed).
+stream handler builds them, the top items as `usage.top_tenants` keeps them, then sized by
+DynamoDB's rules; no store needed), and a key's month item at its largest.
 
 (c) The stream handler's sustained records per second, and the follower's lag before and
 after, on DynamoDB Local: the records of (a) followed to the end.
@@ -54,7 +55,7 @@ from outpost_admin.dynamo import call, client, leases, to_item, utcnow  # noqa: 
 from outpost_admin.dynamo.sizes import item_size  # noqa: E402
 from outpost_admin.dynamo.tables import ALL_TABLES  # noqa: E402
 from tenants import counters  # noqa: E402
-from usage import backfill, rollups_stream  # noqa: E402
+from usage import backfill, rollups, rollups_stream  # noqa: E402
 
 PER_TENANT = 50  # an enterprise tenant's concurrent dispatches, PENDING ones included
 
@@ -259,10 +260,11 @@ def largest_items() -> None:
             for key, added in step.cells.items():
                 cells[key].update(added)
     sizes: dict[str, int] = defaultdict(int)
-    for key, counted in cells.items():
+    for key, counted in [*cells.items(), *_top_items(cells).items()]:
         item = {**to_item(dict(key)), **{c: {"N": str(n)} for c, n in counted.items()}}
         kind = _kind(dict(key))
         sizes[kind] = max(sizes[kind], item_size(item))
+    sizes["bound: USAGE#<month>#KEY#<key>, every cell of 31 days at 10^6"] = _busiest_key_month()
     quota = counters.count_quota_day("t" * 36, now.date(), max_per_day=10000)[1]["Update"]
     quota_item = {**quota["Key"], "dispatches": {"N": "10000"}}
     sizes["quota: USAGE#<day> (create's transaction)"] = item_size(quota_item)
@@ -273,14 +275,55 @@ def largest_items() -> None:
         print(f"| {kind} | {size:,} |")
 
 
+def _busiest_key_month() -> int:
+    """A key's month item at its largest: every day, agent, status and limit counted."""
+    first = utcnow().date().replace(day=1)
+    cells: dict[str, int] = {}
+    for n in range(31):
+        day = first + timedelta(days=n)
+        for agent in AGENTS:
+            cells[rollups.key_created_cell(day, agent)] = 10**6
+            for status in ("completed", "failed", "timeout", "cancelled"):
+                cells[rollups.key_finished_cell(day, status, agent)] = 10**6
+            for limit in ("concurrency", "daily"):
+                cells[rollups.key_rejected_cell(day, limit, agent)] = 10**6
+    key = rollups.key_month_key("t" * 36, first, "k" * 36)
+    return item_size({**key, **to_item(cells)})
+
+
+def _top_items(cells: dict[tuple, Counter[str]]) -> dict[tuple, Counter[str]]:
+    """The top items the stream keeps beside the day shards: each shard's K largest of the
+    tenants' counts (their `agent_<a>` cells), as `top_tenants.top_tenants_merge` keeps them."""
+    counts: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+    for key, counted in cells.items():
+        tenant_id, sort = dict(key)["tenant_id"], dict(key)["sk"]
+        if sort.endswith("#CELLS"):
+            day = sort.split("#")[1]
+            counts[(day, rollups.tenant_shard(tenant_id))][tenant_id] = rollups.created_count(
+                counted
+            )
+    tops: dict[tuple, Counter[str]] = {}
+    for (day, shard), fresh in counts.items():
+        kept = rollups.top_merge({}, fresh, rollups.top_size())
+        key = tuple(sorted({"tenant_id": f"STATS#{day}#{shard}", "sk": "TOP"}.items()))
+        tops[key] = Counter(
+            {"version": 10**6, **{rollups.tenant_cell(t): n for t, n in kept.items()}}
+        )
+    return tops
+
+
 def _kind(key: dict) -> str:
     partition, sort = key["tenant_id"], key["sk"]
     if partition.startswith("STATS#QUEUE"):
         return "stream: STATS#QUEUE#<n> (the queue)"
     if sort == "DAY":
         return "stream: STATS#<day>#<n> (the day across tenants)"
+    if sort == "TOP":
+        return f"stream: STATS#<day>#<n> TOP (a shard's top tenants, K = {rollups.top_size()})"
     if sort == "FIVE":
         return "stream: STATS#<time>#<n> (five-minute finishes)"
+    if "#KEY#" in sort:
+        return "stream: USAGE#<month>#KEY#<key> (a key's month)"
     return "stream: USAGE#<day>#CELLS (a tenant's breakdowns)"
 
 

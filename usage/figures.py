@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from usage.rollups import NO_KEY, RUN_TIME_BOUNDS
+from usage.rollups import DAY_SHARDS, NO_KEY, RUN_TIME_BOUNDS, tenant_shard
 
 FINISHED = ("completed", "failed", "timeout", "cancelled")  # the roll-up cells' names
 # What the pages, the CSV and the usage API call them: the dispatch API's names (COMPLETED is
@@ -27,9 +27,12 @@ class Cells:
     run_time: Counter[tuple[str, int]] = field(default_factory=Counter)  # agent, bucket
     tenants: Counter[str] = field(default_factory=Counter)
     queued: Counter[tuple[str, str]] = field(default_factory=Counter)  # agent, HHMM
+    # Per day shard, the most an unlisted tenant can have created (its top item's smallest
+    # count when full, else 0); added over days, a bound for the range (`top_exact`).
+    floors: Counter[int] = field(default_factory=Counter)
 
     def add(self, other: "Cells") -> None:
-        for name in ("created", "finished", "rejected", "run_time", "tenants", "queued"):
+        for name in ("created", "finished", "rejected", "run_time", "tenants", "queued", "floors"):
             getattr(self, name).update(getattr(other, name))
 
 
@@ -52,6 +55,47 @@ def parse_cells(data: dict[str, Any]) -> Cells:
             cells.queued[(parts[1], parts[2])] += n
     _legacy(cells, data)
     return cells
+
+
+def parse_key_cells(data: dict[str, Any], month: date, key_id: str) -> dict[date, Cells]:
+    """A key's month item (`<DD>/c/<agent>`, `<DD>/s/<status>/<agent>`,
+    `<DD>/r/<limit>/<agent>`), as cells of that key per day."""
+    result: dict[date, Cells] = {}
+    for name, value in data.items():
+        parts = name.split("/")
+        if not parts[0].isdigit() or not isinstance(value, int | float):
+            continue
+        cells = result.setdefault(month.replace(day=int(parts[0])), Cells())
+        kind, dims, n = parts[1], tuple(parts[2:]), int(value)
+        if kind == "c" and len(dims) == 1:
+            cells.created[(dims[0], key_id)] += n
+        elif kind == "s" and len(dims) == 2:
+            cells.finished[(dims[0], dims[1], key_id)] += n
+        elif kind == "r" and len(dims) == 2:
+            cells.rejected[(dims[0], dims[1], key_id)] += n
+    return result
+
+
+def with_keys(whole: Cells, keyed: Cells) -> Cells:
+    """A tenant's day as one item held it before the per-key items existed. `whole` is its
+    day items: their `-` cells count every dispatch since (and those without a key before),
+    their key cells (a day counted before) their key's. `keyed` is the keys' month items:
+    each key gets its own counts, and `-` (no key) keeps what the keys do not account for."""
+    result = Cells()
+    result.add(whole)
+    for name in ("created", "finished", "rejected"):
+        counts: Counter[Any] = getattr(result, name)
+        own: Counter[Any] = getattr(keyed, name)
+        counts.update(own)
+        accounted: Counter[Any] = Counter()
+        for dims, n in own.items():
+            accounted[(*dims[:-1], NO_KEY)] += n
+        for rest, n in accounted.items():
+            # Never below 0: the items are read eventually consistent, one may trail another.
+            counts[rest] = max(0, counts[rest] - n)
+            if not counts[rest]:
+                del counts[rest]
+    return result
 
 
 def _legacy(cells: Cells, data: dict[str, Any]) -> None:
@@ -173,10 +217,40 @@ class UsageReport:
     agents: list[str]
     keys: list[str]
     top_tenants: list[TopTenant] = field(default_factory=list)
+    # False when a range of several days might rank a tenant the lists left out (see
+    # `top_exact`); a single day's top tenants are always exact.
+    top_tenants_exact: bool = True
 
     @property
     def dispatches(self) -> int:
         return self.totals.dispatches
+
+
+def top_exact(days: list[Cells], top: list[tuple[str, int]]) -> bool:
+    """Whether `top` (ranked from the days' top lists, summed) is the range's true top list.
+
+    A day's lists hold each shard's K largest, so a tenant missing from a full list that day
+    created at most that list's smallest count (`floors`). A tenant's true total is then at
+    least its listed sum and at most that plus its shard's floors on the days it is missing.
+    The ranking is exact when every tenant shown is fully counted and nobody else (listed or
+    not) can reach the last one shown. On one day it always is (the union of the lists holds
+    the day's top K); over several, a tenant just below the lists every day could tie it.
+    """
+    if len(days) <= 1 or not any(c.floors[s] for c in days for s in c.floors):
+        return True  # one day, or every list complete: the sums are every tenant's totals
+    shown = dict(top)
+
+    def most(tenant_id: str) -> int:
+        shard = tenant_shard(tenant_id)
+        return sum(c.tenants[tenant_id] or c.floors[shard] for c in days)
+
+    if any(most(t) != n for t, n in shown.items()):
+        return False
+    last = min(shown.values(), default=0)
+    listed = {t for c in days for t in c.tenants} - set(shown)
+    uncertain = [m for t in listed if (m := most(t)) != sum(c.tenants[t] for c in days)]
+    unlisted = max(sum(c.floors[s] for c in days) for s in range(DAY_SHARDS))
+    return max([unlisted, *uncertain]) < last
 
 
 def days_between(since: date, until: date) -> list[date]:

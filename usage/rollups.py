@@ -5,12 +5,21 @@ key). They are counted from the dispatches' stream, a batch at a time, exactly o
 (usage/rollups_stream.py), never inside a create, claim or finish transaction, so the
 charts never read dispatches and no quota transaction touches an item other tenants write:
 
-- the tenant's day item (`sk = USAGE#<day>`): `dispatches` (the one count the create's own
-  transaction keeps, for the daily limit), `agent_<a>`, `status_<s>`, and the cells
-  `c/<agent>/<key>` created, `s/<status>/<agent>/<key>` finished by status,
-  `r/<limit>/<agent>/<key>` refused by a limit, `h/<agent>/<bucket>` run-time histogram;
+- the tenant's quota item (`sk = USAGE#<day>`): `dispatches`, the one count the create's own
+  transaction keeps, for the daily limit;
+- the tenant's day of breakdowns (`sk = USAGE#<day>#CELLS`), keyless so its size does not
+  depend on the keys: `agent_<a>`, `status_<s>`, and the cells `c/<agent>/-` created,
+  `s/<status>/<agent>/-` finished by status, `r/<limit>/<agent>/-` refused by a limit,
+  `h/<agent>/<bucket>` run-time histogram (a day counted before the per-key items existed
+  holds `c/<agent>/<key>`, `s/…/<key>`, `r/…/<key>` cells here: still read);
+- a key's month (`sk = USAGE#<YYYY-MM>#KEY#<key id>`): the same per day, `<DD>/c/<agent>`,
+  `<DD>/s/<status>/<agent>`, `<DD>/r/<limit>/<agent>` (a dispatch without a key has none:
+  the readers give "-" what the keys do not account for);
 - the day across tenants, sharded by tenant (`tenant_id = STATS#<day>#<n>`, `sk = DAY`):
-  the same cells without the key, plus `t/<tenant id>` created per tenant (top tenants);
+  the same cells without the key (`t/<tenant id>` cells of days counted before the top
+  items existed are still read);
+- the top tenants of that shard and day (same partition, `sk = TOP`): `t/<tenant id>` for
+  the K tenants that created most (usage/top_tenants.py keeps it), and `version`;
 - the queue, sharded by tenant (`tenant_id = STATS#QUEUE#<n>`, `sk = QUEUE`):
   `q/<agent>/<YYYY-MM-DD>T<HH>00` our dispatches waiting now, by the hour they were created
   in; a cell reading zero is removed, so the items hold only hours with someone waiting;
@@ -24,9 +33,12 @@ import zlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+
 from outpost_admin.dynamo import to_item, values
 
 DAY_SHARDS = 8
+TOP_SIZE = 100  # K, tenants kept per top item unless OUTPOST_USAGE_TOP_TENANTS says otherwise
 FIVE_SHARDS = 4
 NO_KEY = "-"
 FIVE_MINUTES = timedelta(minutes=5)
@@ -51,6 +63,7 @@ def run_time_cell(agent: str, seconds: float) -> str:
 
 
 def tenant_cell(tenant_id: str) -> str:
+    """Created per tenant, on a top item (and on day shards counted before them)."""
     return f"t/{tenant_id}"
 
 
@@ -71,11 +84,39 @@ def _shard(value: str, shards: int) -> int:
     return zlib.crc32(value.encode()) % shards
 
 
+def key_created_cell(day: date, agent: str) -> str:
+    return f"{day:%d}/c/{agent}"
+
+
+def key_finished_cell(day: date, status: str, agent: str) -> str:
+    return f"{day:%d}/s/{status.lower()}/{agent}"
+
+
+def key_rejected_cell(day: date, limit: str, agent: str) -> str:
+    return f"{day:%d}/r/{limit}/{agent}"
+
+
+def created_count(item: dict[str, Any]) -> int:
+    """A tenant's dispatches created that day, from one of its day items (plain values): the
+    sum of its `agent_<a>` cells."""
+    return sum(int(v) for name, v in item.items() if name.startswith("agent_"))
+
+
 def usage_cells_key(tenant_id: str, day: date) -> dict[str, Any]:
     """The tenant's day of breakdowns, beside its quota item (`USAGE#<day>`, tenants'
     counters): counted from the stream, so the item a create's transaction writes stays a
     few bytes."""
     return to_item({"tenant_id": tenant_id, "sk": f"USAGE#{day.isoformat()}#CELLS"})
+
+
+def key_month_key(tenant_id: str, day: date, key_id: str) -> dict[str, Any]:
+    """One API key's month of breakdowns: at most 31 days x agents x (1 + statuses + limits)
+    cells, whatever the number of keys (each key has its own)."""
+    return to_item({"tenant_id": tenant_id, "sk": f"USAGE#{day:%Y-%m}#KEY#{key_id}"})
+
+
+def month_starts(days: list[date]) -> list[date]:
+    return sorted({d.replace(day=1) for d in days})
 
 
 def day_shard_key(day: date, shard: int) -> dict[str, Any]:
@@ -89,6 +130,39 @@ def tenant_shard_key(tenant_id: str, day: date) -> dict[str, Any]:
 
 def day_shard_keys(day: date) -> list[dict[str, Any]]:
     return [day_shard_key(day, n) for n in range(DAY_SHARDS)]
+
+
+def tenant_shard(tenant_id: str) -> int:
+    return _shard(tenant_id, DAY_SHARDS)
+
+
+def top_key(day: date, shard: int) -> dict[str, Any]:
+    """The top tenants of a day shard: beside it, in its partition."""
+    return to_item({"tenant_id": f"STATS#{day.isoformat()}#{shard}", "sk": "TOP"})
+
+
+def top_keys(day: date) -> list[dict[str, Any]]:
+    return [top_key(day, n) for n in range(DAY_SHARDS)]
+
+
+def top_size() -> int:
+    """K: tenants kept per shard and day (the pages show the top 10, so at least that)."""
+    return max(10, int(getattr(settings, "OUTPOST_USAGE_TOP_TENANTS", TOP_SIZE)))
+
+
+def top_cells(item: dict[str, Any]) -> dict[str, int]:
+    """A top item's (plain values) tenants and counts."""
+    return {name[2:]: int(n) for name, n in item.items() if name.startswith("t/")}
+
+
+def top_merge(kept: dict[str, int], fresh: dict[str, int], size: int) -> dict[str, int]:
+    """The `size` largest of a top list and newly read counts, each tenant at the larger of
+    its two counts (counts only grow), ties by tenant id (as the pages rank them)."""
+    merged = dict(kept)
+    for tenant_id, n in fresh.items():
+        merged[tenant_id] = max(n, merged.get(tenant_id, 0))
+    ranked = sorted(((t, n) for t, n in merged.items() if n > 0), key=lambda tn: (-tn[1], tn[0]))
+    return dict(ranked[:size])
 
 
 def queue_key(shard: int) -> dict[str, Any]:
@@ -154,18 +228,16 @@ def finish_cells(
 
 
 def on_reject(
-    table: str,
-    *,
-    tenant_key: dict[str, Any],
-    tenant_id: str,
-    limit: str,
-    agent: str,
-    key_id: str,
-    day: date,
-) -> list[dict[str, Any]]:
-    """A refusal by a limit: the tenant's day item and its across-tenants shard."""
-    shard_key = tenant_shard_key(tenant_id, day)
-    return [
-        add_action(table, tenant_key, [rejected_cell(limit, agent, key_id)]),
-        add_action(table, shard_key, [rejected_cell(limit, agent, "")]),
-    ]
+    table: str, *, tenant_id: str, limit: str, agent: str, key_id: str, day: date
+) -> dict[str, dict[str, Any]]:
+    """A refusal by a limit, by action name: the tenant's day, its key's month (if it had a
+    key) and its across-tenants shard."""
+    cell = rejected_cell(limit, agent, "")
+    actions = {
+        "day": add_action(table, usage_cells_key(tenant_id, day), [cell]),
+        "day_shard": add_action(table, tenant_shard_key(tenant_id, day), [cell]),
+    }
+    if key_id and key_id != NO_KEY:
+        key_cell = key_rejected_cell(day, limit, agent)
+        actions["key_month"] = add_action(table, key_month_key(tenant_id, day, key_id), [key_cell])
+    return actions

@@ -3,30 +3,50 @@
 from dataclasses import replace
 from datetime import date
 
+from tenants import selectors as tenant_selectors
+
 from . import storage
-from .figures import Filters, TopTenant, UsageReport, days_between, report
+from .figures import Cells, Filters, TopTenant, UsageReport, days_between, report, top_exact
 
 TOP_TENANTS = 10
 
 
 def usage_report(
-    *, tenant_id: str | None, since: date, until: date, agent: str = "", key_id: str = ""
+    *,
+    tenant_id: str | None,
+    since: date,
+    until: date,
+    agent: str = "",
+    key_id: str = "",
+    key_ids: list[str] | None = None,
 ) -> UsageReport:
-    """One tenant's usage (its own day items), or every tenant's (the day shards) for staff.
+    """One tenant's usage (its own items), or every tenant's (the day shards) for staff.
 
-    Calls depend on the number of days only: ceil(days / 100) for a tenant,
-    ceil(days * shards / 100) plus one for the top tenants' names across tenants.
+    A tenant's per-key figures come from its keys' month items: those of `key_ids` (the
+    tenant's keys, listed here when not given), or of `key_id` alone when filtering by it.
+    Calls depend on the days and the keys, never on the dispatches: one BatchGetItem per
+    100 of 2 keys a day plus (keys x months); across tenants, one per 100 of 16 keys a day
+    (day shards and their top items) plus one for the top tenants' names.
     """
     days = days_between(since, until)
     filters = Filters(agent=agent, key_id=key_id)
     if tenant_id:
-        return report(since, until, storage.tenant_cells(tenant_id, days), filters)
-    result = report(since, until, storage.global_cells(days), filters)
-    return replace(result, top_tenants=_top_tenants(result))
+        if key_id:
+            key_ids = [key_id]
+        elif key_ids is None:
+            key_ids = [k.api_key_id for k in tenant_selectors.key_list(tenant_id=tenant_id)]
+        cells = storage.tenant_cells(tenant_id, days, key_ids)
+        return report(since, until, cells, filters)
+    by_day = storage.global_cells(days, top=True)
+    result = report(since, until, by_day, filters)
+    return replace(result, **_top_tenants(result, list(by_day.values())))
 
 
-def _top_tenants(result: UsageReport) -> list[TopTenant]:
+def _top_tenants(result: UsageReport, days: list[Cells]) -> dict:
     ranked = sorted(result.totals.by_tenant.items(), key=lambda kv: (-kv[1], kv[0]))
     top = [(t, n) for t, n in ranked if n][:TOP_TENANTS]
     names = storage.tenant_names([t for t, _ in top]) if top else {}
-    return [TopTenant(t, names.get(t, ""), n) for t, n in top]
+    return {
+        "top_tenants": [TopTenant(t, names.get(t, ""), n) for t, n in top],
+        "top_tenants_exact": top_exact(days, top),
+    }

@@ -10,7 +10,7 @@ from outpost_admin.dynamo.tables import TENANTS
 from tenants import counters
 from usage import rollups
 
-from .figures import Cells, DailyUsage, parse_cells
+from .figures import Cells, DailyUsage, parse_cells, parse_key_cells, with_keys
 
 BATCH = 100  # BatchGetItem's limit
 
@@ -32,26 +32,54 @@ def _day_of(sk_or_id: str) -> date:
     return date.fromisoformat(sk_or_id.split("#")[1][:10])
 
 
-def tenant_cells(tenant_id: str, days: Iterable[date]) -> dict[date, Cells]:
-    """The tenant's own day items: the quota item (`USAGE#<day>`, which held the breakdowns
-    too before they moved) and the breakdowns (`USAGE#<day>#CELLS`), added up per day."""
+def tenant_cells(tenant_id: str, days: Iterable[date], key_ids: Iterable[str]) -> dict[date, Cells]:
+    """The tenant's own items, added up per day: its quota and breakdown items per day
+    (`USAGE#<day>`, which held the breakdowns too before they moved, and
+    `USAGE#<day>#CELLS`), and the months of the given keys (`USAGE#<month>#KEY#<key>`).
+    Per key, a day shows what its month items and any key cells a day item still holds from
+    before them count; "-" (no key) what the keys do not account for (`figures.with_keys`)."""
+    days = list(days)
     keys = [
         key
         for d in days
         for key in (counters.usage_key(tenant_id, d), rollups.usage_cells_key(tenant_id, d))
     ]
-    result: dict[date, Cells] = {}
+    months = rollups.month_starts(days)
+    keys += [rollups.key_month_key(tenant_id, m, k) for k in key_ids for m in months]
+    whole: dict[date, Cells] = {}
+    keyed: dict[date, Cells] = {}
     for item in batch_get(keys):
-        result.setdefault(_day_of(item["sk"]), Cells()).add(parse_cells(item))
-    return result
+        sk = item["sk"]
+        if "#KEY#" not in sk:
+            whole.setdefault(_day_of(sk), Cells()).add(parse_cells(item))
+            continue
+        month = date.fromisoformat(f"{sk.split('#')[1]}-01")
+        for day, cells in parse_key_cells(item, month, sk.split("#KEY#", 1)[1]).items():
+            keyed.setdefault(day, Cells()).add(cells)
+    return {d: with_keys(whole.get(d, Cells()), keyed.get(d, Cells())) for d in days}
 
 
-def global_cells(days: Iterable[date]) -> dict[date, Cells]:
-    """Every tenant's counts, from the day's shards added up."""
+def global_cells(days: Iterable[date], *, top: bool = False) -> dict[date, Cells]:
+    """Every tenant's counts, from the day's shards added up; with `top`, the top tenants
+    too: their shards' top items, each tenant at the larger of its count there and on a day
+    shard (where days counted before the top items existed hold every tenant's)."""
+    days = list(days)
     keys = [key for d in days for key in rollups.day_shard_keys(d)]
+    if top:
+        keys += [key for d in days for key in rollups.top_keys(d)]
     result: dict[date, Cells] = {}
     for item in batch_get(keys):
-        result.setdefault(_day_of(item["tenant_id"]), Cells()).add(parse_cells(item))
+        cells = result.setdefault(_day_of(item["tenant_id"]), Cells())
+        if item["sk"] == "TOP":
+            listed = rollups.top_cells(item)
+            shard = int(item["tenant_id"].rsplit("#", 1)[1])
+            cells.floors[shard] = min(listed.values()) if len(listed) >= rollups.top_size() else 0
+        else:
+            parsed = parse_cells(item)
+            listed, parsed.tenants = dict(parsed.tenants), Counter()
+            cells.add(parsed)
+        for tenant_id, n in listed.items():  # the same count, seen twice over an upgrade
+            cells.tenants[tenant_id] = max(cells.tenants[tenant_id], n)
     return result
 
 

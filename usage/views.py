@@ -66,6 +66,7 @@ def _report(scope: Scope) -> UsageReport | None:
         until=data["last"],
         agent=data["agent"],
         key_id=data["key"],
+        key_ids=[k.api_key_id for k in scope.keys],
     )
 
 

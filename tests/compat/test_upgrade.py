@@ -5,6 +5,7 @@ quota item and in the day's shard (queue cells included), no `claim_queue` and n
 `counted_by`. After the upgrade it is claimed and run once, its slot released once, and every
 figure counts it once."""
 
+from collections import Counter
 from datetime import timedelta
 
 from django.core.management import call_command
@@ -123,8 +124,11 @@ def test_a_dispatch_left_in_todays_layout_runs_once_and_counts_once_after_the_up
     roll_up()  # the stream seen again counts nothing twice
     day = usage_storage.usage_get(tenant.tenant_id, old.started_at.date())
     assert (day.dispatches, day.by_agent, day.by_status) == (1, {"claude": 1}, {"completed": 1})
-    cells = usage_storage.tenant_cells(tenant.tenant_id, [old.started_at.date()])
+    key_id = issued.key.api_key_id
+    cells = usage_storage.tenant_cells(tenant.tenant_id, [old.started_at.date()], [key_id])
     mine = cells[old.started_at.date()]
-    assert sum(mine.created.values()) == 1 and sum(mine.finished.values()) == 1
+    # created counted on the old quota item, finished on its key's month item: one key's
+    assert mine.created == Counter({("claude", key_id): 1})
+    assert mine.finished == Counter({("completed", "claude", key_id): 1})
     # the queue: it was never counted in the new queue items, so leaving it counts nothing
     assert all(n >= 0 for c in usage_storage.queue_cells().values() for n in c.queued.values())

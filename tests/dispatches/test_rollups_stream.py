@@ -54,6 +54,13 @@ def play(dispatch: Dispatch, fate: str) -> None:
     services.dispatch_finish(claimed, status=DispatchStatus(fate.split()[-1]))
 
 
+@pytest.fixture(autouse=True)
+def every_tenant_ranked(settings):
+    """The session's other tenants share today's top items: with K this large, none of
+    these tenants is left out of its shard's list, so its count there can be compared."""
+    settings.OUTPOST_USAGE_TOP_TENANTS = 100_000
+
+
 @pytest.fixture
 def traffic(make_tenant):
     """Three tenants, two keys each, the PLAN played for each: the truth, and the records."""
@@ -84,18 +91,29 @@ def truth(dispatch_ids: list[str]) -> dict[str, Counter]:
         tenant[f"key {dispatch.api_key_id}"] += 1
         status = dispatch.status.api_value if dispatch.status.is_terminal else "active"
         tenant[f"status {status}"] += 1
+        tenant[f"key {dispatch.api_key_id} status {status}"] += 1
+        tenant["among every tenant"] += 1
     return figures
 
 
 def shown(tenant_ids) -> dict[str, Counter]:
-    """The figures the usage report (page, API and CSV read it) shows for each tenant today."""
+    """The figures the usage report (page, API and CSV read it) shows for each tenant today:
+    by agent, key and status, by status for each key alone (its filter), and its count among
+    every tenant (the top tenants' figure)."""
     today = utcnow().date()
+    everyone = usage_report(tenant_id=None, since=today, until=today).totals.by_tenant
     figures: dict[str, Counter] = {}
     for tenant_id in tenant_ids:
         day = usage_report(tenant_id=tenant_id, since=today, until=today).days[-1]
         counts = Counter({f"agent {a}": n for a, n in day.by_agent.items()})
         counts.update({f"key {k}": n for k, n in day.by_key.items()})
         counts.update({f"status {s}": n for s, n in day.by_status.items() if n})
+        for key in day.by_key:
+            alone = usage_report(tenant_id=tenant_id, since=today, until=today, key_id=key)
+            statuses = alone.days[-1].by_status.items()
+            counts.update({f"key {key} status {s}": n for s, n in statuses if n})
+        if everyone.get(tenant_id):
+            counts["among every tenant"] = everyone[tenant_id]
         figures[tenant_id] = counts
     return figures
 
