@@ -95,6 +95,7 @@ class Dispatch:
     task_arn: str = ""  # the ECS task running it (the control plane's, or our ecs executor's)
     rerun_of: str = ""  # the finished dispatch this one runs again
     interruptions: int = 0  # runs cut short (worker died or stopped) and queued again
+    callback_url: str = ""  # receives its terminal webhook event (issue 15)
 
     @property
     def is_ours(self) -> bool:

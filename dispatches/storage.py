@@ -80,6 +80,7 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "status_reason": d.status_reason or None,
             "expires_at": d.expires_at,
             "rerun_of": d.rerun_of or None,
+            "callback_url": d.callback_url or None,
             # In the claim queue while it waits (ours only: workers claim nothing else).
             "claim_queue": claim_queue.shard_of(d.dispatch_id)
             if d.is_ours and d.status == DispatchStatus.PENDING
@@ -128,6 +129,7 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         task_arn=data.get("task_arn", ""),
         rerun_of=data.get("rerun_of", ""),
         interruptions=int(data.get("interruptions", 0)),
+        callback_url=data.get("callback_url", ""),
     )
 
 
@@ -295,15 +297,24 @@ def idempotency_outcome(tenant_id: str, key: str, request_hash: str) -> Exceptio
 # --- state changes ------------------------------------------------------------------
 
 
-def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Dispatch | None:
+def dispatch_claim(
+    dispatch: Dispatch,
+    *,
+    worker_id: str,
+    now: datetime,
+    hook: tuple[str, dict[str, Any]] | None = None,
+) -> Dispatch | None:
     """PENDING -> RUNNING for this worker, if it is ours (out of the claim queue); None if
     someone else got there first. One conditional write, which answers with the whole
-    dispatch (the claim queue holds no task); the queue's count follows from the stream."""
+    dispatch (the claim queue holds no task); the queue's count follows from the stream.
+    `hook`: a SET clause and its values riding on the same write (the outbox's started
+    event, dispatches/outbox.py)."""
+    hook_set, hook_values = hook if hook else ("", {})
     claim = {
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
         "UpdateExpression": "SET #status = :running, worker_id = :worker, claimed_at = :now, "
-        "version = version + :one REMOVE claim_queue",
+        f"version = version + :one{', ' + hook_set if hook_set else ''} REMOVE claim_queue",
         "ConditionExpression": "#status = :pending AND origin = :ours",
         "ReturnValues": "ALL_NEW",
         "ExpressionAttributeNames": {"#status": "status"},
@@ -315,6 +326,7 @@ def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Disp
                 ":now": iso(now),
                 ":one": 1,
                 ":ours": ORIGIN,
+                **hook_values,
             }
         ),
     }
@@ -412,9 +424,10 @@ def dispatch_finish(
     status_reason: str = "",
     event: AuditEvent | None = None,
     run: datetime | None = None,
+    outbox: Action | None = None,
 ) -> None:
     """Write a terminal status and give the slot back: together, once. (Its outcome is
-    counted from the stream.)
+    counted from the stream.) `outbox`: the webhook event it causes, in the same write.
 
     The write expects the status the caller read (PENDING or RUNNING); one claimed or
     re-queued meanwhile is finished as it is now (a cancel). With `run` (the claim time of
@@ -451,6 +464,7 @@ def dispatch_finish(
     ending: list[Action] = [
         ("dispatch", {"Update": finish}),
         *([audit_action(event)] if event else []),
+        *([outbox] if outbox else []),
     ]
     try:
         _transact_releasing(ending, dispatch.tenant_id, dispatch.dispatch_id)
@@ -468,6 +482,7 @@ def dispatch_finish(
                 error_message=error_message,
                 status_reason=status_reason,
                 event=event,
+                outbox=outbox,
             )
             return
         raise InvalidTransition(current) from exc

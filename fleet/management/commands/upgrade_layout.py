@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from dispatches import claim_queue
+from outpost_admin.dynamo.tables import create_tables
 from tenants import counters
 
 
@@ -18,6 +19,9 @@ class Command(BaseCommand):
     help = "Bring items an earlier version wrote into today's layout (safe to run again)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Tables and indexes a newer version added (the webhooks table, webhook-outbox-index
+        # on the dispatches): create_tables adds what is missing and changes nothing else.
+        create_tables(log=lambda line: self.stdout.write(line))
         old = counters.old_layout_slots()
         self.stdout.write(f"slot markers: {old} left in the single SLOTS partition (they drain)")
         listed = claim_queue.queue_unlisted()
