@@ -58,7 +58,7 @@ def address_refusal(address: str) -> str | None:
         return f"{ip} is a cloud metadata address."
     if settings.OUTPOST_WEBHOOK_ALLOW_PRIVATE:
         return None
-    for kind in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
         if getattr(ip, f"is_{kind}"):
             return f"{ip} is a {kind.replace('_', '-')} address."
     if not ip.is_global:
