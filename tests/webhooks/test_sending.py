@@ -51,7 +51,7 @@ def test_plain_http_is_refused_where_private_addresses_are_not_allowed(public_on
         ("fd12::1", "private"),
         ("169.254.10.10", "link-local"),
         ("fe80::1", "link-local"),
-        ("0.0.0.0", "unspecified"),  # noqa: S104 - the address under test
+        ("0.0.0.0", "unspecified"),
         ("240.0.0.1", "reserved"),
         ("224.0.0.1", "multicast"),
         ("100.64.0.1", "not a public"),
