@@ -18,7 +18,7 @@ def owned(make_tenant, login_member, endpoint_for, receiver):
 
 
 def test_a_tenant_user_sees_and_adds_endpoints_with_the_secret_shown_once(owned, receiver):
-    tenant, endpoint, member = owned
+    tenant, _endpoint, member = owned
     page = member.get(f"/tenants/{tenant.tenant_id}/webhooks/")
     assert page.status_code == 200 and receiver.url in page.text
     added = member.post(
