@@ -241,6 +241,7 @@ SPECTACULAR_SETTINGS = {
         "TenantStatusEnum": "tenants.domain.TenantStatus",
         "KeyStatusEnum": "tenants.apis.KEY_STATUSES",
         "TenantStatusChangeEnum": "tenants.apis.STATUS_CHANGES",
+        "WebhookDeliveryStatusEnum": "webhooks.domain.DELIVERY_STATUSES",
     },
 }
 

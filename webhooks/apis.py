@@ -20,7 +20,7 @@ from tenants.api_authentication import principal_of, scope_permission
 from tenants.domain import Scope
 
 from . import selectors, services
-from .domain import EVENT_NAMES, DeliveryStatus, WebhookError
+from .domain import DELIVERY_STATUSES, EVENT_NAMES, WebhookError
 
 NO_STORE = {"Cache-Control": "no-store"}
 PERMISSIONS = [scope_permission(Scope.WEBHOOKS)]
@@ -80,7 +80,7 @@ class DeliverySerializer(serializers.Serializer):
     eventId = serializers.CharField(source="event_id", help_text="The webhook-id header.")
     eventType = serializers.CharField(source="event_type")
     dispatchId = serializers.CharField(source="dispatch_id")
-    status = serializers.ChoiceField([s.value for s in DeliveryStatus])
+    status = serializers.ChoiceField(DELIVERY_STATUSES)
     attempts = serializers.IntegerField()
     lastStatusCode = serializers.IntegerField(source="last_status_code", allow_null=True)
     lastError = serializers.CharField(source="last_error")

@@ -21,6 +21,9 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # the schedule ran out, or the endpoint is disabled or gone
 
 
+DELIVERY_STATUSES = [s.value for s in DeliveryStatus]  # the API's enum (settings name it)
+
+
 @dataclass(frozen=True)
 class Secret:
     value: str  # whsec_<base64>
