@@ -52,6 +52,7 @@ bench: $(VENV)/.deps node_modules/.deps check-tools
 	$(PY) bench/fleet_usage.py
 	$(PY) bench/outage.py
 	$(PY) bench/scale.py
+	$(PY) bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) node_modules var

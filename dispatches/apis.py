@@ -39,6 +39,7 @@ from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, error_example, res
 from outpost_admin.dynamo import OutcomeUnknown, iso
 from outpost_admin.middleware import RETRY_AFTER_SECONDS
 from outpost_admin.validation import VISIBLE_NAME
+from outpost_admin.webhook_urls import URL_MAX, url_error
 from tenants import authentication
 from tenants.api_authentication import principal_of, scope_permission
 from tenants.authentication import Principal
@@ -287,6 +288,17 @@ class DispatchInputSerializer(serializers.Serializer):
         default=dict,
         help_text="A map of strings (a list of strings is taken as names with empty values).",
     )
+    callbackUrl = StrictCharField(
+        required=False,
+        max_length=URL_MAX,
+        help_text="Receives this dispatch's terminal webhook event, signed with the tenant's "
+        "callback secret (Standard Webhooks). https only. The control plane ignores it.",
+    )
+
+    def validate_callbackUrl(self, value: str) -> str:
+        if error := url_error(value):
+            raise serializers.ValidationError(error)
+        return value
 
 
 def _agent_input(agent: Agent) -> type[DispatchInputSerializer]:
@@ -400,6 +412,7 @@ class DispatchCreateApi(APIView):
                 "timeoutSeconds", min(TIMEOUT_DEFAULT, principal.limits.max_job_timeout_seconds)
             ),
             tags=values["tags"],
+            callback_url=values.get("callbackUrl", ""),
             idempotency_key=values.get("idempotencyKey")
             or request.headers.get("Idempotency-Key")
             or f"generated-{uuid.uuid4()}",

@@ -97,6 +97,7 @@ class Dispatch:
     rerun_of: str = ""  # the finished dispatch this one runs again
     interruptions: int = 0  # runs cut short (worker died or stopped) and queued again
     cost: dict[str, Any] | None = None  # costs.Cost.as_item(), set when it ends
+    callback_url: str = ""  # receives its terminal webhook event (issue 15)
 
     @property
     def is_ours(self) -> bool:

@@ -29,7 +29,7 @@ from outpost_admin.dynamo import Action, StoreError, utcnow
 from tenants import storage as tenant_storage
 from tenants.domain import Limits
 
-from . import costs, selectors, storage
+from . import costs, outbox, selectors, storage
 from .domain import (
     ORIGIN,
     RETENTION_DAYS,
@@ -73,6 +73,7 @@ class DispatchInput:
         self.timeout_seconds: int = fields["timeout_seconds"]
         self.tags: dict[str, str] = dict(fields.get("tags") or {})
         self.idempotency_key: str = fields.get("idempotency_key", "")
+        self.callback_url: str = fields.get("callback_url", "")
 
 
 def request_hash(body: Any) -> str:
@@ -123,6 +124,7 @@ def dispatch_create(
         expires_at=int((now + timedelta(days=RETENTION_DAYS)).timestamp()),
         origin=ORIGIN,
         rerun_of=rerun_of,
+        callback_url=data.callback_url,
     )
     metadata = {"agent": data.agent, "model": data.model_id, "repo": data.repo}
     event = audit_event(
@@ -193,6 +195,7 @@ def dispatch_cancel(*, dispatch: Dispatch, actor: Actor) -> Dispatch:
         status_reason=reason,
         event=event,
         cost=cost_of(dispatch, ended=now, tokens=None),
+        outbox=_outbox(dispatch, DispatchStatus.CANCELLED, now),
     )
     return replace(dispatch, status=DispatchStatus.CANCELLED, ended_at=now, status_reason=reason)
 
@@ -224,6 +227,7 @@ def dispatch_finish(
             event=event,
             run=run,
             cost=cost_of(dispatch, ended=now, tokens=tokens),
+            outbox=_outbox(dispatch, status, now),
         )
     except InvalidTransition:
         return False
@@ -268,6 +272,7 @@ def dispatch_rerun(
         timeout_seconds=min(original.timeout_seconds, limits.max_job_timeout_seconds),
         tags=original.tags,
         idempotency_key=idempotency_key,
+        callback_url=original.callback_url,
     )
     return dispatch_create(
         tenant_id=original.tenant_id,
@@ -285,8 +290,11 @@ def dispatch_rerun(
 
 
 def dispatch_claim(dispatch: Dispatch, *, worker_id: str) -> Dispatch | None:
-    """PENDING -> RUNNING for this worker; the whole dispatch, or None if another won."""
-    return storage.dispatch_claim(dispatch, worker_id=worker_id, now=utcnow())
+    """PENDING -> RUNNING for this worker; the whole dispatch, or None if another won. The
+    `dispatch.started` event rides on the same single write (dispatches/outbox.py)."""
+    now = utcnow()
+    hook = outbox.started_marker(dispatch.tenant_id, now)
+    return storage.dispatch_claim(dispatch, worker_id=worker_id, now=now, hook=hook)
 
 
 def dispatch_record_task(dispatch: Dispatch, *, task_arn: str) -> Dispatch | None:
@@ -334,6 +342,13 @@ def slot_release_ended(tenant_id: str, dispatch_id: str, dispatch: Dispatch | No
 def log_append(dispatch: Dispatch, *, seq: int, text: str) -> None:
     """A chunk of the running agent's output."""
     storage.log_append(dispatch, seq=seq, text=text, now=utcnow())
+
+
+def _outbox(dispatch: Dispatch, status: DispatchStatus, now: datetime) -> Action:
+    """The terminal write's webhook event (the outbox), in that write's own transaction."""
+    return outbox.event_put(
+        tenant_id=dispatch.tenant_id, dispatch_id=dispatch.dispatch_id, status=status, now=now
+    )
 
 
 def _event(dispatch: Dispatch, action: str, actor: Actor, metadata: dict[str, Any]) -> AuditEvent:

@@ -83,6 +83,7 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "status_reason": d.status_reason or None,
             "expires_at": d.expires_at,
             "rerun_of": d.rerun_of or None,
+            "callback_url": d.callback_url or None,
             # In the claim queue while it waits (ours only: workers claim nothing else).
             "claim_queue": claim_queue.shard_of(d.dispatch_id)
             if d.is_ours and d.status == DispatchStatus.PENDING
@@ -134,6 +135,7 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         rerun_of=data.get("rerun_of", ""),
         interruptions=int(data.get("interruptions", 0)),
         cost=data.get("cost") if isinstance(data.get("cost"), dict) else None,
+        callback_url=data.get("callback_url", ""),
     )
 
 
@@ -301,15 +303,24 @@ def idempotency_outcome(tenant_id: str, key: str, request_hash: str) -> Exceptio
 # --- state changes ------------------------------------------------------------------
 
 
-def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Dispatch | None:
+def dispatch_claim(
+    dispatch: Dispatch,
+    *,
+    worker_id: str,
+    now: datetime,
+    hook: tuple[str, dict[str, Any]] | None = None,
+) -> Dispatch | None:
     """PENDING -> RUNNING for this worker, if it is ours (out of the claim queue); None if
     someone else got there first. One conditional write, which answers with the whole
-    dispatch (the claim queue holds no task); the queue's count follows from the stream."""
+    dispatch (the claim queue holds no task); the queue's count follows from the stream.
+    `hook`: a SET clause and its values riding on the same write (the outbox's started
+    event, dispatches/outbox.py)."""
+    hook_set, hook_values = hook if hook else ("", {})
     claim = {
         "TableName": DISPATCHES.name,
         "Key": _key(dispatch.dispatch_id),
         "UpdateExpression": "SET #status = :running, worker_id = :worker, claimed_at = :now, "
-        "version = version + :one REMOVE claim_queue",
+        f"version = version + :one{', ' + hook_set if hook_set else ''} REMOVE claim_queue",
         "ConditionExpression": "#status = :pending AND origin = :ours",
         "ReturnValues": "ALL_NEW",
         "ExpressionAttributeNames": {"#status": "status"},
@@ -321,6 +332,7 @@ def dispatch_claim(dispatch: Dispatch, *, worker_id: str, now: datetime) -> Disp
                 ":now": iso(now),
                 ":one": 1,
                 ":ours": ORIGIN,
+                **hook_values,
             }
         ),
     }
@@ -419,9 +431,11 @@ def dispatch_finish(
     event: AuditEvent | None = None,
     run: datetime | None = None,
     cost: dict[str, Any] | None = None,
+    outbox: Action | None = None,
 ) -> None:
-    """Write a terminal status (and what it cost) and give the slot back: together, once. (Its outcome is
-    counted from the stream.)
+    """Write a terminal status (and what it cost) and give the slot back: together, once.
+    (Its outcome is counted from the stream.) `outbox`: the webhook event it causes, in the
+    same write.
 
     The write expects the status the caller read (PENDING or RUNNING); one claimed or
     re-queued meanwhile is finished as it is now (a cancel). With `run` (the claim time of
@@ -459,6 +473,7 @@ def dispatch_finish(
     ending: list[Action] = [
         ("dispatch", {"Update": finish}),
         *([audit_action(event)] if event else []),
+        *([outbox] if outbox else []),
     ]
     try:
         _transact_releasing(ending, dispatch.tenant_id, dispatch.dispatch_id)
@@ -477,6 +492,7 @@ def dispatch_finish(
                 status_reason=status_reason,
                 event=event,
                 cost=cost,
+                outbox=outbox,
             )
             return
         raise InvalidTransition(current) from exc

@@ -29,6 +29,7 @@ from outpost_admin.agents import AGENTS
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import NotFound, StoreError, Unavailable, utcnow
 from usage import backfill
+from webhooks.delivery import Deliverer
 
 from . import recovery as reconcile
 from . import selectors as fleet
@@ -84,6 +85,7 @@ class Worker:
         recover_every: float | None = None,
         follow_every: float | None = None,
         adopt_seconds: float = 10.0,
+        deliver_webhooks: bool = False,
     ):
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
@@ -93,6 +95,9 @@ class Worker:
         self.recover_every = recover_every
         self.follow_every = follow_every  # the streams, for the usage roll-ups and backfill
         self.adopt_seconds = adopt_seconds
+        # Webhook deliveries, in a thread (and a bounded pool) of their own: a slow receiver
+        # never holds a dispatch's thread nor its terminal write.
+        self.deliverer = Deliverer(tenant_id=tenant_id) if deliver_webhooks else None
         self._next_adoption = 0.0
         self.processed = 0
         self.claim_conflicts = 0  # claims another worker won (the bench counts them)
@@ -124,6 +129,8 @@ class Worker:
             helpers.append(threading.Thread(target=self._recover, name="recovery", daemon=True))
         if self.follow_every:
             helpers.append(threading.Thread(target=self._follow, name="streams", daemon=True))
+        if self.deliverer:
+            helpers.append(threading.Thread(target=self._deliver, name="webhooks", daemon=True))
         for helper in helpers:
             helper.start()
         try:
@@ -369,6 +376,11 @@ class Worker:
                 backfill.follow_streams(holder=self.worker_id, old_lease=reconcile.LEASE)
             except Exception:  # never let the thread die; the next pass tries again
                 logger.exception("worker %s: following the streams failed", self.worker_id)
+
+    def _deliver(self) -> None:
+        """Webhook deliveries until the worker is done (webhooks/delivery.py)."""
+        assert self.deliverer
+        self.deliverer.run(self._done)
 
     def _drain(self) -> None:
         """Let running dispatches finish for a while, then hand back what is still running."""

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "outpost_admin",
     "tenants",
     "dispatches",
+    "webhooks",
     "usage",
     "fleet",
 ]
@@ -249,6 +250,7 @@ SPECTACULAR_SETTINGS = {
         "TenantStatusEnum": "tenants.domain.TenantStatus",
         "KeyStatusEnum": "tenants.apis.KEY_STATUSES",
         "TenantStatusChangeEnum": "tenants.apis.STATUS_CHANGES",
+        "WebhookDeliveryStatusEnum": "webhooks.domain.DELIVERY_STATUSES",
     },
 }
 
@@ -324,6 +326,27 @@ OUTPOST_RECOVERY_GRACE_SECONDS = env_int("OUTPOST_RECOVERY_GRACE_SECONDS", 120)
 OUTPOST_STREAM_FOLLOWER = env_bool("OUTPOST_STREAM_FOLLOWER", True)
 # How often each worker follows the streams (the usage roll-ups trail dispatches by this).
 OUTPOST_STREAM_FOLLOW_SECONDS = float(env("OUTPOST_STREAM_FOLLOW_SECONDS", "2"))
+
+# Webhooks (issue 15). Private, loopback and link-local receivers (and plain http) are
+# refused unless this is true: development and tests (`make run` sets it).
+OUTPOST_WEBHOOK_ALLOW_PRIVATE = env_bool("OUTPOST_WEBHOOK_ALLOW_PRIVATE", False)
+# Seconds between attempts: Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+# 10 h), each with up to 10% jitter. Tests shorten it.
+OUTPOST_WEBHOOK_RETRY_DELAYS = [
+    float(s)
+    for s in env("OUTPOST_WEBHOOK_RETRY_DELAYS", "0,5,300,1800,7200,18000,36000,36000").split(",")
+]
+OUTPOST_WEBHOOK_DISABLE_AFTER_SECONDS = env_int("OUTPOST_WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 86400)
+OUTPOST_WEBHOOK_TIMEOUT_SECONDS = float(env("OUTPOST_WEBHOOK_TIMEOUT_SECONDS", "15"))
+# Delivery threads per worker; per endpoint at most this many at once and this many a second.
+OUTPOST_WEBHOOK_THREADS = env_int("OUTPOST_WEBHOOK_THREADS", 8)
+OUTPOST_WEBHOOK_ENDPOINT_CONCURRENCY = env_int("OUTPOST_WEBHOOK_ENDPOINT_CONCURRENCY", 2)
+OUTPOST_WEBHOOK_ENDPOINT_RATE = float(env("OUTPOST_WEBHOOK_ENDPOINT_RATE", "10"))
+# How often an idle delivery loop looks for due work; a rotated secret keeps signing this long.
+OUTPOST_WEBHOOK_POLL_SECONDS = float(env("OUTPOST_WEBHOOK_POLL_SECONDS", "1"))
+OUTPOST_WEBHOOK_ROTATION_GRACE_SECONDS = env_int("OUTPOST_WEBHOOK_ROTATION_GRACE_SECONDS", 86400)
+# A claimed delivery is another worker's to retry when its worker shows no outcome after this.
+OUTPOST_WEBHOOK_LEASE_SECONDS = float(env("OUTPOST_WEBHOOK_LEASE_SECONDS", "60"))
 
 # The ECS executor (OUTPOST_EXECUTOR=ecs), configured with the control plane's own names.
 ECS_CLUSTER_ARN = env("ECS_CLUSTER_ARN")

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("dispatches.api_urls")),
     path("api/v1/", include("usage.api_urls")),
+    path("api/v1/", include("webhooks.api_urls")),
     path("", include("dispatches.legacy_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
@@ -42,6 +43,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("dispatches.urls")),
     path("", include("usage.urls")),
+    path("", include("webhooks.urls")),
     path("", include("fleet.urls")),
 ]
 

@@ -29,6 +29,7 @@ class Scope(StrEnum):
     STATUS = "status"
     LIST = "list"
     CANCEL = "cancel"
+    WEBHOOKS = "webhooks"  # manage the tenant's webhook endpoints and their deliveries
     ADMIN = (
         "admin"  # every scope above, within the key's own tenant (as the control plane reads it)
     )
@@ -36,7 +37,7 @@ class Scope(StrEnum):
 
 
 # What `admin` stands for: every scope of the key's own tenant, never `operator`.
-TENANT_SCOPES = frozenset({Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL})
+TENANT_SCOPES = frozenset({Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL, Scope.WEBHOOKS})
 SUSPENDED_LABEL = "suspended with its tenant"
 
 

@@ -120,6 +120,11 @@ DISPATCHES = Table(
             "started_at",
             projected=("user_id", "agent", "origin", "version"),
         ),
+        # Added by this project: a claim's pending `dispatch.started` event (dispatches.outbox),
+        # write-sharded by tenant, sparse: only until the delivery workers have fanned it out.
+        Index(
+            "webhook-outbox-index", "hook_shard", "hook_due", projected=("user_id", "hook_event")
+        ),
     ),
     ttl="expires_at",
     stream=True,
@@ -130,7 +135,34 @@ DISPATCH_LOGS = Table(
     "dispatch-logs", "dispatch_id", "seq", ttl="expires_at", numeric=frozenset({"seq"})
 )
 
-ALL_TABLES = (TENANTS, API_KEYS, AUDIT, DISPATCHES, POOL, IDEMPOTENCY, DISPATCH_LOGS)
+# Added by this project: webhook endpoints, settings, the outbox's events, deliveries and their
+# attempts, all under the tenant (`tenant_id` + `sk`); `webhook-due-index` holds only what is
+# due (an event to fan out, a delivery to attempt), write-sharded by tenant, by due time.
+WEBHOOKS = Table(
+    "webhooks",
+    "tenant_id",
+    "sk",
+    indexes=(
+        Index(
+            "webhook-due-index",
+            "due_shard",
+            "due_at",
+            projected=("kind", "endpoint_id", "event_id", "type", "dispatch_id", "occurred_at"),
+        ),
+    ),
+    ttl="expires_at",
+)
+
+ALL_TABLES = (
+    TENANTS,
+    API_KEYS,
+    AUDIT,
+    DISPATCHES,
+    POOL,
+    IDEMPOTENCY,
+    DISPATCH_LOGS,
+    WEBHOOKS,
+)
 
 # Indexes an earlier version added, each with the one that replaces it. Readers fall back to
 # them while the new one is missing or being built; `upgrade_layout` drops them afterwards.

@@ -12,7 +12,7 @@ from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.dynamo import call, client, utcnow
 from outpost_admin.dynamo.sizes import item_size
-from outpost_admin.dynamo.tables import ALL_TABLES, TENANTS
+from outpost_admin.dynamo.tables import ALL_TABLES, TENANTS, WEBHOOKS
 from tenants import services as tenant_services
 from tenants import storage as tenant_storage
 from tenants.counters import tenant_key
@@ -102,8 +102,14 @@ def test_create_claim_and_finish_write_no_item_another_tenant_writes_and_none_ov
         assert len(owners) == 1, keys  # one transaction, one tenant's items
         for table, key in keys:
             writers[(table, json.dumps(key_only(table, key), sort_keys=True))] |= owners
-    # Create, claim, finish: a transaction, a conditional update, a transaction (x 6).
+    # Create, claim, finish: a transaction, a conditional update, a transaction (x 6). The
+    # webhooks' outbox adds no call: the claim's started event rides on its one update, the
+    # finish's terminal event is one more Put inside its transaction (and create gains nothing).
     assert operations == ["TransactWriteItems", "UpdateItem", "TransactWriteItems"] * 6
+    for n, (_, keys) in enumerate(captured):
+        events = [k for t, k in keys if t == WEBHOOKS.name]
+        assert len(events) == (1 if n % 3 == 2 else 0)
+        assert all(k["sk"]["S"].startswith("EVENT#msg_") for k in events)
     assert all(len(tenants) == 1 for tenants in writers.values())
 
     for table, key in writers:

@@ -152,6 +152,8 @@ class Command(BaseCommand):
         # A stand-in for each agent so a dispatch on a fresh machine runs to success.
         env.setdefault("OUTPOST_AGENT_COMMANDS", demo_agent_commands(sys.executable))
         env.setdefault("OUTPOST_WORKER_CONCURRENCY", "4")
+        # Webhooks to a receiver on this machine (http, loopback) are allowed in development.
+        env.setdefault("OUTPOST_WEBHOOK_ALLOW_PRIVATE", "true")
         # Drain well inside the time stopping waits for the worker.
         env.setdefault("OUTPOST_WORKER_DRAIN_SECONDS", "10")
         self._drain_seconds = float(env["OUTPOST_WORKER_DRAIN_SECONDS"])

@@ -28,6 +28,7 @@ from outpost_admin.dynamo.tables import (
     TENANTS,
     Table,
     add_index,
+    create_tables,
     drop_index,
     index_states,
 )
@@ -51,6 +52,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Tables and indexes a newer version added (the webhooks table, webhook-outbox-index
+        # on the dispatches): create_tables adds what is missing and changes nothing else.
+        create_tables(log=lambda line: self.stdout.write(line))
         old = counters.old_layout_slots()
         self.stdout.write(f"slot markers: {old} left in the single SLOTS partition (they drain)")
         listed = claim_queue.queue_unlisted()
