@@ -242,7 +242,7 @@ def test_200_keys_write_no_roll_up_item_over_64_kb_and_each_keys_figures_are_exa
     assert report.totals.by_agent == Counter(a for _, _, a, _ in plan)
     one = keys[7]
     only = usage_report(tenant_id=tenant_id, since=day, until=day, key_id=one).totals
-    statuses = Counter(s.lower() for _, k, _, s in plan if k == one)
+    statuses = Counter(DispatchStatus(s).api_value for _, k, _, s in plan if k == one)
     assert {s: n for s, n in only.by_status.items() if n} == statuses
     assert only.by_key == {one: 2}
 
@@ -300,7 +300,7 @@ def test_a_day_counted_in_the_layout_before_reads_the_same_and_adds_up_after(day
     assert report.by_key == {k1: 4, k2: 1, "-": 1}
     assert report.by_agent == {"claude": 4, "codex": 2}
     assert {s: n for s, n in report.by_status.items() if n} == {
-        "completed": 3,
+        "success": 3,
         "failed": 1,
         "active": 2,  # the old half's claude and codex never finished
     }

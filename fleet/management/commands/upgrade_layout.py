@@ -52,9 +52,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # Tables and indexes a newer version added (the webhooks table, webhook-outbox-index
-        # on the dispatches): create_tables adds what is missing and changes nothing else.
-        create_tables(log=lambda line: self.stdout.write(line))
         old = counters.old_layout_slots()
         self.stdout.write(f"slot markers: {old} left in the single SLOTS partition (they drain)")
         listed = claim_queue.queue_unlisted()
@@ -63,6 +60,9 @@ class Command(BaseCommand):
         self.stdout.write(f"key lists: {moved} tenant(s) moved off the tenant item")
         for table in (TENANTS, AUDIT, DISPATCHES):
             self._indexes(table, keep_old=options["keep_old_indexes"])
+        # Tables and indexes a newer version added that need no backfill (the webhooks
+        # table, webhook-outbox-index): create_tables adds what is missing, nothing else.
+        create_tables(log=lambda line: self.stdout.write(line))
 
     def _indexes(self, table: Table, *, keep_old: bool) -> None:
         states = index_states(table)
