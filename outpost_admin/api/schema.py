@@ -147,6 +147,7 @@ BAD_CURSOR = error_example(
 # tests/outpost_admin/test_api_examples.py sends every request example to a live server and
 # expects the operation's documented success status.
 
+DATE_TIME_EXAMPLE = "2026-01-15T09:30:00.000Z"
 TASK = "Fix the failing test in tests/test_parser.py and open a pull request"
 DISPATCH_BODY = {
     "agent": "claude",
@@ -177,11 +178,24 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "dispatch_rerun": {"body": {}},
     "usage_get": {"query": {"days": 7}},
     "legacy_dispatch_create": {"body": DISPATCH_BODY},
+    "webhook_create": {
+        "body": {
+            "url": "https://hooks.acme-robotics.example/outpost",
+            "events": ["dispatch.succeeded", "dispatch.failed"],
+            "description": "CI notifications",
+        }
+    },
+    "webhook_update": {"body": {"description": "CI notifications (ops)", "enabled": True}},
+    "webhook_delivery_list": {"query": {"limit": 20}},
+    "webhook_recover": {"body": {"since": DATE_TIME_EXAMPLE}},
+    "webhook_notifications_set": {"body": {"onFailure": True, "streak": 3, "cooldownMinutes": 60}},
 }
 PATH_EXAMPLES = {
     "tenant_id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b",
     "key_id": "0b8e7d6c-5f4a-4e3b-9d2c-1a0f9e8d7c6b",
     "dispatch_id": "01JH3Z8Q4M7N2P5R9S6T1V3W8X",
+    "endpoint_id": "5c2b9e1a-7d4f-4b8e-9a3c-2e1f0d9c8b7a",
+    "event_id": "msg_01JH3Z9B3C4D5E6F7G8H9J0K1M",
 }
 # A realistic value for a property that a type or pattern alone would make up.
 PROPERTY_EXAMPLES: dict[str, Any] = {

@@ -34,6 +34,20 @@ ORDER = [
     "dispatch_cancel",
     "dispatch_rerun",
     "usage_get",
+    "webhook_create",
+    "webhook_list",
+    "webhook_get",
+    "webhook_update",
+    "webhook_send_test",
+    "webhook_delivery_list",
+    "webhook_delivery_get",
+    "webhook_delivery_resend",
+    "webhook_recover",
+    "webhook_rotate_secret",
+    "webhook_callback_secret_rotate",
+    "webhook_notifications_get",
+    "webhook_notifications_set",
+    "webhook_delete",
     "legacy_dispatch_create",
     "legacy_dispatch_get",
     "legacy_dispatch_cancel",
@@ -135,3 +149,7 @@ def test_each_request_example_gets_the_documented_status_from_a_live_server(
         assert status == documented, (operation_id, status, answer)
         if operation_id in ("dispatch_create", "legacy_dispatch_create"):
             ids["dispatch_id"] = answer["data"]["dispatchId"]
+        if operation_id == "webhook_create":
+            ids["endpoint_id"] = answer["data"]["endpointId"]
+        if operation_id == "webhook_send_test":
+            ids["event_id"] = answer["data"]["eventId"]
