@@ -42,6 +42,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("dispatches.urls")),
     path("", include("usage.urls")),
+    path("", include("billing.urls")),
     path("", include("fleet.urls")),
 ]
 

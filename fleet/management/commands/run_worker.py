@@ -43,6 +43,7 @@ class Command(BaseCommand):
             # Recovery runs inside the workers, one at a time under a lease.
             recover_every=settings.OUTPOST_RECOVERY_SECONDS,
             follow_every=settings.OUTPOST_STREAM_FOLLOW_SECONDS,
+            bill_every=settings.OUTPOST_BILLING_SECONDS,
         )
         self.stdout.write(f"worker {worker.worker_id}: {worker.concurrency} slot(s)")
         with _stopping_on_signals(worker):
