@@ -182,3 +182,36 @@ def meter_recorder(settings, billing_on: str) -> Iterator[MeterRecorder]:
     yield recorder
     server.shutdown()
     server.server_close()
+
+
+def customer_with_card(base: str, *, email: str, card: str = "4242424242424242") -> str:
+    """A Stripe customer with a card, as the control plane (or a person, on Stripe's pages)
+    would have made it: localstripe, unlike Stripe, refuses a subscription without one."""
+    token = stripe_post(
+        base,
+        "/v1/tokens",
+        {
+            "card[number]": card,
+            "card[exp_month]": "12",
+            "card[exp_year]": "2040",
+            "card[cvc]": "123",
+        },
+    )
+    customer = stripe_post(base, "/v1/customers", {"email": email})
+    stripe_post(base, f"/v1/customers/{customer['id']}/sources", {"source": token["id"]})
+    return str(customer["id"])
+
+
+def give_customer(tenant_id: str, customer_id: str) -> None:
+    """Put `stripeCustomerId` on the tenant item, as the control plane does."""
+    from outpost_admin.dynamo import call, values
+    from outpost_admin.dynamo.tables import TENANTS
+    from tenants.storage import tenant_key
+
+    call(
+        "update_item",
+        TableName=TENANTS.name,
+        Key=tenant_key(tenant_id),
+        UpdateExpression="SET stripeCustomerId = :c",
+        ExpressionAttributeValues=values({":c": customer_id}),
+    )
