@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from billing import runner, selectors
+from billing import runner
+from billing import storage as billing_storage
 from dispatches import lifecycle
 from dispatches import storage as dispatch_storage
 from dispatches.costs import Tokens
@@ -63,7 +64,7 @@ def test_an_ended_dispatch_is_sent_once_in_stripes_form(customer_tenant, meter_r
         "_authorization": f"Bearer {API_KEY}",
     }
     assert mark_of(dispatch.dispatch_id) is None
-    assert selectors.meter_status().backlog == 0
+    assert billing_storage.meter_status_get().backlog == 0
 
 
 def test_the_same_identifier_twice_is_refused_by_stripe_and_counted_as_sent(
@@ -94,13 +95,13 @@ def test_a_stripe_outage_keeps_the_backlog_and_sends_it_later(customer_tenant, m
     dispatches = [finished(tenant), finished(tenant)]
     report = runner.billing_pass()
     assert report.metered is not None and report.metered.failed == 2
-    status = selectors.meter_status()
+    status = billing_storage.meter_status_get()
     assert status.backlog == 2
     assert status.last_error
     assert all(mark_of(d.dispatch_id) for d in dispatches)
     meter_recorder.failing = False
     runner.billing_pass()
-    assert selectors.meter_status().backlog == 0
+    assert billing_storage.meter_status_get().backlog == 0
     ids = {e["identifier"] for e in meter_recorder.events}
     assert {d.dispatch_id for d in dispatches} <= ids
 
@@ -117,7 +118,7 @@ def test_a_tenant_without_a_customer_gets_one_and_then_its_usage_is_sent(
     runner.billing_pass(now=utcnow() + timedelta(seconds=1))  # the customer is made
     runner.billing_pass(now=utcnow() + timedelta(seconds=2))  # and the usage sent
     assert dispatch.dispatch_id in {e["identifier"] for e in meter_recorder.events}
-    assert selectors.meter_status().backlog == 0
+    assert billing_storage.meter_status_get().backlog == 0
 
 
 def test_with_billing_off_nothing_is_marked(make_tenant, settings):
