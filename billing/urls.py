@@ -6,5 +6,6 @@ app_name = "billing"
 
 urlpatterns = [
     path("billing/stripe/webhook", views.stripe_webhook, name="webhook"),
+    path("billing/", views.my_billing, name="mine"),
     path("billing/tenants/<id:tenant_id>/", views.tenant_billing, name="tenant"),
 ]

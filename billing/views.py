@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from outpost_admin import billing_marks
 from outpost_admin.dynamo import utcnow
-from outpost_admin.pages import render_page
+from outpost_admin.pages import render_page, staff_required
 from tenants.access import portal_required, viewer_tenant_id
 
 from . import events, selectors, stripe_api
@@ -18,14 +18,25 @@ logger = logging.getLogger(__name__)
 
 
 @require_GET
-@portal_required
+@staff_required
 def tenant_billing(request: HttpRequest, tenant_id: str) -> HttpResponse:
-    """The tenant's subscription, its status and period, past due or not, its invoices."""
-    own = viewer_tenant_id(request)
-    if own is not None and own != tenant_id:
-        raise Http404
+    """Staff: a tenant's subscription, its status and period, past due or not, invoices."""
+    return _section(request, tenant_id, staff=True)
+
+
+@require_GET
+@portal_required
+def my_billing(request: HttpRequest) -> HttpResponse:
+    """A tenant user: their own tenant's (the tenant comes from the signed-in user)."""
+    tenant_id = viewer_tenant_id(request)
+    if tenant_id is None:
+        raise Http404  # staff have no tenant of their own: they use the tenant's page
+    return _section(request, tenant_id, staff=False)
+
+
+def _section(request: HttpRequest, tenant_id: str, *, staff: bool) -> HttpResponse:
     overview = selectors.billing_overview(tenant_id=tenant_id)
-    context = {"overview": overview, "tenant_id": tenant_id, "staff": own is None}
+    context = {"overview": overview, "tenant_id": tenant_id, "staff": staff}
     return render_page(request, "billing/billing_page.html", context, partial="billing-section")
 
 

@@ -1,5 +1,6 @@
-"""The billing section of the tenant page: staff see any tenant's, a tenant user their own,
-anyone else a 404; an htmx request gets the section alone."""
+"""The billing section of the tenant page: staff see any tenant's (/billing/tenants/<id>/),
+a tenant user their own (/billing/, the tenant from the signed-in user), anyone else a 404;
+an htmx request gets the section alone."""
 
 import pytest
 
@@ -38,14 +39,16 @@ def test_staff_see_the_subscription_its_period_and_invoices(staff_client, billed
 
 
 def test_a_tenant_user_sees_their_own(login_member, billed):
-    response = login_member(billed.tenant_id).get(url(billed))
+    response = login_member(billed.tenant_id).get("/billing/")
     assert response.status_code == 200
     assert "https://invoice.stripe.com/i/in_1" in response.content.decode()
 
 
 def test_it_returns_404_to_another_tenants_user(login_member, make_tenant, billed):
     other, _ = make_tenant()
-    assert login_member(other.tenant_id).get(url(billed)).status_code == 404
+    member = login_member(other.tenant_id)
+    assert member.get(url(billed)).status_code == 404
+    assert "in_1" not in member.get("/billing/").content.decode()  # their own: no invoices
 
 
 def test_anonymous_users_are_sent_to_sign_in(client, billed):
@@ -70,10 +73,14 @@ def test_with_billing_off_the_page_says_so_and_reads_nothing(staff_client, make_
     assert calls.count == 0
 
 
-def test_the_tenant_page_loads_the_section(staff_client, make_tenant):
+def test_the_tenant_page_and_the_tenants_home_load_the_section(
+    staff_client, make_tenant, login_member
+):
     tenant, _ = make_tenant()
     page = staff_client.get(f"/tenants/{tenant.tenant_id}/").content.decode()
     assert f'hx-get="/billing/tenants/{tenant.tenant_id}/"' in page
+    home = login_member(tenant.tenant_id).get("/home/").content.decode()
+    assert 'hx-get="/billing/"' in home
 
 
 def test_the_fleet_page_shows_the_meters_backlog(staff_client, billing_on, settings):
