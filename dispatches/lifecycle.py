@@ -51,6 +51,7 @@ __all__ = [
     "dispatch_claim",
     "dispatch_create",
     "dispatch_finish",
+    "dispatch_metered",
     "dispatch_record_task",
     "dispatch_recover",
     "dispatch_requeue",
@@ -232,6 +233,12 @@ def dispatch_finish(
     except InvalidTransition:
         return False
     return True
+
+
+def dispatch_metered(dispatch_id: str) -> bool:
+    """Stripe accepted the dispatch's meter events: its meter mark goes (billing's pass).
+    False if it was gone already."""
+    return storage.meter_done(dispatch_id)
 
 
 def cost_of(dispatch: Dispatch, *, ended: datetime, tokens: costs.Tokens | None) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from .storage import (
     dispatch_iter_ours,
     dispatch_list,
     dispatch_list_day,
+    meter_due,
+    meter_due_count,
 )
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "log_all_text",
     "log_tail",
     "log_tail_text",
+    "meter_due",
+    "meter_due_count",
 ]
 
 MAX_RANGE_DAYS = 31

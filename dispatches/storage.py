@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from outpost_admin import billing_marks
 from outpost_admin.audit import AuditEvent, audit_action
 from outpost_admin.dynamo import (
     Action,
@@ -452,6 +453,10 @@ def dispatch_finish(
         sets[":run"] = iso(run)
     expression = "SET #status = :status, ended_at = :ended, version = version + :one"
     removed = " REMOVE claim_queue"  # out of the queue, if it was waiting
+    if cost and billing_marks.billing_on():
+        # Due for Stripe's meter: the workers' billing pass reports it and removes the mark.
+        expression += ", meter_due = :meter_due"
+        sets[":meter_due"] = billing_marks.meter_shard(dispatch.dispatch_id)
     for attr, value in (
         ("exit_code", exit_code),
         ("error_message", error_message),
@@ -502,6 +507,70 @@ def _transact_releasing(ending: list[Action], tenant_id: str, dispatch_id: str) 
     """Run `ending` together with the release of the dispatch's slot (counters.py, which
     also finds a marker an earlier version wrote). True if this call released the slot."""
     return counters.transact_releasing(ending, tenant_id, dispatch_id)
+
+
+# --- the meter marks (outpost_admin/billing_marks.py) ------------------------------------
+
+
+def meter_due(shard: str, *, limit: int) -> list[Dispatch]:
+    """One shard's oldest ended dispatches whose meter events are due: id, tenant, end and
+    cost (what `meter-due-index` projects), nothing else."""
+    response = call(
+        "query",
+        TableName=DISPATCHES.name,
+        IndexName=billing_marks.METER_DUE_INDEX,
+        KeyConditionExpression="meter_due = :shard",
+        ExpressionAttributeValues=values({":shard": shard}),
+        Limit=limit,
+    )
+    return [_metered(from_item(item)) for item in response.get("Items", [])]
+
+
+def _metered(data: dict[str, Any]) -> Dispatch:
+    return Dispatch(
+        dispatch_id=data["dispatch_id"],
+        tenant_id=data.get("user_id", ""),
+        agent="",
+        model_id="",
+        task="",
+        status=DispatchStatus.COMPLETED,  # some terminal status: the index does not say which
+        started_at=datetime.min,
+        ended_at=parse_iso(data.get("ended_at")),
+        cost=data.get("cost") if isinstance(data.get("cost"), dict) else None,
+    )
+
+
+def meter_due_count(shard: str) -> int:
+    """How many of one shard's dispatches are due (Select COUNT, every page)."""
+    params: dict[str, Any] = {
+        "TableName": DISPATCHES.name,
+        "IndexName": billing_marks.METER_DUE_INDEX,
+        "KeyConditionExpression": "meter_due = :shard",
+        "ExpressionAttributeValues": values({":shard": shard}),
+        "Select": "COUNT",
+    }
+    total = 0
+    while True:
+        response = call("query", **params)
+        total += int(response.get("Count", 0))
+        if "LastEvaluatedKey" not in response:
+            return total
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def meter_done(dispatch_id: str) -> bool:
+    """Remove the meter mark (Stripe accepted its events); False if it was gone already."""
+    try:
+        call(
+            "update_item",
+            TableName=DISPATCHES.name,
+            Key=_key(dispatch_id),
+            UpdateExpression="REMOVE meter_due",
+            ConditionExpression="attribute_exists(meter_due)",
+        )
+    except Conflict:
+        return False
+    return True
 
 
 def refusal_record(dispatch: Dispatch, *, limit: str) -> None:

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from billing.domain import MeterStatus
 from dispatches.domain import AGENTS
 from outpost_admin.dynamo.leases import ShardLease
 from usage.figures import Cells
@@ -106,6 +107,7 @@ class FleetBoard:
     agents: list[AgentRow]
     items: list[PoolItem] = field(default_factory=list)  # every pool item read
     streams: list[StreamRow] = field(default_factory=list)  # the stream follower's shards
+    meter: MeterStatus | None = None  # Stripe's meter as the last billing pass left it (None: off)
 
     @property
     def stream_lag_seconds(self) -> int:

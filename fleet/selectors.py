@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from billing import selectors as billing_selectors
 from dispatches import selectors as dispatch_selectors
 from dispatches.agents import is_available
 from dispatches.domain import Dispatch, DispatchStatus
@@ -38,8 +39,8 @@ def worker_is_alive(*, worker_id: str, now: datetime) -> bool:
 def fleet_board(*, now: datetime) -> FleetBoard:
     """Everything /fleet/ and /health/fleet show: a Query per agent type on the pool, the
     queue items (one BatchGetItem, a fixed number of keys), the last hour's five-minute
-    buckets (one more) and the stream shards' leases with their lag (one Query, one page).
-    None of it grows with the number of dispatches or the age of the oldest waiting one."""
+    buckets (one more), the stream shards' leases with their lag (one Query, one page) and,
+    while billing is on, the meter's status item (one GetItem). None of it grows with the number of dispatches or the age of the oldest waiting one."""
     items = _pool_items()
     tasks = [i for i in items if i.is_control_plane]
     workers = board.workers_of(items, now=now, dead_after=dead_after())
@@ -62,6 +63,7 @@ def fleet_board(*, now: datetime) -> FleetBoard:
         agents=agents,
         items=items,
         streams=board.stream_rows(leases.shard_leases(), now),
+        meter=billing_selectors.meter_status(),
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from billing import runner as billing
 from dispatches import claim_queue, lifecycle
 from dispatches import selectors as dispatch_selectors
 from dispatches.agents import is_available
@@ -27,6 +28,7 @@ from dispatches.costs import Tokens
 from dispatches.domain import Dispatch, DispatchStatus
 from outpost_admin.agents import AGENTS
 from outpost_admin.audit import Actor
+from outpost_admin.billing_marks import billing_on
 from outpost_admin.dynamo import NotFound, StoreError, Unavailable, utcnow
 from usage import backfill
 from webhooks.delivery import Deliverer
@@ -84,6 +86,7 @@ class Worker:
         drain_seconds: float = 30.0,
         recover_every: float | None = None,
         follow_every: float | None = None,
+        bill_every: float | None = None,
         adopt_seconds: float = 10.0,
         deliver_webhooks: bool = False,
     ):
@@ -94,6 +97,7 @@ class Worker:
         self.poll_seconds, self.drain_seconds = poll_seconds, drain_seconds
         self.recover_every = recover_every
         self.follow_every = follow_every  # the streams, for the usage roll-ups and backfill
+        self.bill_every = bill_every  # the billing pass (Stripe), while billing is on
         self.adopt_seconds = adopt_seconds
         # Webhook deliveries, in a thread (and a bounded pool) of their own: a slow receiver
         # never holds a dispatch's thread nor its terminal write.
@@ -131,6 +135,9 @@ class Worker:
             helpers.append(threading.Thread(target=self._follow, name="streams", daemon=True))
         if self.deliverer:
             helpers.append(threading.Thread(target=self._deliver, name="webhooks", daemon=True))
+
+        if self.bill_every and billing_on():
+            helpers.append(threading.Thread(target=self._bill, name="billing", daemon=True))
         for helper in helpers:
             helper.start()
         try:
@@ -381,6 +388,16 @@ class Worker:
         """Webhook deliveries until the worker is done (webhooks/delivery.py)."""
         assert self.deliverer
         self.deliverer.run(self._done)
+
+    def _bill(self) -> None:
+        """The billing pass every `bill_every` seconds (billing/runner.py): Stripe is called
+        here, never on a request path, so a Stripe outage never stops dispatching."""
+        assert self.bill_every
+        while not self._done.wait(self.bill_every):
+            try:
+                billing.billing_pass()
+            except Exception:  # never let the thread die; what is due stays due
+                logger.exception("worker %s: the billing pass failed", self.worker_id)
 
     def _drain(self) -> None:
         """Let running dispatches finish for a while, then hand back what is still running."""

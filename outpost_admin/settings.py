@@ -1,5 +1,6 @@
 """Settings, read from the environment through the helpers below (see README.md)."""
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "dispatches",
     "webhooks",
     "usage",
+    "billing",
     "fleet",
 ]
 
@@ -347,6 +349,24 @@ OUTPOST_WEBHOOK_POLL_SECONDS = float(env("OUTPOST_WEBHOOK_POLL_SECONDS", "1"))
 OUTPOST_WEBHOOK_ROTATION_GRACE_SECONDS = env_int("OUTPOST_WEBHOOK_ROTATION_GRACE_SECONDS", 86400)
 # A claimed delivery is another worker's to retry when its worker shows no outcome after this.
 OUTPOST_WEBHOOK_LEASE_SECONDS = float(env("OUTPOST_WEBHOOK_LEASE_SECONDS", "60"))
+
+# Stripe billing (billing/, README "Billing"): off unless OUTPOST_STRIPE_API_KEY is set. The
+# workers call Stripe, never a request: customers and subscriptions, meter events, and the
+# suspension of a tenant whose payment failed once OUTPOST_BILLING_GRACE_HOURS have passed.
+OUTPOST_STRIPE_API_KEY = env("OUTPOST_STRIPE_API_KEY")
+OUTPOST_STRIPE_API_BASE = env("OUTPOST_STRIPE_API_BASE")  # empty: Stripe's own
+OUTPOST_STRIPE_WEBHOOK_SECRET = env("OUTPOST_STRIPE_WEBHOOK_SECRET")
+OUTPOST_STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("OUTPOST_STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+# JSON: tier -> Stripe price id; a tier without one gets a customer and no subscription.
+OUTPOST_STRIPE_TIER_PRICES: dict[str, str] = json.loads(env("OUTPOST_STRIPE_TIER_PRICES", "{}"))
+# JSON: meter event name -> what its value is (billing.meter.MEASURES).
+OUTPOST_STRIPE_METER_EVENTS: dict[str, str] = json.loads(
+    env("OUTPOST_STRIPE_METER_EVENTS", '{"outpost_dispatch_cost": "cost_microdollars"}')
+)
+OUTPOST_STRIPE_TIMEOUT_SECONDS = float(env("OUTPOST_STRIPE_TIMEOUT_SECONDS", "10"))
+OUTPOST_STRIPE_MAX_RETRIES = env_int("OUTPOST_STRIPE_MAX_RETRIES", 2)
+OUTPOST_BILLING_GRACE_HOURS = float(env("OUTPOST_BILLING_GRACE_HOURS", "72"))
+OUTPOST_BILLING_SECONDS = float(env("OUTPOST_BILLING_SECONDS", "10"))
 
 # The ECS executor (OUTPOST_EXECUTOR=ecs), configured with the control plane's own names.
 ECS_CLUSTER_ARN = env("ECS_CLUSTER_ARN")

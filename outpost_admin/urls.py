@@ -44,6 +44,7 @@ urlpatterns = [
     path("", include("dispatches.urls")),
     path("", include("usage.urls")),
     path("", include("webhooks.urls")),
+    path("", include("billing.urls")),
     path("", include("fleet.urls")),
 ]
 

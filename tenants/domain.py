@@ -82,6 +82,8 @@ class Tenant:
     # by an earlier version, `apiKeyIds` on the tenant item (read here, never written).
     key_ids: frozenset[str] = frozenset()
     key_count: int = 0
+    # The control plane's attribute: the tenant's Stripe customer, once billing made one.
+    stripe_customer_id: str = ""
 
     @property
     def is_active(self) -> bool:

@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from outpost_admin.audit import Actor, audit_event
+from outpost_admin.billing_marks import billing_on
 from outpost_admin.dynamo import Action, Conflict, iso, utcnow
 
 from . import keys, selectors, storage
@@ -93,7 +94,9 @@ def tenant_provision(
     return tenant, issued
 
 
-def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor) -> Tenant:
+def _update_tenant(
+    tenant: Tenant, changed: Tenant, *, action: str, actor: Actor, reason: str = ""
+) -> Tenant:
     # Expired keys are refused whatever their copy says; leaving them out keeps the
     # transaction within DynamoDB's 100 actions however many rotations a tenant has made.
     now = utcnow()
@@ -110,6 +113,7 @@ def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor
             "from": {"tier": str(tenant.tier), "status": str(tenant.status)},
             "to": {"tier": str(changed.tier), "status": str(changed.status)},
             **({"keysChanged": len(key_changes)} if key_changes else {}),
+            **({"reason": reason} if reason else {}),
         },
     )
     storage.tenant_update(
@@ -118,6 +122,8 @@ def _update_tenant(tenant: Tenant, changed: Tenant, *, action: str, actor: Actor
         keys=active,
         key_changes=key_changes,
         event=event,
+        # Its Stripe subscription follows the tier: marked here, updated by the workers.
+        billing_due=billing_on() and changed.tier != tenant.tier,
     )
     forget_cached_keys(tenant_id=tenant.tenant_id)
     return changed
@@ -165,12 +171,16 @@ def tenant_change_tier(*, tenant_id: str, tier: Tier, actor: Actor) -> Tenant:
     return _update_tenant(tenant, changed, action="tenant.tier_change", actor=actor)
 
 
-def tenant_set_status(*, tenant_id: str, status: TenantStatus, actor: Actor) -> Tenant:
+def tenant_set_status(
+    *, tenant_id: str, status: TenantStatus, actor: Actor, reason: str = ""
+) -> Tenant:
+    """Suspend or reactivate; `reason` goes into the audit record (billing's "payment failed")."""
     tenant = storage.tenant_get(tenant_id)
     if tenant.status == status:
         raise ServiceError(f"The tenant is already {status}.", field="status")
     action = "tenant.suspend" if status == TenantStatus.SUSPENDED else "tenant.reactivate"
-    return _update_tenant(tenant, replace(tenant, status=status), action=action, actor=actor)
+    changed = replace(tenant, status=status)
+    return _update_tenant(tenant, changed, action=action, actor=actor, reason=reason)
 
 
 def key_create(

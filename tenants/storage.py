@@ -7,6 +7,7 @@ outpost_admin.audit. Both hand this module named transaction actions.
 from datetime import datetime
 from typing import Any
 
+from outpost_admin import billing_marks
 from outpost_admin.audit import AuditEvent, audit_action
 from outpost_admin.dynamo import (
     Action,
@@ -90,6 +91,7 @@ def _tenant_from_item(item: dict[str, Any]) -> Tenant:
         last_reset_date=usage.get("lastResetDate", ""),
         key_ids=frozenset(data.get("apiKeyIds", ())),
         key_count=int(data.get("keyCount", 0)),
+        stripe_customer_id=data.get("stripeCustomerId", ""),
     )
 
 
@@ -218,9 +220,12 @@ def tenant_get_many(tenant_ids: list[str]) -> dict[str, Tenant]:
 
 def tenant_provision(tenant: Tenant, key: ApiKey, event: AuditEvent) -> None:
     """Tenant, its e-mail claim, its first key and the audit record: all or nothing."""
+    item = _tenant_to_item(tenant)
+    if billing_marks.billing_on():  # its Stripe customer and subscription: the workers' job
+        item |= to_item(_billing_mark(tenant.tenant_id, tenant.created_at))
     tenant_put = {
         "TableName": TENANTS.name,
-        "Item": _tenant_to_item(tenant),
+        "Item": item,
         "ConditionExpression": "attribute_not_exists(tenant_id)",
     }
     try:
@@ -256,14 +261,18 @@ def tenant_update(
     keys: list[ApiKey],
     key_changes: list[Action],
     event: AuditEvent,
+    billing_due: bool = False,
 ) -> None:
     """Write tier, limits and status, copy them onto the tenant's active keys, change the
-    keys' own status (suspension), audit: at once."""
+    keys' own status (suspension), audit: at once. With `billing_due` (a tier change while
+    billing is on), the tenant item is also marked for the workers' billing pass, which
+    updates its Stripe subscription: no call and no action more."""
+    mark = _billing_mark(tenant.tenant_id, tenant.updated_at) if billing_due else {}
     update = {
         "TableName": TENANTS.name,
         "Key": tenant_key(tenant.tenant_id),
         "UpdateExpression": "SET tier = :tier, #status = :status, usageLimits = :limits, "
-        "updatedAt = :now",
+        "updatedAt = :now" + "".join(f", {name} = :{name}" for name in mark),
         # A key issued since the tenant was read bumps keyCount: this fails then.
         "ConditionExpression": "updatedAt = :seen AND "
         "(attribute_not_exists(keyCount) OR keyCount = :keys)",
@@ -276,6 +285,7 @@ def tenant_update(
                 ":now": iso(tenant.updated_at),
                 ":seen": iso(expected_updated_at),
                 ":keys": tenant.key_count,
+                **{f":{name}": value for name, value in mark.items()},
             }
         ),
     }
@@ -287,6 +297,66 @@ def tenant_update(
         transact([("tenant", {"Update": update}), *snapshots, *key_changes, audit_action(event)])
     except TransactionConflict as exc:
         raise Conflict("the tenant changed meanwhile; reload and try again") from exc
+
+
+def _billing_mark(tenant_id: str, at: datetime) -> dict[str, str]:
+    return {
+        billing_marks.BILLING_DUE: billing_marks.billing_shard(tenant_id),
+        billing_marks.BILLING_DUE_AT: iso(at),
+    }
+
+
+# --- the tenant item's billing attributes: the workers' billing pass writes them -----------
+
+
+def stripe_customer_action(tenant_id: str, customer_id: str) -> Action:
+    """Record the tenant's Stripe customer (`stripeCustomerId`, the control plane's
+    attribute), for billing's transaction; fails if it already has another one."""
+    update = {
+        "TableName": TENANTS.name,
+        "Key": tenant_key(tenant_id),
+        "UpdateExpression": "SET stripeCustomerId = :c",
+        "ConditionExpression": "attribute_exists(tenant_id) AND "
+        "(attribute_not_exists(stripeCustomerId) OR stripeCustomerId = :c)",
+        "ExpressionAttributeValues": values({":c": customer_id}),
+    }
+    return "tenant", {"Update": update}
+
+
+def billing_mark_set(tenant_id: str, *, at: datetime) -> None:
+    """Mark a tenant for the billing pass (one made before billing was on)."""
+    mark = _billing_mark(tenant_id, at)
+    call(
+        "update_item",
+        TableName=TENANTS.name,
+        Key=tenant_key(tenant_id),
+        UpdateExpression="SET billing_due = :billing_due, billing_due_at = :billing_due_at",
+        ConditionExpression="attribute_exists(tenant_id) AND attribute_not_exists(billing_due)",
+        ExpressionAttributeValues=values({f":{k}": v for k, v in mark.items()}),
+    )
+
+
+def billing_mark_settle(tenant_id: str, *, seen: str, retry_at: datetime | None) -> bool:
+    """Remove the tenant's billing mark (done), or move it to `retry_at` (failed): only if
+    it is still the one the pass read, so a tier change meanwhile is synced again. False if
+    it changed."""
+    expression = "REMOVE billing_due, billing_due_at"
+    vals: dict[str, Any] = {":seen": seen}
+    if retry_at is not None:
+        expression = "SET billing_due_at = :retry"
+        vals[":retry"] = iso(retry_at)
+    try:
+        call(
+            "update_item",
+            TableName=TENANTS.name,
+            Key=tenant_key(tenant_id),
+            UpdateExpression=expression,
+            ConditionExpression="billing_due_at = :seen",
+            ExpressionAttributeValues=values(vals),
+        )
+    except Conflict:
+        return False
+    return True
 
 
 def _key_snapshot_update(key: ApiKey, tenant: Tenant) -> Action:

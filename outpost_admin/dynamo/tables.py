@@ -54,6 +54,9 @@ TENANTS = Table(
             "nameLower",
             projected=("name", "email", "tier", "status", "createdAt"),
         ),
+        # Added by this project: items with billing work due (outpost_admin/billing_marks.py),
+        # write-sharded and sparse; the keys are all the workers' billing pass reads.
+        Index("billing-due-index", "billing_due", "billing_due_at", projected=()),
     ),
     stream=True,
 )
@@ -125,6 +128,9 @@ DISPATCHES = Table(
         Index(
             "webhook-outbox-index", "hook_shard", "hook_due", projected=("user_id", "hook_event")
         ),
+        # Added by this project: ended dispatches whose meter events Stripe has not accepted
+        # yet (outpost_admin/billing_marks.py), write-sharded and sparse.
+        Index("meter-due-index", "meter_due", "ended_at", projected=("user_id", "cost")),
     ),
     ttl="expires_at",
     stream=True,
@@ -192,7 +198,9 @@ def _attribute_definitions(table: Table) -> list[dict[str, str]]:
 
 def _gsi(index: Index) -> dict[str, Any]:
     projection: dict[str, Any] = {"ProjectionType": "ALL"}
-    if index.projected is not None:
+    if index.projected == ():
+        projection = {"ProjectionType": "KEYS_ONLY"}
+    elif index.projected is not None:
         projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projected)}
     return {
         "IndexName": index.name,

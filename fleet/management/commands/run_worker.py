@@ -44,6 +44,7 @@ class Command(BaseCommand):
             recover_every=settings.OUTPOST_RECOVERY_SECONDS,
             follow_every=settings.OUTPOST_STREAM_FOLLOW_SECONDS,
             deliver_webhooks=True,
+            bill_every=settings.OUTPOST_BILLING_SECONDS,
         )
         self.stdout.write(f"worker {worker.worker_id}: {worker.concurrency} slot(s)")
         with _stopping_on_signals(worker):
