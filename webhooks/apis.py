@@ -1,11 +1,13 @@
 """/api/v1/webhooks: a tenant's endpoints, their deliveries, replay, failure e-mails. One class
-per operation; the `webhooks` scope (or `admin`); the tenant is the key's."""
+per operation; the `webhooks` scope (or `admin`), and the tenant is the key's; or, for any
+tenant named by `?tenant=`, a staff session or a key with the `operator` scope."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,21 +17,37 @@ from outpost_admin.actors import actor_from
 from outpost_admin.api.envelope import ok, represent
 from outpost_admin.api.fields import IsoDateTimeField, PatternField, StrictCharField
 from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, responses
+from outpost_admin.dynamo import NotFound
 from outpost_admin.webhook_urls import URL_MAX
-from tenants.api_authentication import principal_of, scope_permission
+from tenants import selectors as tenant_selectors
+from tenants.api_authentication import IsStaffOrOperatorKey, principal_of, scope_permission
 from tenants.domain import Scope
 
 from . import selectors, services
 from .domain import DELIVERY_STATUSES, EVENT_NAMES, WebhookError
 
 NO_STORE = {"Cache-Control": "no-store"}
-PERMISSIONS = [scope_permission(Scope.WEBHOOKS)]
+PERMISSIONS = [scope_permission(Scope.WEBHOOKS) | IsStaffOrOperatorKey]
+TENANT = OpenApiParameter(
+    "tenant",
+    OpenApiTypes.UUID,
+    description="Staff and `operator` keys: the tenant acted for (required for staff). A "
+    "tenant's own key may name only its own tenant.",
+)
 
 
 def _tenant(request: Request) -> str:
+    """The key's own tenant; or the one `?tenant=` names, for staff and operator keys. A
+    tenant that does not exist, or is not the key's to act for, is a 404."""
     principal = principal_of(request)
-    assert principal is not None  # the scope permission has checked it
-    return principal.tenant_id
+    named = str(request.query_params.get("tenant", "")).strip()
+    if principal is not None and (not named or named == principal.tenant_id):
+        return principal.tenant_id
+    if principal is not None and not principal.allows(Scope.OPERATOR):
+        raise NotFound(f"tenant {named}")
+    if not named:
+        raise serializers.ValidationError({"tenant": ["Name the tenant to act for."]})
+    return tenant_selectors.tenant_get(tenant_id=named).tenant_id
 
 
 @contextmanager
@@ -158,19 +176,21 @@ class WebhookCollectionApi(APIView):
     permission_classes = PERMISSIONS
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_list",
         summary="Your webhook endpoints",
-        responses=responses(200, EndpointListSerializer),
+        responses=responses(200, EndpointListSerializer, 404),
     )
     def get(self, request: Request) -> Response:
         endpoints = selectors.endpoint_list(tenant_id=_tenant(request))
         return ok(request, represent(EndpointListSerializer, {"items": endpoints}))
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_create",
         summary="Add a webhook endpoint (its signing secret is in this answer only)",
         request=EndpointInput,
-        responses=responses(201, EndpointCreatedSerializer),
+        responses=responses(201, EndpointCreatedSerializer, 404),
     )
     def post(self, request: Request) -> Response:
         data = EndpointInput(data=request.data)
@@ -192,6 +212,7 @@ class WebhookDetailApi(APIView):
     permission_classes = PERMISSIONS
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_get",
         summary="A webhook endpoint",
         responses=responses(200, EndpointSerializer, 404),
@@ -201,6 +222,7 @@ class WebhookDetailApi(APIView):
         return ok(request, _endpoint_data(endpoint))
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_update",
         summary="Change a webhook endpoint (enabled: true re-enables a disabled one)",
         request=EndpointPatch,
@@ -223,6 +245,7 @@ class WebhookDetailApi(APIView):
         return ok(request, _endpoint_data(endpoint))
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_delete",
         summary="Delete a webhook endpoint",
         responses=responses(200, None, 404),
@@ -238,6 +261,7 @@ class WebhookRotateApi(APIView):
     permission_classes = PERMISSIONS
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_rotate_secret",
         summary="A new signing secret; the previous one signs too for 24 hours",
         request=None,
@@ -256,10 +280,11 @@ class CallbackSecretApi(APIView):
     permission_classes = PERMISSIONS
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_callback_secret_rotate",
         summary="A new callback secret (signs the callbackUrl deliveries of your dispatches)",
         request=None,
-        responses=responses(200, SecretSerializer),
+        responses=responses(200, SecretSerializer, 404),
     )
     def post(self, request: Request) -> Response:
         secret = services.callback_secret_rotate(
@@ -273,6 +298,7 @@ class WebhookTestApi(APIView):
     permission_classes = PERMISSIONS
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_send_test",
         summary="Send a webhook.test event to this endpoint",
         request=None,
@@ -298,7 +324,7 @@ class DeliveryListApi(APIView):
     @extend_schema(
         operation_id="webhook_delivery_list",
         summary="An endpoint's deliveries, newest event first (kept 30 days)",
-        parameters=[FilterSerializer],
+        parameters=[TENANT, FilterSerializer],
         responses=responses(200, DeliveryPageSerializer, 404, examples={400: [BAD_CURSOR]}),
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
@@ -319,6 +345,7 @@ class DeliveryDetailApi(APIView):
     permission_classes = PERMISSIONS
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_delivery_get",
         summary="A delivery and its attempts",
         responses=responses(200, DeliveryDetailSerializer, 404),
@@ -336,6 +363,7 @@ class DeliveryResendApi(APIView):
     permission_classes = PERMISSIONS
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_delivery_resend",
         summary="Send a delivery again now (same webhook-id, a fresh retry schedule)",
         request=None,
@@ -358,6 +386,7 @@ class RecoverApi(APIView):
         since = IsoDateTimeField(help_text="Failed deliveries of events since then are resent.")
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_recover",
         summary="Send again every failed delivery since a time",
         request=InputSerializer,
@@ -379,19 +408,21 @@ class NotificationsApi(APIView):
     permission_classes = PERMISSIONS
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_notifications_get",
         summary="Failure e-mails: when the tenant's users are told",
-        responses=responses(200, NotifySerializer),
+        responses=responses(200, NotifySerializer, 404),
     )
     def get(self, request: Request) -> Response:
         settings_ = selectors.notify_get(tenant_id=_tenant(request))
         return ok(request, _notify_data(settings_))
 
     @extend_schema(
+        parameters=[TENANT],
         operation_id="webhook_notifications_set",
         summary="Choose when the tenant's users are e-mailed about failures",
         request=NotifySerializer,
-        responses=responses(200, NotifySerializer),
+        responses=responses(200, NotifySerializer, 404),
     )
     def put(self, request: Request) -> Response:
         data = NotifySerializer(data=request.data)
