@@ -39,7 +39,7 @@ from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, error_example, res
 from outpost_admin.dynamo import OutcomeUnknown, iso
 from outpost_admin.middleware import RETRY_AFTER_SECONDS
 from outpost_admin.validation import VISIBLE_NAME
-from outpost_admin.webhook_urls import URL_MAX, url_error
+from outpost_admin.webhook_urls import URL_MAX, WEBHOOK_URL, url_error
 from tenants import authentication
 from tenants.api_authentication import principal_of, scope_permission
 from tenants.authentication import Principal
@@ -288,7 +288,8 @@ class DispatchInputSerializer(serializers.Serializer):
         default=dict,
         help_text="A map of strings (a list of strings is taken as names with empty values).",
     )
-    callbackUrl = StrictCharField(
+    callbackUrl = PatternField(
+        WEBHOOK_URL,
         required=False,
         max_length=URL_MAX,
         help_text="Receives this dispatch's terminal webhook event, signed with the tenant's "

@@ -2,6 +2,7 @@
 per operation; the `webhooks` scope (or `admin`), and the tenant is the key's; or, for any
 tenant named by `?tenant=`, a staff session or a key with the `operator` scope."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,10 +16,15 @@ from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
 from outpost_admin.api.envelope import ok, represent
-from outpost_admin.api.fields import IsoDateTimeField, PatternField, StrictCharField
+from outpost_admin.api.fields import (
+    IsoDateTimeField,
+    PatternField,
+    StrictBooleanField,
+    StrictCharField,
+)
 from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, responses
 from outpost_admin.dynamo import NotFound
-from outpost_admin.webhook_urls import URL_MAX
+from outpost_admin.webhook_urls import URL_MAX, WEBHOOK_URL
 from tenants import selectors as tenant_selectors
 from tenants.api_authentication import IsStaffOrOperatorKey, principal_of, scope_permission
 from tenants.domain import Scope
@@ -38,16 +44,22 @@ TENANT = OpenApiParameter(
 
 def _tenant(request: Request) -> str:
     """The key's own tenant; or the one `?tenant=` names, for staff and operator keys. A
-    tenant that does not exist, or is not the key's to act for, is a 404."""
+    `tenant` that is not a UUID is a 400; one that does not exist, or is not the key's to
+    act for, a 404."""
     principal = principal_of(request)
-    named = str(request.query_params.get("tenant", "")).strip()
-    if principal is not None and (not named or named == principal.tenant_id):
+    named = request.query_params.get("tenant")
+    if named is not None and not _UUID.fullmatch(named):
+        raise serializers.ValidationError({"tenant": ["Must be a tenant id (a UUID)."]})
+    if principal is not None and named in (None, principal.tenant_id):
         return principal.tenant_id
     if principal is not None and not principal.allows(Scope.OPERATOR):
         raise NotFound(f"tenant {named}")
-    if not named:
+    if named is None:
         raise serializers.ValidationError({"tenant": ["Name the tenant to act for."]})
     return tenant_selectors.tenant_get(tenant_id=named).tenant_id
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @contextmanager
@@ -131,7 +143,7 @@ class DeliveryPageSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="WebhookNotifications")
 class NotifySerializer(serializers.Serializer):
-    onFailure = serializers.BooleanField(
+    onFailure = StrictBooleanField(
         source="on_failure",
         help_text="E-mail the tenant's users when a dispatch fails or times out.",
     )
@@ -149,16 +161,18 @@ class RecoveredSerializer(serializers.Serializer):
 
 
 class EndpointInput(serializers.Serializer):
-    url = StrictCharField(max_length=URL_MAX, help_text="https (http only in development).")
+    url = PatternField(
+        WEBHOOK_URL, max_length=URL_MAX, help_text="https (http only in development)."
+    )
     events = serializers.ListField(
         child=serializers.ChoiceField(list(EVENT_NAMES)), min_length=1, max_length=5
     )
     description = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
-    enabled = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
 
 
 class EndpointPatch(EndpointInput):
-    url = StrictCharField(max_length=URL_MAX, required=False)
+    url = PatternField(WEBHOOK_URL, max_length=URL_MAX, required=False)
     events = serializers.ListField(
         child=serializers.ChoiceField(list(EVENT_NAMES)), min_length=1, max_length=5, required=False
     )
@@ -382,6 +396,7 @@ class DeliveryResendApi(APIView):
 class RecoverApi(APIView):
     permission_classes = PERMISSIONS
 
+    @extend_schema_serializer(component_name="WebhookRecoverInput")
     class InputSerializer(serializers.Serializer):
         since = IsoDateTimeField(help_text="Failed deliveries of events since then are resent.")
 

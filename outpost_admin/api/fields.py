@@ -63,6 +63,15 @@ class OneLineField(PatternField):
         super().__init__(ONE_LINE, error_messages={"invalid": ONE_LINE_MESSAGE}, **kwargs)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, never 0, 1 or "yes" turned into one: what the schema's boolean says."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer in a body: not "600", 600.5 or true. 600.0 is the number 600, an integer
     as the schema's JSON Schema (and JavaScript) read it. (Query strings use IntegerField.)"""

@@ -83,6 +83,7 @@ AUDIT = Table(
                 "request_id",
                 "ip_address",
                 "user_agent",
+                "details",  # the text search filters on it: a filter reads only what is projected
             ),
             needs_backfill=True,
         ),

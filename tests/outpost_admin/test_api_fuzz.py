@@ -41,6 +41,13 @@ max-examples = 20
 expected-statuses = ["2xx", 401, 403, 404, 409, 422, 429]
 
 [[operations]]
+# A webhook delivery exists only once an event reached an endpoint's receiver, which a fuzz
+# run has none of, and a secret rotates only on an endpoint the run has not deleted: these
+# answer 404 by design (tests/webhooks/ cover them with real ones).
+include-operation-id-regex = "^webhook_(delivery_|rotate_secret)"
+warnings = false
+
+[[operations]]
 # The control plane's DELETE /dispatch/{id} cancels: the dispatch stays readable afterwards.
 include-operation-id = "legacy_dispatch_cancel"
 checks.use_after_free.enabled = false
@@ -79,7 +86,14 @@ def fuzzed_app(dynamodb_local, tmp_path, actor):
     )
     # The run sends keyless and forged-key requests by the hundred (the auth checks): with the
     # usual limit of failed authentications per address, every later request would be a 429.
-    with app_server(dynamodb_local, tmp_path, OUTPOST_API_AUTH_FAILURE_LIMIT="100000") as url:
+    # Webhook URLs may be plain http here, as the schema's pattern allows (https only when
+    # private addresses are refused, as in production).
+    with app_server(
+        dynamodb_local,
+        tmp_path,
+        OUTPOST_API_AUTH_FAILURE_LIMIT="100000",
+        OUTPOST_WEBHOOK_ALLOW_PRIVATE="true",
+    ) as url:
         yield url, run_key.raw, env, tmp_path
 
 
@@ -115,7 +129,7 @@ def test_the_schema_and_the_code_agree_under_fuzzing(fuzzed_app):
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-20000:]
-    assert "No issues found" in output  # nor a warning such as "mostly 429" or "missing data"
+    assert "No issues found" in output, output[-4000:]  # nor a warning ("mostly 429"...)
     for phase in ("Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}\n" in output, output[-5000:]
     # Suspensions, revocations and rotations went to the throwaway tenant: the run's key works.
