@@ -325,7 +325,7 @@ def test_suspending_asks_first_then_suspends(staff_client, client, tenant_and_ke
     confirm = staff_client.get(url)
     assert "Suspend tenant" in html(confirm)
     assert storage.tenant_get(tenant.tenant_id).status == TenantStatus.ACTIVE
-    response = staff_client.post(url)
+    response = staff_client.post(url, {"reason": "abuse report"})
     assert response.status_code == 302
     assert storage.tenant_get(tenant.tenant_id).status == TenantStatus.SUSPENDED
     assert client.get("/api/v1/me", headers={"X-API-Key": issued.raw}).status_code == 401
@@ -357,7 +357,7 @@ def test_reactivating_an_active_tenant_says_so(staff_client, tenant_and_key):
     ("name", "data"),
     [
         ("tier", {"tier": "free", "confirm": "1"}),
-        ("suspend", {}),
+        ("suspend", {"reason": "abuse report"}),
         ("key-create", {"name": "late", "scopes": ["status"]}),
     ],
 )
@@ -573,3 +573,38 @@ def test_a_tampered_audit_cursor_is_a_400(staff_client, tenant_and_key):
         reverse("tenants:audit"), {"tenant": tenant.tenant_id, "cursor": "x"}
     )
     assert response.status_code == 400
+
+
+# --- a suspension says why (issue 14, point 8) -----------------------------------------------
+
+
+def test_suspending_needs_a_reason_of_at_most_500_characters(staff_client, tenant_and_key):
+    tenant, _ = tenant_and_key
+    url = reverse("tenants:suspend", args=[tenant.tenant_id])
+    assert 'name="reason"' in html(staff_client.get(url))
+    for reason in ("", "   ", "x" * 501):
+        response = staff_client.post(url, {"reason": reason})
+        assert response.status_code == 400, reason
+        assert field_error(response, "reason")
+    assert storage.tenant_get(tenant.tenant_id).status == TenantStatus.ACTIVE
+    assert actions_of(tenant.tenant_id) == ["tenant.provision"]
+
+
+def test_the_reason_is_stored_audited_and_cleared_on_reactivation(
+    staff_client, tenant_and_key, actor
+):
+    tenant, _ = tenant_and_key
+    tid = tenant.tenant_id
+    before = utcnow()
+    staff_client.post(reverse("tenants:suspend", args=[tid]), {"reason": "Abuse <report> #12"})
+    stored = storage.tenant_get(tid)
+    assert stored.suspended_reason == "Abuse <report> #12"
+    assert stored.suspended_at is not None and stored.suspended_at >= before
+    event = audit.audit_list(tenant_id=tid).items[0]
+    assert event.action == "tenant.suspend" and event.metadata["reason"] == "Abuse <report> #12"
+    services.tenant_change_tier(tenant_id=tid, tier=Tier.FREE, actor=actor)
+    # A tier change keeps it.
+    assert storage.tenant_get(tid).suspended_reason == "Abuse <report> #12"
+    assert staff_client.post(reverse("tenants:reactivate", args=[tid])).status_code == 302
+    stored = storage.tenant_get(tid)
+    assert stored.suspended_reason == "" and stored.suspended_at is None
