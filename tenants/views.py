@@ -86,12 +86,25 @@ def tenant_provision(request: HttpRequest) -> HttpResponse:
     return render_page(request, "tenants/tenant_provision.html", {"form": form}, status=status)
 
 
+FIRST_DISPATCH_BODY = (
+    '{"agent": "claude", "task": "Fix the failing test in tests/test_utils.py", '
+    '"repo": "acme/widgets", "branch": "main"}'
+)
+
+
 def _show_key_once(
     request: HttpRequest, tenant_id: str, issued: object, *, title: str
 ) -> HttpResponse:
     """The raw key appears in this response only; the URL moves on so a reload won't show it."""
     tenant = selectors.tenant_get(tenant_id=tenant_id)
-    context = {"tenant": tenant, "issued": issued, "title": title}
+    context = {
+        "tenant": tenant,
+        "issued": issued,
+        "title": title,
+        # The first request a new key makes: the control plane's route, as a curl to copy.
+        "dispatch_url": request.build_absolute_uri(reverse("legacy-dispatch-create")),
+        "example_body": FIRST_DISPATCH_BODY,
+    }
     messages.success(request, f"{title}. Copy the key now: it is shown only once.")
     response = render_page(request, "tenants/key_issued.html", context)
     tenant_url = reverse("tenants:detail", args=[tenant_id])

@@ -1,7 +1,9 @@
 """Staff pages: each one for staff, anonymous, a signed-in outsider, htmx, and bad input."""
 
+import json
 import re
 import uuid
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -608,3 +610,29 @@ def test_the_reason_is_stored_audited_and_cleared_on_reactivation(
     assert staff_client.post(reverse("tenants:reactivate", args=[tid])).status_code == 302
     stored = storage.tenant_get(tid)
     assert stored.suspended_reason == "" and stored.suspended_at is None
+
+
+# --- onboarding (issue 14, point 9) ------------------------------------------------------------
+
+
+def test_a_new_key_comes_with_a_curl_that_dispatches_with_it(
+    staff_client, client, tenant_and_key, settings
+):
+    settings.OUTPOST_AGENT_COMMANDS = json.dumps({"claude": ["true"]})  # a deployment's agent
+    tenant, _ = tenant_and_key
+    response = staff_client.post(
+        reverse("tenants:key-create", args=[tenant.tenant_id]),
+        {"name": "first", "scopes": ["dispatch", "status"]},
+    )
+    page = html(response)
+    raw = RAW_KEY.search(page).group(0)
+    curl = re.search(r'<pre class="secret" id="curl-example">(.*?)</pre>', page, re.S)
+    assert curl and 'data-copy="#curl-example"' in page
+    command = unescape(curl.group(1))
+    assert command.startswith("curl -X POST http://testserver/dispatch ")
+    assert f'-H "X-API-Key: {raw}"' in command
+    body = json.loads(re.search(r"-d '(.*)'$", command).group(1))
+    assert body["agent"] and body["task"]
+    assert 'href="/api/docs/"' in page
+    sent = client.post("/dispatch", body, content_type="application/json", HTTP_X_API_KEY=raw)
+    assert sent.status_code == 201, sent.content
