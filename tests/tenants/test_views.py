@@ -625,13 +625,17 @@ def test_a_new_key_comes_with_a_curl_that_dispatches_with_it(
         {"name": "first", "scopes": ["dispatch", "status"]},
     )
     page = html(response)
-    raw = RAW_KEY.search(page).group(0)
+    found = RAW_KEY.search(page)
+    assert found
+    raw = found.group(0)
     curl = re.search(r'<pre class="secret" id="curl-example">(.*?)</pre>', page, re.S)
     assert curl and 'data-copy="#curl-example"' in page
     command = unescape(curl.group(1))
     assert command.startswith("curl -X POST http://testserver/dispatch ")
     assert f'-H "X-API-Key: {raw}"' in command
-    body = json.loads(re.search(r"-d '(.*)'$", command).group(1))
+    data = re.search(r"-d '(.*)'$", command)
+    assert data
+    body = json.loads(data.group(1))
     assert body["agent"] and body["task"]
     assert 'href="/api/docs/"' in page
     sent = client.post("/dispatch", body, content_type="application/json", HTTP_X_API_KEY=raw)
