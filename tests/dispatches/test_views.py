@@ -581,3 +581,18 @@ def test_a_suspended_tenants_users_see_why_and_since_when(owner, staff_client):
     assert "Payment &lt;b&gt;overdue&lt;/b&gt;" in page
     staff_client.post(reverse("tenants:reactivate", args=[tenant.tenant_id]))
     assert 'id="suspension"' not in client.get("/home/").content.decode()
+
+
+def test_an_empty_history_says_how_the_first_dispatch_arrives(owner, staff_client):
+    tenant, _, client = owner
+    for page in (
+        client.get("/home/").content.decode(),
+        client.get("/dispatches/").content.decode(),
+        staff_client.get(f"/dispatches/?tenant={tenant.tenant_id}").content.decode(),
+    ):
+        row = re.search(r'<tr class="empty"><td colspan="9">(.*?)</td></tr>', page, re.S)
+        assert row, page
+        assert "No dispatches yet." in row.group(1) and "<code>POST /dispatch</code>" in row.group(
+            1
+        )
+        assert 'href="/api/docs/"' in row.group(1)

@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 
 from outpost_admin import audit
-from outpost_admin.dynamo import counting_calls, utcnow
+from outpost_admin.dynamo import call, counting_calls, to_item, utcnow
+from outpost_admin.dynamo.tables import TENANTS
 from tenants import authentication, keys, services, storage
 from tenants.domain import KeyStatus, TenantStatus, Tier
 from tests.conftest import another_admin_edits_first, unique_email
@@ -640,3 +641,23 @@ def test_a_new_key_comes_with_a_curl_that_dispatches_with_it(
     assert 'href="/api/docs/"' in page
     sent = client.post("/dispatch", body, content_type="application/json", HTTP_X_API_KEY=raw)
     assert sent.status_code == 201, sent.content
+
+
+def test_a_tenant_without_keys_is_told_how_to_make_the_first(staff_client):
+    """A tenant the control plane made has no key here yet."""
+    tenant_id = str(uuid.uuid4())
+    item = {
+        "tenant_id": tenant_id,
+        "sk": "TENANT",
+        "tenantId": tenant_id,
+        "name": "Keyless Co",
+        "email": unique_email("keyless"),
+        "tier": "pro",
+        "status": "active",
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+    }
+    call("put_item", TableName=TENANTS.name, Item=to_item(item))
+    page = html(staff_client.get(reverse("tenants:detail", args=[tenant_id])))
+    assert "No keys yet." in page
+    assert f'href="{reverse("tenants:key-create", args=[tenant_id])}">Create the first key' in page
