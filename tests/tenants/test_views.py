@@ -661,3 +661,23 @@ def test_a_tenant_without_keys_is_told_how_to_make_the_first(staff_client):
     page = html(staff_client.get(reverse("tenants:detail", args=[tenant_id])))
     assert "No keys yet." in page
     assert f'href="{reverse("tenants:key-create", args=[tenant_id])}">Create the first key' in page
+
+
+# --- what people come for first (issue 14, point 1) ---------------------------------------------
+
+
+def test_the_tenant_page_puts_keys_users_and_dispatches_before_the_charts(
+    staff_client, tenant_and_key
+):
+    tenant, _ = tenant_and_key
+    page = html(staff_client.get(reverse("tenants:detail", args=[tenant.tenant_id])))
+    order = [
+        'id="usage-title"',  # the compact limits-and-usage card
+        'id="keys-title"',
+        'id="users-title"',
+        'id="tenant-dispatches"',
+        'id="tenant-billing"',
+        'id="tenant-usage"',  # the charts, loaded after
+    ]
+    positions = [page.index(marker) for marker in order]
+    assert positions == sorted(positions)
