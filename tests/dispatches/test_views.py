@@ -596,3 +596,11 @@ def test_an_empty_history_says_how_the_first_dispatch_arrives(owner, staff_clien
             1
         )
         assert 'href="/api/docs/"' in row.group(1)
+
+
+def test_the_tenant_home_puts_recent_dispatches_before_billing_and_charts(owner):
+    _, _, client = owner
+    page = client.get("/home/").content.decode()
+    order = ['id="usage-today"', 'id="dispatch-rows"', 'id="tenant-billing"', 'id="tenant-usage"']
+    positions = [page.index(marker) for marker in order]
+    assert positions == sorted(positions)
