@@ -15,6 +15,7 @@ from outpost_admin.api.fields import (
     IsoDateTimeField,
     OneLineField,
     PatternField,
+    StrictCharField,
     StrictChoiceField,
     StrictIntegerField,
 )
@@ -230,9 +231,10 @@ class TenantDetailApi(AdminApi):
     class PatchSerializer(serializers.Serializer):
         tier = StrictChoiceField(choices=[t.value for t in Tier], required=False)
         status = StrictChoiceField(choices=STATUS_CHANGES, required=False)
-        reason = serializers.CharField(
+        reason = StrictCharField(
             max_length=500,
             required=False,
+            allow_blank=True,
             help_text="Why the tenant is suspended: its users read it with the date, and the "
             "audit record keeps it.",
         )
