@@ -15,6 +15,7 @@ from outpost_admin.api.fields import (
     IsoDateTimeField,
     OneLineField,
     PatternField,
+    StrictCharField,
     StrictChoiceField,
     StrictIntegerField,
 )
@@ -230,6 +231,13 @@ class TenantDetailApi(AdminApi):
     class PatchSerializer(serializers.Serializer):
         tier = StrictChoiceField(choices=[t.value for t in Tier], required=False)
         status = StrictChoiceField(choices=STATUS_CHANGES, required=False)
+        reason = StrictCharField(
+            max_length=500,
+            required=False,
+            allow_blank=True,
+            help_text="Why the tenant is suspended: its users read it with the date, and the "
+            "audit record keeps it.",
+        )
 
     @extend_schema(
         operation_id="admin_tenant_get",
@@ -257,7 +265,10 @@ class TenantDetailApi(AdminApi):
             status = data.validated_data.get("status")
             if status and status != tenant.status:
                 tenant = services.tenant_set_status(
-                    tenant_id=tenant_id, status=TenantStatus(status), actor=actor
+                    tenant_id=tenant_id,
+                    status=TenantStatus(status),
+                    actor=actor,
+                    reason=data.validated_data.get("reason", ""),
                 )
         except services.ServiceError as exc:
             raise _conflict(exc) from exc

@@ -84,6 +84,10 @@ class Tenant:
     key_count: int = 0
     # The control plane's attribute: the tenant's Stripe customer, once billing made one.
     stripe_customer_id: str = ""
+    # Why and when it was suspended (staff's reason, or billing's "payment failed"); cleared on
+    # reactivation. The control plane's tenant model has no such attribute, so these are ours.
+    suspended_reason: str = ""
+    suspended_at: datetime | None = None
 
     @property
     def is_active(self) -> bool:

@@ -32,6 +32,15 @@ class TierForm(forms.Form):
     tier = forms.ChoiceField(choices=TIER_CHOICES)
 
 
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The tenant's users see it on their home page, with the date.",
+    )
+
+
 class KeyForm(forms.Form):
     name = forms.CharField(max_length=100, strip=True, validators=[one_line])
     scopes = forms.MultipleChoiceField(

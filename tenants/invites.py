@@ -1,6 +1,7 @@
 """Invite pages: staff invite a tenant user; the user redeems the one-time link."""
 
 import logging
+from datetime import UTC
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -28,14 +29,17 @@ def invite_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             invite = memberships.tenant_user_invite(
-                tenant_id=tenant_id, email=form.cleaned_data["email"], actor=actor_from(request)
+                tenant_id=tenant_id,
+                tenant_name=tenant.name,
+                email=form.cleaned_data["email"],
+                actor=actor_from(request),
             )
         except ServiceError as exc:
             form.add_error(exc.field, str(exc))
         else:
             link = request.build_absolute_uri(invite.path)
-            emailed = _send_invite(email=invite.email, tenant_name=tenant.name, link=link)
-            context = {"tenant": tenant, "email": invite.email, "link": link, "emailed": emailed}
+            emailed = _send_invite(invite, tenant_name=tenant.name, link=link)
+            context = {"tenant": tenant, "invite": invite, "link": link, "emailed": emailed}
             messages.success(request, f"{invite.email} is invited to {tenant.name}.")
             return no_store(render_page(request, "tenants/invite_sent.html", context))
     context = {
@@ -47,17 +51,18 @@ def invite_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
     return render_page(request, "tenants/invite_create.html", context, status=status)
 
 
-def _send_invite(*, email: str, tenant_name: str, link: str) -> bool:
+def _send_invite(invite: memberships.Invite, *, tenant_name: str, link: str) -> bool:
     """Email the link; False if that failed. The user exists by now, and the page shows the link."""
     one_line = " ".join(tenant_name.split())  # a line break in a header is refused
+    expires = invite.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
     message = (
         f"You have been invited to see the dispatches of {tenant_name} on Outpost.\n\n"
-        f"Set your password here (the link works once):\n{link}\n"
+        f"Set your password here (the link works once, until {expires} UTC):\n{link}\n"
     )
     try:
-        send_mail(f"Your Outpost account for {one_line}", message, None, [email])
+        send_mail(f"Your Outpost account for {one_line}", message, None, [invite.email])
     except OSError as exc:  # SMTP errors included
-        logger.warning("could not email the invite to %s: %s", email, exc)
+        logger.warning("could not email the invite to %s: %s", invite.email, exc)
         return False
     return True
 
@@ -74,5 +79,5 @@ def invite_accept(request: HttpRequest, uidb64: str, token: str) -> HttpResponse
         login(request, form.save(), backend="django.contrib.auth.backends.ModelBackend")
         return redirect("home")
     # 200 even with errors: Django logs 4xx URLs, and this one carries a still-valid token.
-    context = {"form": form, "invited": user}
+    context = {"form": form, "invited": user, "tenant_name": memberships.invited_tenant_name(user)}
     return no_store(render_page(request, "tenants/invite_accept.html", context))

@@ -6,13 +6,16 @@ login, so setting the password (and the login that follows) spends the link.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
@@ -30,9 +33,12 @@ class Invite:
     user: User
     email: str
     path: str  # /accounts/invite/<uidb64>/<token>/
+    expires_at: datetime  # Django's PASSWORD_RESET_TIMEOUT after it was made
 
 
-def tenant_user_invite(*, tenant_id: str, email: str, actor: Actor) -> Invite:
+def tenant_user_invite(
+    *, tenant_id: str, email: str, actor: Actor, tenant_name: str = ""
+) -> Invite:
     """Create the user and its membership, audit it, and return the one-time link.
 
     The audit write happens inside the database transaction: if the store is down,
@@ -43,15 +49,18 @@ def tenant_user_invite(*, tenant_id: str, email: str, actor: Actor) -> Invite:
         raise ServiceError("A user with this email already exists.", field="email")
     try:
         with transaction.atomic():
-            user = _create_member(tenant_id=tenant_id, email=email, actor=actor)
+            user = _create_member(
+                tenant_id=tenant_id, tenant_name=tenant_name, email=email, actor=actor
+            )
     except IntegrityError as exc:  # the same email invited twice at once
         raise ServiceError("A user with this email already exists.", field="email") from exc
-    return Invite(user=user, email=email, path=invite_path(user))
+    expires_at = timezone.now() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    return Invite(user=user, email=email, path=invite_path(user), expires_at=expires_at)
 
 
-def _create_member(*, tenant_id: str, email: str, actor: Actor) -> User:
+def _create_member(*, tenant_id: str, tenant_name: str, email: str, actor: Actor) -> User:
     user = get_user_model().objects.create_user(username=email, email=email, password=None)
-    TenantMembership.objects.create(user=user, tenant_id=tenant_id)
+    TenantMembership.objects.create(user=user, tenant_id=tenant_id, tenant_name=tenant_name)
     event = audit_event(
         tenant_id=tenant_id,
         action="user.invite",
@@ -78,6 +87,14 @@ def invite_user(*, uidb64: str, token: str) -> User | None:
     if not invite_tokens.check_token(user, token):
         return None
     return user
+
+
+def invited_tenant_name(user: object) -> str:
+    """The name of the tenant the user was invited to, as it was then ("" if unknown)."""
+    try:
+        return str(user.tenant_membership.tenant_name)  # type: ignore[attr-defined]
+    except (AttributeError, ObjectDoesNotExist):
+        return ""
 
 
 def member_tenant_id(user: object) -> str | None:

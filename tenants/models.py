@@ -11,6 +11,9 @@ class TenantMembership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_membership"
     )
     tenant_id = models.CharField(max_length=36, db_index=True)
+    # The tenant's name when the user was invited: the invite's accept page names the tenant
+    # without reading DynamoDB (the page reads only Django's database).
+    tenant_name = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

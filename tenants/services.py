@@ -21,6 +21,7 @@ from .domain import (
 )
 
 MAX_ACTIVE_KEYS = 25
+SUSPENSION_REASON_MAX = 500  # characters; the tenant's users read it in a banner
 DEFAULT_SCOPES = (Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL)
 
 
@@ -174,12 +175,24 @@ def tenant_change_tier(*, tenant_id: str, tier: Tier, actor: Actor) -> Tenant:
 def tenant_set_status(
     *, tenant_id: str, status: TenantStatus, actor: Actor, reason: str = ""
 ) -> Tenant:
-    """Suspend or reactivate; `reason` goes into the audit record (billing's "payment failed")."""
+    """Suspend or reactivate; `reason` goes into the audit record (billing's "payment failed")
+    and, for a suspension, onto the tenant with its time, for the tenant's users to read."""
+    reason = reason.strip()
+    if len(reason) > SUSPENSION_REASON_MAX:
+        raise ServiceError(
+            f"Give a reason of at most {SUSPENSION_REASON_MAX} characters.", field="reason"
+        )
     tenant = storage.tenant_get(tenant_id)
     if tenant.status == status:
         raise ServiceError(f"The tenant is already {status}.", field="status")
-    action = "tenant.suspend" if status == TenantStatus.SUSPENDED else "tenant.reactivate"
-    changed = replace(tenant, status=status)
+    suspending = status == TenantStatus.SUSPENDED
+    action = "tenant.suspend" if suspending else "tenant.reactivate"
+    changed = replace(
+        tenant,
+        status=status,
+        suspended_reason=reason if suspending else "",
+        suspended_at=utcnow() if suspending else None,
+    )
     return _update_tenant(tenant, changed, action=action, actor=actor, reason=reason)
 
 

@@ -65,6 +65,8 @@ def _tenant_to_item(tenant: Tenant) -> dict[str, Any]:
                 "lastResetDate": tenant.last_reset_date,
             },
             "keyCount": tenant.key_count or None,
+            "suspendedReason": tenant.suspended_reason or None,
+            "suspendedAt": iso(tenant.suspended_at) if tenant.suspended_at else None,
         }
     )
 
@@ -92,6 +94,8 @@ def _tenant_from_item(item: dict[str, Any]) -> Tenant:
         key_ids=frozenset(data.get("apiKeyIds", ())),
         key_count=int(data.get("keyCount", 0)),
         stripe_customer_id=data.get("stripeCustomerId", ""),
+        suspended_reason=data.get("suspendedReason", ""),
+        suspended_at=parse_iso(data.get("suspendedAt")),
     )
 
 
@@ -268,11 +272,16 @@ def tenant_update(
     billing is on), the tenant item is also marked for the workers' billing pass, which
     updates its Stripe subscription: no call and no action more."""
     mark = _billing_mark(tenant.tenant_id, tenant.updated_at) if billing_due else {}
+    # The suspension's reason and time go with the status: set while suspended (a tier
+    # change keeps them), removed on reactivation.
+    why = _suspension_attributes(tenant)
     update = {
         "TableName": TENANTS.name,
         "Key": tenant_key(tenant.tenant_id),
         "UpdateExpression": "SET tier = :tier, #status = :status, usageLimits = :limits, "
-        "updatedAt = :now" + "".join(f", {name} = :{name}" for name in mark),
+        "updatedAt = :now"
+        + "".join(f", {name} = :{name}" for name in {**mark, **why})
+        + ("" if why else " REMOVE suspendedReason, suspendedAt"),
         # A key issued since the tenant was read bumps keyCount: this fails then.
         "ConditionExpression": "updatedAt = :seen AND "
         "(attribute_not_exists(keyCount) OR keyCount = :keys)",
@@ -285,7 +294,7 @@ def tenant_update(
                 ":now": iso(tenant.updated_at),
                 ":seen": iso(expected_updated_at),
                 ":keys": tenant.key_count,
-                **{f":{name}": value for name, value in mark.items()},
+                **{f":{name}": value for name, value in {**mark, **why}.items()},
             }
         ),
     }
@@ -297,6 +306,12 @@ def tenant_update(
         transact([("tenant", {"Update": update}), *snapshots, *key_changes, audit_action(event)])
     except TransactionConflict as exc:
         raise Conflict("the tenant changed meanwhile; reload and try again") from exc
+
+
+def _suspension_attributes(tenant: Tenant) -> dict[str, str]:
+    if tenant.status != TenantStatus.SUSPENDED or not tenant.suspended_at:
+        return {}
+    return {"suspendedReason": tenant.suspended_reason, "suspendedAt": iso(tenant.suspended_at)}
 
 
 def _billing_mark(tenant_id: str, at: datetime) -> dict[str, str]:

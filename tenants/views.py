@@ -36,6 +36,7 @@ from .forms import (
     KeyForm,
     ProvisionForm,
     RotateForm,
+    SuspendForm,
     TenantFilterForm,
     TierForm,
     tenant_filter_id,
@@ -85,12 +86,25 @@ def tenant_provision(request: HttpRequest) -> HttpResponse:
     return render_page(request, "tenants/tenant_provision.html", {"form": form}, status=status)
 
 
+FIRST_DISPATCH_BODY = (
+    '{"agent": "claude", "task": "Fix the failing test in tests/test_utils.py", '
+    '"repo": "acme/widgets", "branch": "main"}'
+)
+
+
 def _show_key_once(
     request: HttpRequest, tenant_id: str, issued: object, *, title: str
 ) -> HttpResponse:
     """The raw key appears in this response only; the URL moves on so a reload won't show it."""
     tenant = selectors.tenant_get(tenant_id=tenant_id)
-    context = {"tenant": tenant, "issued": issued, "title": title}
+    context = {
+        "tenant": tenant,
+        "issued": issued,
+        "title": title,
+        # The first request a new key makes: the control plane's route, as a curl to copy.
+        "dispatch_url": request.build_absolute_uri(reverse("legacy-dispatch-create")),
+        "example_body": FIRST_DISPATCH_BODY,
+    }
     messages.success(request, f"{title}. Copy the key now: it is shown only once.")
     response = render_page(request, "tenants/key_issued.html", context)
     tenant_url = reverse("tenants:detail", args=[tenant_id])
@@ -158,14 +172,19 @@ def tenant_tier(request: HttpRequest, tenant_id: str) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def tenant_status(request: HttpRequest, tenant_id: str, action: str) -> HttpResponse:
-    """GET asks for confirmation; POST suspends or reactivates."""
+    """GET asks for confirmation (a suspension, for its reason); POST suspends or reactivates."""
     tenant = selectors.tenant_get(tenant_id=tenant_id)
     target = TenantStatus.SUSPENDED if action == "suspend" else TenantStatus.ACTIVE
+    data = request.POST if request.method == "POST" else None
+    form = SuspendForm(data) if action == "suspend" else None
     error = ""
-    if request.method == "POST":
+    if request.method == "POST" and (form is None or form.is_valid()):
         try:
             services.tenant_set_status(
-                tenant_id=tenant_id, status=target, actor=actor_from(request)
+                tenant_id=tenant_id,
+                status=target,
+                actor=actor_from(request),
+                reason=form.cleaned_data["reason"] if form else "",
             )
         except services.ServiceError as exc:
             error = str(exc)
@@ -173,8 +192,9 @@ def tenant_status(request: HttpRequest, tenant_id: str, action: str) -> HttpResp
             done = "suspended" if action == "suspend" else "reactivated"
             messages.success(request, f"{tenant.name} is {done}.")
             return redirect("tenants:detail", tenant_id=tenant_id)
-    context = {"tenant": tenant, "action": action, "error": error}
-    return render_page(request, "tenants/tenant_status.html", context, status=409 if error else 200)
+    status = 409 if error else 400 if form is not None and form.errors else 200
+    context = {"tenant": tenant, "action": action, "error": error, "form": form}
+    return render_page(request, "tenants/tenant_status.html", context, status=status)
 
 
 @staff_required

@@ -36,8 +36,8 @@ def test_a_staff_member_provisions_a_tenant_uses_its_key_and_revokes_it(
     raw = page.locator("#raw-key").inner_text().strip()
     assert RAW_KEY.match(raw)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page.click("button[data-copy]")
-    expect(page.locator("button[data-copy]")).to_have_text("Copied")
+    page.click("button[data-copy='#raw-key']")
+    expect(page.locator("button[data-copy='#raw-key']")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == raw
     expect(page).to_have_url(re.compile(r"/tenants/[0-9a-f-]{36}/$"))
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from dispatches import history_index, storage
 from dispatches import lifecycle as services
@@ -564,3 +565,42 @@ def test_staffs_load_more_of_today_keeps_working_after_midnight(staff_client, ow
     monkeypatch.setattr("dispatches.views.utcnow", lambda: tomorrow)
     next_page = htmx(staff_client, "/dispatches/" + more.group(1).replace("&amp;", "&"))
     assert next_page.status_code == 200 and len(row_ids(next_page.content.decode())) == 1
+
+
+def test_a_suspended_tenants_users_see_why_and_since_when(owner, staff_client):
+    tenant, _, client = owner
+    with counting_calls() as before:
+        client.get("/home/")
+    url = reverse("tenants:suspend", args=[tenant.tenant_id])
+    staff_client.post(url, {"reason": "Payment <b>overdue</b>"})
+    with counting_calls() as calls:
+        page = client.get("/home/").content.decode()
+    # The banner reads the tenant the page already has.
+    assert calls.by_operation() == before.by_operation()
+    assert "This tenant is suspended since " + utcnow().strftime("%Y-%m-%d") in page
+    assert "Payment &lt;b&gt;overdue&lt;/b&gt;" in page
+    staff_client.post(reverse("tenants:reactivate", args=[tenant.tenant_id]))
+    assert 'id="suspension"' not in client.get("/home/").content.decode()
+
+
+def test_an_empty_history_says_how_the_first_dispatch_arrives(owner, staff_client):
+    tenant, _, client = owner
+    for page in (
+        client.get("/home/").content.decode(),
+        client.get("/dispatches/").content.decode(),
+        staff_client.get(f"/dispatches/?tenant={tenant.tenant_id}").content.decode(),
+    ):
+        row = re.search(r'<tr class="empty"><td colspan="9">(.*?)</td></tr>', page, re.S)
+        assert row, page
+        assert "No dispatches yet." in row.group(1) and "<code>POST /dispatch</code>" in row.group(
+            1
+        )
+        assert 'href="/api/docs/"' in row.group(1)
+
+
+def test_the_tenant_home_puts_recent_dispatches_before_billing_and_charts(owner):
+    _, _, client = owner
+    page = client.get("/home/").content.decode()
+    order = ['id="usage-today"', 'id="dispatch-rows"', 'id="tenant-billing"', 'id="tenant-usage"']
+    positions = [page.index(marker) for marker in order]
+    assert positions == sorted(positions)

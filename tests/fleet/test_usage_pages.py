@@ -295,3 +295,17 @@ def test_the_schema_documents_the_usage_operations(tmp_path):
     text = out.read_text()
     assert "operationId: usage_get\n" in text and "operationId: admin_usage_get\n" in text
     assert json.dumps("p95Seconds")[1:-1] in text
+
+
+def test_each_charts_numbers_are_collapsed_under_it(staff_client, owner):
+    tenant, _, _ = owner
+    html = staff_client.get("/usage/", {"tenant": tenant.tenant_id, "range": "30"}).text
+    figures = re.findall(r'<figure class="chart" id="chart-([\w-]+)">(.*?)</figure>', html, re.S)
+    assert figures
+    for chart_id, figure in figures:
+        assert re.search(
+            r'<details class="chart-numbers-wrap">\s*<summary>The numbers, by day</summary>'
+            rf'.*<table class="chart-numbers" id="numbers-{chart_id}">.*</table>.*</details>',
+            figure,
+            re.S,
+        ), chart_id

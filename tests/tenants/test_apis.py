@@ -561,3 +561,15 @@ def put_expired_keys(tenant_id, count):
     for start in range(0, count, 25):
         batch = [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]
         call("batch_write_item", RequestItems={API_KEYS.name: batch})
+
+
+def test_a_suspension_through_the_api_can_say_why(staff_client, make_tenant):
+    tenant, _ = make_tenant()
+    url = tenant_url(tenant.tenant_id)
+    too_long = patch_json(staff_client, url, {"status": "suspended", "reason": "x" * 501})
+    assert too_long.status_code == 400
+    assert storage.tenant_get(tenant.tenant_id).status == TenantStatus.ACTIVE
+    patch_json(staff_client, url, {"status": "suspended", "reason": "Chargeback on INV-9"})
+    assert storage.tenant_get(tenant.tenant_id).suspended_reason == "Chargeback on INV-9"
+    events = audit.audit_list(tenant_id=tenant.tenant_id).items
+    assert events[0].metadata["reason"] == "Chargeback on INV-9"

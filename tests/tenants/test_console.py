@@ -42,7 +42,7 @@ def test_every_action_says_what_it_did(staff_client, tenant_and_key):
     tid, kid = tenant.tenant_id, issued.key.api_key_id
     steps = [
         ("tenants:tier", [tid], {"tier": "free", "confirm": "1"}, "is now on the free tier"),
-        ("tenants:suspend", [tid], {}, "Console Co is suspended."),
+        ("tenants:suspend", [tid], {"reason": "audit"}, "Console Co is suspended."),
         ("tenants:reactivate", [tid], {}, "Console Co is reactivated."),
         ("tenants:key-rotate", [tid, kid], {"grace_hours": 1}, "API key rotated. Copy the key"),
         ("tenants:key-revoke", [tid, kid], {}, "is revoked."),

@@ -1,12 +1,14 @@
 """Staff invite tenant users; the one-time link sets a password and signs the user in."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
-from outpost_admin.dynamo import local
+from outpost_admin.dynamo import counting_calls, local
 from tenants import selectors
 from tenants.models import TenantMembership
 from tests.conftest import unique_email
@@ -174,3 +176,30 @@ def test_the_invite_page_over_htmx_is_a_fragment(staff_client, make_tenant):
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html and "csrfmiddlewaretoken" in html
     assert "HX-Request" in response["Vary"]
+
+
+# --- onboarding (issue 14, point 9) ------------------------------------------------------------
+
+
+def test_an_invite_names_its_tenant_and_its_expiry(staff_client, make_tenant, mailoutbox, settings):
+    settings.PASSWORD_RESET_TIMEOUT = 2 * 24 * 3600
+    tenant, _ = make_tenant(name="Invite <Named> Co")
+    before = timezone.now()
+    response = invite(staff_client, tenant.tenant_id, unique_email("named"))
+    page = response.content.decode()
+    expiry = re.search(r'<strong id="invite-expiry">([^<]+) UTC</strong>', page)
+    assert expiry, page
+    expected = {(before + timedelta(days=2, minutes=m)).strftime("%Y-%m-%d %H:%M") for m in (0, 1)}
+    assert expiry.group(1) in expected
+    assert "Invite &lt;Named&gt; Co" in page
+    assert f"until {expiry.group(1)} UTC" in mailoutbox[0].body
+    assert "Invite <Named> Co" in mailoutbox[0].body
+
+
+def test_the_accept_page_names_the_tenant_without_reading_dynamodb(staff_client, make_tenant):
+    tenant, _ = make_tenant(name="Accept <Named> Co")
+    path = link_in(invite(staff_client, tenant.tenant_id, unique_email("accept")))
+    with counting_calls() as calls:
+        page = Client().get(path).content.decode()
+    assert calls.count == 0
+    assert '<strong id="invited-tenant">Accept &lt;Named&gt; Co</strong>' in page

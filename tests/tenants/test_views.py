@@ -1,13 +1,16 @@
 """Staff pages: each one for staff, anonymous, a signed-in outsider, htmx, and bad input."""
 
+import json
 import re
 import uuid
+from html import unescape
 
 import pytest
 from django.urls import reverse
 
 from outpost_admin import audit
-from outpost_admin.dynamo import counting_calls, utcnow
+from outpost_admin.dynamo import call, counting_calls, to_item, utcnow
+from outpost_admin.dynamo.tables import TENANTS
 from tenants import authentication, keys, services, storage
 from tenants.domain import KeyStatus, TenantStatus, Tier
 from tests.conftest import another_admin_edits_first, unique_email
@@ -325,7 +328,7 @@ def test_suspending_asks_first_then_suspends(staff_client, client, tenant_and_ke
     confirm = staff_client.get(url)
     assert "Suspend tenant" in html(confirm)
     assert storage.tenant_get(tenant.tenant_id).status == TenantStatus.ACTIVE
-    response = staff_client.post(url)
+    response = staff_client.post(url, {"reason": "abuse report"})
     assert response.status_code == 302
     assert storage.tenant_get(tenant.tenant_id).status == TenantStatus.SUSPENDED
     assert client.get("/api/v1/me", headers={"X-API-Key": issued.raw}).status_code == 401
@@ -357,7 +360,7 @@ def test_reactivating_an_active_tenant_says_so(staff_client, tenant_and_key):
     ("name", "data"),
     [
         ("tier", {"tier": "free", "confirm": "1"}),
-        ("suspend", {}),
+        ("suspend", {"reason": "abuse report"}),
         ("key-create", {"name": "late", "scopes": ["status"]}),
     ],
 )
@@ -573,3 +576,108 @@ def test_a_tampered_audit_cursor_is_a_400(staff_client, tenant_and_key):
         reverse("tenants:audit"), {"tenant": tenant.tenant_id, "cursor": "x"}
     )
     assert response.status_code == 400
+
+
+# --- a suspension says why (issue 14, point 8) -----------------------------------------------
+
+
+def test_suspending_needs_a_reason_of_at_most_500_characters(staff_client, tenant_and_key):
+    tenant, _ = tenant_and_key
+    url = reverse("tenants:suspend", args=[tenant.tenant_id])
+    assert 'name="reason"' in html(staff_client.get(url))
+    for reason in ("", "   ", "x" * 501):
+        response = staff_client.post(url, {"reason": reason})
+        assert response.status_code == 400, reason
+        assert field_error(response, "reason")
+    assert storage.tenant_get(tenant.tenant_id).status == TenantStatus.ACTIVE
+    assert actions_of(tenant.tenant_id) == ["tenant.provision"]
+
+
+def test_the_reason_is_stored_audited_and_cleared_on_reactivation(
+    staff_client, tenant_and_key, actor
+):
+    tenant, _ = tenant_and_key
+    tid = tenant.tenant_id
+    before = utcnow()
+    staff_client.post(reverse("tenants:suspend", args=[tid]), {"reason": "Abuse <report> #12"})
+    stored = storage.tenant_get(tid)
+    assert stored.suspended_reason == "Abuse <report> #12"
+    assert stored.suspended_at is not None and stored.suspended_at >= before
+    event = audit.audit_list(tenant_id=tid).items[0]
+    assert event.action == "tenant.suspend" and event.metadata["reason"] == "Abuse <report> #12"
+    services.tenant_change_tier(tenant_id=tid, tier=Tier.FREE, actor=actor)
+    # A tier change keeps it.
+    assert storage.tenant_get(tid).suspended_reason == "Abuse <report> #12"
+    assert staff_client.post(reverse("tenants:reactivate", args=[tid])).status_code == 302
+    stored = storage.tenant_get(tid)
+    assert stored.suspended_reason == "" and stored.suspended_at is None
+
+
+# --- onboarding (issue 14, point 9) ------------------------------------------------------------
+
+
+def test_a_new_key_comes_with_a_curl_that_dispatches_with_it(
+    staff_client, client, tenant_and_key, settings
+):
+    settings.OUTPOST_AGENT_COMMANDS = json.dumps({"claude": ["true"]})  # a deployment's agent
+    tenant, _ = tenant_and_key
+    response = staff_client.post(
+        reverse("tenants:key-create", args=[tenant.tenant_id]),
+        {"name": "first", "scopes": ["dispatch", "status"]},
+    )
+    page = html(response)
+    found = RAW_KEY.search(page)
+    assert found
+    raw = found.group(0)
+    curl = re.search(r'<pre class="secret" id="curl-example">(.*?)</pre>', page, re.S)
+    assert curl and 'data-copy="#curl-example"' in page
+    command = unescape(curl.group(1))
+    assert command.startswith("curl -X POST http://testserver/dispatch ")
+    assert f'-H "X-API-Key: {raw}"' in command
+    data = re.search(r"-d '(.*)'$", command)
+    assert data
+    body = json.loads(data.group(1))
+    assert body["agent"] and body["task"]
+    assert 'href="/api/docs/"' in page
+    sent = client.post("/dispatch", body, content_type="application/json", HTTP_X_API_KEY=raw)
+    assert sent.status_code == 201, sent.content
+
+
+def test_a_tenant_without_keys_is_told_how_to_make_the_first(staff_client):
+    """A tenant the control plane made has no key here yet."""
+    tenant_id = str(uuid.uuid4())
+    item = {
+        "tenant_id": tenant_id,
+        "sk": "TENANT",
+        "tenantId": tenant_id,
+        "name": "Keyless Co",
+        "email": unique_email("keyless"),
+        "tier": "pro",
+        "status": "active",
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+    }
+    call("put_item", TableName=TENANTS.name, Item=to_item(item))
+    page = html(staff_client.get(reverse("tenants:detail", args=[tenant_id])))
+    assert "No keys yet." in page
+    assert f'href="{reverse("tenants:key-create", args=[tenant_id])}">Create the first key' in page
+
+
+# --- what people come for first (issue 14, point 1) ---------------------------------------------
+
+
+def test_the_tenant_page_puts_keys_users_and_dispatches_before_the_charts(
+    staff_client, tenant_and_key
+):
+    tenant, _ = tenant_and_key
+    page = html(staff_client.get(reverse("tenants:detail", args=[tenant.tenant_id])))
+    order = [
+        'id="usage-title"',  # the compact limits-and-usage card
+        'id="keys-title"',
+        'id="users-title"',
+        'id="tenant-dispatches"',
+        'id="tenant-billing"',
+        'id="tenant-usage"',  # the charts, loaded after
+    ]
+    positions = [page.index(marker) for marker in order]
+    assert positions == sorted(positions)

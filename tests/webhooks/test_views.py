@@ -107,3 +107,10 @@ def test_failure_e_mail_settings_are_saved(owned):
     assert answer.status_code == 302
     saved = selectors.notify_get(tenant_id=tenant.tenant_id)
     assert saved.on_failure and saved.streak == 3 and saved.cooldown_seconds == 3600
+
+
+def test_without_endpoints_the_list_says_how_to_add_one(make_tenant, login_member):
+    tenant, _ = make_tenant()
+    page = login_member(tenant.tenant_id).get(f"/tenants/{tenant.tenant_id}/webhooks/").text
+    assert "No endpoints yet." in page
+    assert f'href="/tenants/{tenant.tenant_id}/webhooks/new/">Add an endpoint</a>' in page
