@@ -133,7 +133,9 @@ def test_a_write_whose_answer_was_lost_never_says_nothing_was_changed(staff_clie
     tenant, _ = make_tenant()
     url = reverse("tenants:suspend", args=[tenant.tenant_id])
     with answers_lost() as lost:
-        response = staff_client.post(url, headers={"HX-Request": "true"})
+        response = staff_client.post(
+            url, {"reason": "Unpaid invoice"}, headers={"HX-Request": "true"}
+        )
     content = response.content.decode()
     assert lost and response.status_code == 503 and response["Retry-After"]
     assert MAYBE_SAVED in content and UNCHANGED not in content
