@@ -6,15 +6,17 @@ endpoint that wants it (plus the dispatch's callbackUrl), in one transaction tha
 consumes the outbox entry; then it claims due deliveries (a lease on each) and hands them to
 a bounded pool of threads. A delivery is claimed only when a thread is free, its endpoint
 has fewer than OUTPOST_WEBHOOK_ENDPOINT_CONCURRENCY in flight here and has sent fewer than
-OUTPOST_WEBHOOK_ENDPOINT_RATE in the last second: a slow or dead receiver holds at most its
-own share of the threads, never a dispatch nor another endpoint's deliveries. Receivers get
-15 s; a 2xx is delivered, anything else (a redirect too) is retried on Svix's schedule.
+OUTPOST_WEBHOOK_ENDPOINT_RATE in the last second, here and across every worker (`caps`):
+a slow or dead receiver holds at most its own share of the threads, never a dispatch nor
+another endpoint's deliveries. Receivers get 15 s; a 2xx is delivered, anything else (a
+redirect too) is retried on Svix's schedule.
 """
 
 import logging
 import random
 import threading
 import time
+import uuid
 from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from dispatches import selectors as dispatch_selectors
 from dispatches.domain import Dispatch
 from outpost_admin.dynamo import NotFound, StoreError, TransactionConflict, transact, utcnow
 
-from . import delivery_storage, notifications, payloads, sending, signing, storage
+from . import caps, delivery_storage, notifications, payloads, sending, signing, storage
 from .domain import CALLBACK, TERMINAL_EVENTS, Attempt, Delivery, DeliveryStatus, Secret
 
 logger = logging.getLogger(__name__)
@@ -207,6 +209,7 @@ class Deliverer:
         self.tenant_id = tenant_id
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="webhook")
         self.caps = _Caps()
+        self.full: set[str] = set()  # endpoints whose shared caps refused during this pass
         self.in_flight = 0
         self.attempts = 0
         self._lock = threading.Lock()
@@ -228,6 +231,7 @@ class Deliverer:
     def run_pass(self) -> int:
         """One visit of every shard; returns how much it fanned out and handed to threads."""
         work = 0
+        self.full.clear()
         for shard in outbox.shard_order():
             work += self._shard(shard)
         return work
@@ -258,25 +262,39 @@ class Deliverer:
         return 1
 
     def _hand_over(self, item: dict, now: datetime) -> int:
-        key = f"{item['tenant_id']}/{item.get('endpoint_id', '')}"
+        tenant_id, endpoint_id = item["tenant_id"], item.get("endpoint_id", "")
+        key = f"{tenant_id}/{endpoint_id}"
         with self._lock:
-            if self.in_flight >= self.threads or not self.caps.allows(key):
+            if self.in_flight >= self.threads or key in self.full or not self.caps.allows(key):
                 return 0  # left due: a free thread, or the endpoint's turn, comes later
             self.in_flight += 1
             self.caps.take(key)
-        claimed = None
+        holder, slot, claimed = uuid.uuid4().hex, None, None
         try:
-            claimed = delivery_storage.delivery_claim(item, now=now)
+            slot = self._shared_turn(tenant_id, endpoint_id, holder, now)
+            if slot is None:
+                self.full.add(key)
+            else:
+                claimed = delivery_storage.delivery_claim(item, now=now)
         finally:
             if claimed is None:
-                self._done(key)
+                self._done(key, tenant_id, slot, holder)
         if claimed is None:
             return 0
         lease = delivery_storage.lease_of(now)
-        self.pool.submit(self._send, claimed, lease, key)
+        self.pool.submit(self._send, claimed, lease, (key, tenant_id, slot, holder))
         return 1
 
-    def _send(self, delivery: Delivery, lease: str, key: str) -> None:
+    def _shared_turn(
+        self, tenant_id: str, endpoint_id: str, holder: str, now: datetime
+    ) -> str | None:
+        """The endpoint's turn across every worker: a send in its rate and a slot."""
+        if not caps.rate_take(tenant_id, endpoint_id, now=now):
+            return None
+        until = now + timedelta(seconds=settings.OUTPOST_WEBHOOK_LEASE_SECONDS)
+        return caps.slot_take(tenant_id, endpoint_id, holder=holder, now=now, until=until)
+
+    def _send(self, delivery: Delivery, lease: str, turn: tuple[str, str, str | None, str]) -> None:
         try:
             attempt(delivery, lease=lease)
             with self._lock:
@@ -284,9 +302,14 @@ class Deliverer:
         except Exception:
             logger.exception("webhook delivery %s failed", delivery.event_id)
         finally:
-            self._done(key)
+            self._done(*turn)
 
-    def _done(self, key: str) -> None:
+    def _done(self, key: str, tenant_id: str, slot: str | None, holder: str) -> None:
+        if slot is not None:
+            try:
+                caps.slot_give_back(tenant_id, slot, holder=holder)
+            except StoreError:
+                logger.warning("could not free %s; it frees itself when its lease ends", slot)
         with self._lock:
             self.in_flight -= 1
             self.caps.give_back(key)
