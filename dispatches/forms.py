@@ -9,6 +9,11 @@ from .domain import AGENTS, API_STATUSES, DispatchStatus
 from .selectors import MAX_RANGE_DAYS
 
 ANY = [("", "Any")]
+# Period presets: a rolling range, its start computed at each request (so a saved view or a
+# shared link of "the last 24 hours" stays the last 24 hours).
+PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+PERIODS["30d"] = timedelta(days=30)
+PERIOD_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
 
 
 def _datetime_field(label: str) -> forms.DateTimeField:
@@ -28,6 +33,11 @@ class DispatchFilterForm(forms.Form):
     repo = forms.RegexField(
         required=False, max_length=200, regex=r"^[\w.-]+/[\w.-]+$", help_text="owner/name"
     )
+    period = forms.ChoiceField(
+        required=False,
+        label="Last",
+        choices=[("", "Any time")] + [(p, f"Last {label}") for p, label in PERIOD_LABELS.items()],
+    )
     since = _datetime_field("From (UTC)")
     until = _datetime_field("To (UTC)")
     cursor = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
@@ -44,6 +54,11 @@ class DispatchFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if period := data.get("period"):
+            if data.get("since") or data.get("until"):
+                self.add_error("period", "Pick a period or a From/To range, not both.")
+            else:
+                data["since"] = datetime.now(UTC) - PERIODS[period]
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", "The end of the range is before its start.")
@@ -57,7 +72,7 @@ class StaffDispatchFilterForm(DispatchFilterForm):
     day = forms.DateField(
         required=False, label="Day (UTC)", widget=forms.DateInput(attrs={"type": "date"})
     )
-    field_order = ["tenant", "day", "status", "agent", "repo", "since", "until"]
+    field_order = ["tenant", "day", "status", "agent", "repo", "period", "since", "until"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -77,3 +92,11 @@ class StaffDispatchFilterForm(DispatchFilterForm):
 
 def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value else None
+
+
+class SavedViewForm(forms.Form):
+    """Name the history's current filters as a view; shared: the team sees it too."""
+
+    name = forms.CharField(max_length=80, label="View name")
+    shared = forms.BooleanField(required=False, label="Share with the team")
+    query = forms.CharField(max_length=2000, required=False, widget=forms.HiddenInput)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import saved_views, views
 
 app_name = "dispatches"
 
@@ -9,6 +9,13 @@ urlpatterns = [
     path("dispatches/", views.dispatch_list, name="list"),
     path("dispatches/live/", views.dispatch_live_rows, name="live-rows"),  # before <dispatch>
     path("dispatches/cancel/", views.dispatch_bulk_cancel, name="bulk-cancel"),
+    path("dispatches/views/", saved_views.saved_view_create, name="view-create"),
+    path("dispatches/views/<int:view_id>/", saved_views.saved_view_open, name="view"),
+    path(
+        "dispatches/views/<int:view_id>/delete/",
+        saved_views.saved_view_delete,
+        name="view-delete",
+    ),
     path("dispatches/<dispatch:dispatch_id>/", views.dispatch_detail, name="detail"),
     path("dispatches/<dispatch:dispatch_id>/live/", views.dispatch_live, name="live"),
     path("dispatches/<dispatch:dispatch_id>/log/", views.dispatch_log, name="log"),

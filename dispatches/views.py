@@ -22,7 +22,7 @@ from tenants import selectors as tenant_selectors
 from tenants.access import portal_required, viewer_tenant_id
 from tenants.forms import tenant_filter_id
 
-from . import history_index, lifecycle, selectors
+from . import history_index, lifecycle, saved_views, selectors
 from .domain import (
     Dispatch,
     IdempotencyInFlight,
@@ -70,12 +70,14 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
         context.update(_search_bound(form.cleaned_data, tenant_id, page))
         context["live_url"] = _live_url(request, tenant_id=tenant_id if scope is None else "")
         context["tenant_name"] = context.get("tenant_names", {}).get(tenant_id, "")
-    if scope is None and not any(request.GET.get(f) for f in ("tenant", "day", "since")):
+    if scope is None and not any(request.GET.get(f) for f in ("tenant", "day", "since", "period")):
         context["pinned_day"] = today  # "Load more" stays on this day after midnight
     if request.GET.get("cursor") and getattr(request, "htmx", False):
         context["more_page"] = True
         context["bulk"] = True  # the rows of the page's table, whose first column selects
         return render(request, "dispatches/_dispatch_table.html#rows", context)
+    query = saved_views.filter_query(request.GET, staff=scope is None)
+    context.update(saved_views.sidebar(request, query=query))
     return render_page(request, "dispatches/dispatch_list.html", context)
 
 

@@ -1,4 +1,5 @@
-"""Django's own database holds only accounts: a tenant user is a user with a membership row."""
+"""Django's own database holds accounts and what belongs to them (memberships here, saved
+views in `dispatches.models`): a tenant user is a user with a membership row."""
 
 from django.conf import settings
 from django.db import models

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from dispatches import lifecycle as services
 from dispatches import storage
 from dispatches.domain import DispatchStatus
+from dispatches.models import SavedView
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import utcnow
 
@@ -127,8 +128,9 @@ def staff_page(browser: Browser, live_server, staff_login) -> Iterator[Page]:
 
 
 @pytest.fixture
-def console_data(make_tenant, transactional_db):
-    """A tenant with a finished dispatch, a pending one and an invited user."""
+def console_data(make_tenant, transactional_db, staff_login):
+    """A tenant with a finished dispatch, a pending one and an invited user; staff's saved
+    view of the history."""
     tenant, issued = make_tenant(name="Phone Width Corporation International")
     done = services.dispatch_create(
         tenant_id=tenant.tenant_id,
@@ -162,10 +164,13 @@ def console_data(make_tenant, transactional_db):
         render=lambda d: {},
         actor=_actor(),
     )
-    return tenant, issued, done.dispatch_id, pending.dispatch_id
+    view = SavedView.objects.create(
+        owner=staff_login, name="Failed this week", query="status=failed&period=7d", shared=True
+    )
+    return tenant, issued, done.dispatch_id, pending.dispatch_id, view.pk
 
 
-def staff_pages(tenant, issued, done_id, pending_id) -> list[str]:
+def staff_pages(tenant, issued, done_id, pending_id, view_id) -> list[str]:
     tid, kid = tenant.tenant_id, issued.key.api_key_id
     return [
         "/tenants/",
@@ -182,6 +187,8 @@ def staff_pages(tenant, issued, done_id, pending_id) -> list[str]:
         f"/dispatches/{done_id}/rerun/",
         f"/dispatches/{pending_id}/cancel/",
         f"/dispatches/cancel/?ids={pending_id}",
+        "/dispatches/?status=failed&period=7d",
+        f"/dispatches/views/{view_id}/delete/",
         "/audit/",
         "/usage/",
         f"/usage/?tenant={tid}&range=7",
