@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import saved_views, views
+from . import bulk_views, saved_views, views
 
 app_name = "dispatches"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("dispatches/", views.dispatch_list, name="list"),
     path("dispatches/live/", views.dispatch_live_rows, name="live-rows"),  # before <dispatch>
     path("dispatches/cancel/", views.dispatch_bulk_cancel, name="bulk-cancel"),
+    path("dispatches/bulk/<str:action>/", bulk_views.bulk_confirm, name="bulk"),
+    path("dispatches/bulk/<id:tenant_id>/<str:job_id>/", bulk_views.bulk_job, name="bulk-job"),
     path("dispatches/views/", saved_views.saved_view_create, name="view-create"),
     path("dispatches/views/<int:view_id>/", saved_views.saved_view_open, name="view"),
     path(

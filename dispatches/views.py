@@ -77,7 +77,8 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
         context["bulk"] = True  # the rows of the page's table, whose first column selects
         return render(request, "dispatches/_dispatch_table.html#rows", context)
     query = saved_views.filter_query(request.GET, staff=scope is None)
-    context.update(saved_views.sidebar(request, query=query))
+    context.update(saved_views.sidebar(request, query=query), view_query=query)
+    context["bulk_scope"] = bool(tenant_id)  # bulk by filter: one tenant's history
     return render_page(request, "dispatches/dispatch_list.html", context)
 
 

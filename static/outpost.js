@@ -11,6 +11,17 @@ document.addEventListener("click", (event) => {
   });
 });
 
+// A header checkbox selects every selectable row shown: <input data-select-all="tbody-id">.
+document.addEventListener("change", (event) => {
+  const all = event.target.closest("[data-select-all]");
+  if (!all) return;
+  const rows = document.getElementById(all.dataset.selectAll);
+  if (!rows) return;
+  rows.querySelectorAll("input[type=checkbox][name=ids]").forEach((box) => {
+    box.checked = all.checked;
+  });
+});
+
 // Theme: auto (the system's) -> light -> dark -> auto, remembered in localStorage.
 const THEMES = ["auto", "light", "dark"];
 function currentTheme() {

@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect
 
+from dispatches import bulk, storage
 from dispatches import lifecycle as services
-from dispatches import storage
 from dispatches.domain import DispatchStatus
 from dispatches.models import SavedView
 from outpost_admin.audit import Actor
@@ -167,10 +167,14 @@ def console_data(make_tenant, transactional_db, staff_login):
     view = SavedView.objects.create(
         owner=staff_login, name="Failed this week", query="status=failed&period=7d", shared=True
     )
-    return tenant, issued, done.dispatch_id, pending.dispatch_id, view.pk
+    job = bulk.job_start(
+        tenant_id=tenant.tenant_id, action="cancel", dispatch_ids=[], query="", actor=_actor()
+    )
+    return tenant, issued, done.dispatch_id, pending.dispatch_id, (view.pk, job)
 
 
-def staff_pages(tenant, issued, done_id, pending_id, view_id) -> list[str]:
+def staff_pages(tenant, issued, done_id, pending_id, made) -> list[str]:
+    view_id, job_id = made
     tid, kid = tenant.tenant_id, issued.key.api_key_id
     return [
         "/tenants/",
@@ -189,6 +193,9 @@ def staff_pages(tenant, issued, done_id, pending_id, view_id) -> list[str]:
         f"/dispatches/cancel/?ids={pending_id}",
         "/dispatches/?status=failed&period=7d",
         f"/dispatches/views/{view_id}/delete/",
+        f"/dispatches/bulk/cancel/?tenant={tid}",
+        f"/dispatches/bulk/rerun/?tenant={tid}",
+        f"/dispatches/bulk/{tid}/{job_id}/",
         "/audit/",
         "/usage/",
         f"/usage/?tenant={tid}&range=7",
