@@ -477,6 +477,7 @@ def _key_from_item(item: dict[str, Any]) -> tuple[ApiKey, dict[str, Any]]:
         created_at=parse_iso(data.get("createdAt")) or datetime.min,
         expires_at=parse_iso(data.get("expiresAt")),
         last_used_at=parse_iso(data.get("lastUsedAt")),
+        first_used_at=parse_iso(data.get("firstUsedAt")),
         usage_count=int(data.get("usageCount", 0)),
         tenant_status=TenantStatus(data["tenantStatus"]) if "tenantStatus" in data else None,
         suspended_with_tenant="suspendedWithTenant" in data,
@@ -710,7 +711,9 @@ def key_record_usage(api_key_id: str, *, count: int, last_used_at: datetime) -> 
         "update_item",
         TableName=API_KEYS.name,
         Key=to_item({"apiKeyId": api_key_id}),
-        UpdateExpression="ADD usageCount :n SET lastUsedAt = :at",
+        # firstUsedAt: the first flush of a key is at its first use (UsageRecorder).
+        UpdateExpression="ADD usageCount :n SET lastUsedAt = :at, "
+        "firstUsedAt = if_not_exists(firstUsedAt, :at)",
         ConditionExpression="attribute_exists(apiKeyId)",
         ExpressionAttributeValues=values({":n": count, ":at": iso(last_used_at)}),
     )
