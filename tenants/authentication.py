@@ -3,7 +3,8 @@
 A verified key is cached for API_KEY_CACHE_SECONDS; revocations and tenant changes made in
 this process drop it at once, others see them when the entry expires (5 s by default).
 Creating a dispatch does not rely on this: its transaction checks the key item itself. Usage (lastUsedAt,
-usageCount) is written by a background thread at most once per flush interval per key.
+usageCount, firstUsedAt) and the requests a key made (key_requests) are written by a background
+thread at most once per flush interval per key, never by the request.
 
 Guessing is slowed: a hash no key has is remembered for API_KEY_UNKNOWN_CACHE_SECONDS (a
 repeated forged key costs no read), and an address with API_AUTH_FAILURE_LIMIT failed
