@@ -17,6 +17,7 @@ __all__ = [
     "key_by_id",
     "key_get",
     "key_list",
+    "operator_keys",
     "tenant_get",
     "tenant_list",
     "tenant_list_whole",
@@ -92,6 +93,11 @@ def key_by_id(*, api_key_id: str, tenant_id: str | None) -> ApiKey:
     if tenant_id is not None and key.tenant_id != tenant_id:
         raise NotFound(f"key {api_key_id}")
     return key
+
+
+def operator_keys() -> list[tuple[ApiKey, str]]:
+    """Every operator key issued here (the newest 100), with its tenant's name: staff only."""
+    return storage.operator_keys()
 
 
 def key_list(*, tenant_id: str) -> list[ApiKey]:
