@@ -628,6 +628,20 @@ def operator_keys() -> list[tuple[ApiKey, str]]:
     return [found[i] for i in ids if i in found]
 
 
+def operator_keys_list() -> int:
+    """List the operator keys issued before their list existed (or by a writer that does not
+    keep it); returns how many keys were seen. For `upgrade_layout`: a Scan of the keys table
+    (never a request path); safe to run again (a listing's key is the key's own)."""
+    params: dict[str, Any] = {
+        "TableName": API_KEYS.name,
+        "FilterExpression": "contains(scopes, :op)",
+        "ExpressionAttributeValues": values({":op": str(Scope.OPERATOR)}),
+    }
+    keys = [_key_from_item(item)[0] for item in scan_all(params)]
+    put_all(TENANTS.name, [_operator_listing(k)[1]["Put"]["Item"] for k in keys])
+    return len(keys)
+
+
 def _key_listing(key: ApiKey) -> Action:
     put = {
         "TableName": TENANTS.name,

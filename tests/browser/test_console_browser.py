@@ -192,6 +192,7 @@ def staff_pages(tenant, issued, done_id, pending_id) -> list[str]:
         "/usage/",
         f"/usage/?tenant={tid}&range=7",
         f"/usage/keys/{kid}/",
+        "/operator-keys/",
         "/fleet/",
     ]
 

@@ -1,4 +1,5 @@
-"""Issue 14, "Make the common work fast", point 6 (a page per key) in Chromium."""
+"""Issue 14, "Make the common work fast", points 6 (a page per key) and 7 (operator keys in
+their own guarded area) in Chromium."""
 
 import json
 import sys
@@ -81,4 +82,44 @@ def test_the_key_page_at_390_px_fits_and_passes_axe(
     expect(page.locator("#key-requests tbody tr")).to_have_count(1)
     assert no_sideways_scroll(page) <= 0
     assert axe_violations(page) == []
+    page.goto(f"/operator-keys/?tenant={tenant.tenant_id}")
+    page.get_by_label("Name", exact=True).fill("phone-bot")
+    page.get_by_label("Type the key name to confirm").fill("phone-bo")
+    page.click("button:has-text('Issue operator key')")
+    expect(page.locator("#id_confirm_error")).to_be_visible()  # the form with its error
+    assert no_sideways_scroll(page) <= 0
+    assert axe_violations(page) == []
     context.close()
+
+
+# --- 7. operator keys ------------------------------------------------------------------------
+
+
+def test_staff_issue_an_operator_key_only_after_typing_its_name(signed_in_page: Page, make_tenant):
+    page = signed_in_page
+    tenant, _ = make_tenant(name="Operator Home Co")
+    page.goto(f"/tenants/{tenant.tenant_id}/keys/new/")
+    expect(page.locator("input[value=admin]")).to_have_count(1)
+    expect(page.locator("input[value=operator]")).to_have_count(0)  # not on the ordinary form
+    page.click("#site-nav a:has-text('Operator keys')")
+    page.wait_for_url("**/operator-keys/")
+    expect(page.locator("#operator-warning")).to_contain_text("every tenant")
+    page.get_by_label("Tenant").fill(tenant.tenant_id)
+    page.get_by_label("Name", exact=True).fill("fleet-bot")
+    page.get_by_label("Type the key name to confirm").fill("fleet bot")
+    page.click("button:has-text('Issue operator key')")
+    expect(page.locator("#id_confirm_error")).to_contain_text("type it exactly")
+    expect(page.locator("#raw-key")).to_have_count(0)
+    page.get_by_label("Type the key name to confirm").fill("fleet-bot")
+    page.click("button:has-text('Issue operator key')")
+    expect(page.locator("#raw-key")).to_contain_text("otp_")  # shown once
+    page.click("#site-nav a:has-text('Operator keys')")
+    row = page.locator("#operator-keys tbody tr", has_text="fleet-bot")
+    expect(row).to_contain_text("Operator Home Co")
+    expect(row.locator(".badge.operator")).to_be_visible()
+    row.get_by_role("link", name="Operator Home Co").click()
+    key_row = page.locator("#keys tbody tr", has_text="fleet-bot")
+    expect(key_row.locator(".badge.operator")).to_be_visible()  # badged in the tenant's list
+    expect(
+        page.locator("#keys tbody tr", has_text="default").locator(".badge.operator")
+    ).to_have_count(0)
