@@ -1,6 +1,7 @@
 """A key's own page (issue 14, point 6): outcomes and refusals per day from its month items,
 its last requests (recorded off the request path by the key-usage flush), first and last use."""
 
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -153,6 +154,7 @@ def test_requests_wait_for_the_flush_interval(make_tenant, settings):
         found = key_requests.requests_get(issued.key.tenant_id, issued.key.api_key_id)
         if found:
             break
+        time.sleep(0.1)
     assert [r.dispatch_id for r in found] == [dispatch_id]
 
 
