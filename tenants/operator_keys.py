@@ -11,7 +11,7 @@ from outpost_admin.pages import render_page, staff_required
 from . import selectors, services
 from .domain import Scope
 from .forms import OperatorKeyForm, tenant_filter_id
-from .views import _show_key_once
+from .views import show_key_once
 
 
 @staff_required
@@ -37,7 +37,7 @@ def operator_keys(request: HttpRequest) -> HttpResponse:
             except services.ServiceError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
-                return _show_key_once(request, tenant_id, issued, title="Operator key created")
+                return show_key_once(request, tenant_id, issued, title="Operator key created")
     now = utcnow()
     keys = [(k, name, k.state(now)) for k, name in selectors.operator_keys()]
     context = {"form": form, "keys": keys}
