@@ -198,3 +198,44 @@ def value_size(value):
     if "L" in value:
         return 3 + sum(1 + value_size(v) for v in value["L"])
     return 3 + sum(1 + len(k.encode()) + value_size(v) for k, v in value["M"].items())
+
+
+def test_two_processes_flushing_one_key_at_once_both_keep_their_requests(make_tenant):
+    """Another process's flush lands between our read and our put: ours is refused by the
+    version condition, read again and merged, so neither loses its requests."""
+    from outpost_admin.dynamo import client
+
+    tenant, issued = make_tenant()
+    key_id = issued.key.api_key_id
+    now = utcnow()
+    theirs = KeyRequest(now, "GET", "/api/v1/dispatches", 200)
+    ours = KeyRequest(now + timedelta(seconds=1), "POST", "/api/v1/dispatches", 201)
+    fired: list[bool] = []
+
+    def the_other_process_first(**_):
+        if not fired:
+            fired.append(True)
+            key_requests.requests_add(tenant.tenant_id, key_id, [theirs])
+
+    client().meta.events.register("before-call.dynamodb.PutItem", the_other_process_first)
+    try:
+        key_requests.requests_add(tenant.tenant_id, key_id, [ours])
+    finally:
+        client().meta.events.unregister("before-call.dynamodb.PutItem", the_other_process_first)
+    assert fired
+    kept = key_requests.requests_get(tenant.tenant_id, key_id)
+    assert [(r.method, r.status) for r in kept] == [("POST", 201), ("GET", 200)]
+
+
+def test_the_buffer_of_a_key_is_bounded_between_flushes(make_tenant):
+    tenant, issued = make_tenant()
+    principal = authentication.authenticate(issued.raw)  # first use: flushed at once
+    authentication.usage.wait()
+    for n in range(200):
+        authentication.usage.record_request(
+            principal, KeyRequest(utcnow(), "GET", f"/api/v1/dispatches?n={n}", 200)
+        )
+    assert len(authentication.usage._requests[issued.key.api_key_id]) == 50  # in memory
+    authentication.usage.flush_all()
+    kept = key_requests.requests_get(tenant.tenant_id, issued.key.api_key_id)
+    assert len(kept) == 50 and kept[0].path.endswith("n=199") and kept[-1].path.endswith("n=150")
