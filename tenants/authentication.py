@@ -3,7 +3,8 @@
 A verified key is cached for API_KEY_CACHE_SECONDS; revocations and tenant changes made in
 this process drop it at once, others see them when the entry expires (5 s by default).
 Creating a dispatch does not rely on this: its transaction checks the key item itself. Usage (lastUsedAt,
-usageCount) is written by a background thread at most once per flush interval per key.
+usageCount, firstUsedAt) and the requests a key made (key_requests) are written by a background
+thread at most once per flush interval per key, never by the request.
 
 Guessing is slowed: a hash no key has is remembered for API_KEY_UNKNOWN_CACHE_SECONDS (a
 repeated forged key costs no read), and an address with API_AUTH_FAILURE_LIMIT failed
@@ -21,8 +22,9 @@ from django.conf import settings
 
 from outpost_admin.dynamo import NotFound, StoreError, utcnow
 
-from . import keys, storage
+from . import key_requests, keys, storage
 from .domain import TIER_LIMITS, ApiKey, KeyStatus, Limits, Scope, TenantStatus, Tier
+from .key_requests import RECENT_REQUESTS, KeyRequest
 
 logger = logging.getLogger(__name__)
 MAX_CACHED = 10_000
@@ -187,34 +189,94 @@ def _check(principal: Principal) -> None:
 
 
 class UsageRecorder:
-    """Counts uses per key and writes them at most once per flush interval, off the request."""
+    """Counts uses per key and buffers the requests made with it (the last RECENT_REQUESTS),
+    and writes both at most once per flush interval per key, off the request: a key's first
+    use is written at once, later ones when its interval ends (a timer) or at its next use
+    after that, whichever comes first."""
 
     def __init__(self) -> None:
         self._pending: dict[str, int] = {}
+        self._requests: dict[str, list[KeyRequest]] = {}
+        self._tenants: dict[str, str] = {}
         self._flushed_at: dict[str, float] = {}
+        self._timers: dict[str, threading.Timer] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def record(self, api_key_id: str) -> None:
         if api_key_id.startswith("legacy-"):
             return
-        now = time.monotonic()
         with self._lock:
             self._pending[api_key_id] = self._pending.get(api_key_id, 0) + 1
+        self._due(api_key_id)
+
+    def record_request(self, principal: Principal, request: KeyRequest) -> None:
+        """A request this key made (its answer known): kept in memory until the key's flush."""
+        api_key_id = principal.key.api_key_id
+        if api_key_id.startswith("legacy-"):
+            return
+        with self._lock:
+            if api_key_id not in self._requests and len(self._requests) >= MAX_CACHED:
+                return  # a flood of keys: drop rather than grow without bound
+            buffered = self._requests.setdefault(api_key_id, [])
+            buffered.append(request)
+            del buffered[:-RECENT_REQUESTS]
+            self._tenants[api_key_id] = principal.tenant_id
+        self._due(api_key_id)
+
+    def _due(self, api_key_id: str) -> None:
+        """Flush now if the key's interval has passed, else make sure a timer will."""
+        now = time.monotonic()
+        with self._lock:
             last = self._flushed_at.get(api_key_id)
-            if last is not None and now - last < settings.API_KEY_USAGE_FLUSH_SECONDS:
+            wait = 0.0 if last is None else last + settings.API_KEY_USAGE_FLUSH_SECONDS - now
+            if wait > 0:
+                if api_key_id not in self._timers:
+                    timer = threading.Timer(wait, self._flush, args=(api_key_id,))
+                    timer.daemon = True
+                    self._timers[api_key_id] = timer
+                    timer.start()
                 return
-            self._flushed_at[api_key_id] = now
-            count = self._pending.pop(api_key_id)
-            thread = threading.Thread(target=self._write, args=(api_key_id, count), daemon=True)
+            work = self._take(api_key_id, now)
+            thread = threading.Thread(target=self._write, args=work, daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _write(self, api_key_id: str, count: int) -> None:
+    def _take(self, api_key_id: str, now: float) -> tuple[str, str, int, list[KeyRequest]]:
+        """What is buffered for the key, taken out (called with the lock held)."""
+        self._flushed_at[api_key_id] = now
+        timer = self._timers.pop(api_key_id, None)
+        if timer is not None:
+            timer.cancel()
+        count = self._pending.pop(api_key_id, 0)
+        requests = self._requests.pop(api_key_id, [])
+        return api_key_id, self._tenants.pop(api_key_id, ""), count, requests
+
+    def _flush(self, api_key_id: str) -> None:
+        with self._lock:
+            if self._timers.get(api_key_id) is None:
+                return  # flushed meanwhile, or reset
+            work = self._take(api_key_id, time.monotonic())
+        self._write(*work)
+
+    def _write(
+        self, api_key_id: str, tenant_id: str, count: int, requests: list[KeyRequest]
+    ) -> None:
         try:
-            storage.key_record_usage(api_key_id, count=count, last_used_at=utcnow())
+            if count:
+                storage.key_record_usage(api_key_id, count=count, last_used_at=utcnow())
+            if requests and tenant_id:
+                key_requests.requests_add(tenant_id, api_key_id, requests)
         except (StoreError, Exception) as exc:  # usage is best effort; never fail a request
             logger.warning("could not record usage of key %s: %s", api_key_id, exc)
+
+    def flush_all(self) -> None:
+        """Write everything buffered now (tests; a process about to stop)."""
+        with self._lock:
+            keys = list(self._timers)
+        for api_key_id in keys:
+            self._flush(api_key_id)
+        self.wait()
 
     def wait(self) -> None:
         for thread in list(self._threads):
@@ -223,7 +285,12 @@ class UsageRecorder:
     def reset(self) -> None:
         self.wait()
         with self._lock:
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
             self._pending.clear()
+            self._requests.clear()
+            self._tenants.clear()
             self._flushed_at.clear()
 
 

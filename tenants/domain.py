@@ -106,6 +106,7 @@ class ApiKey:
     created_at: datetime
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
+    first_used_at: datetime | None = None  # ours: the first flush of its use (none before it)
     usage_count: int = 0
     # Copied from the tenant so that authentication is one read (docs/architecture.md, "Tenant snapshot on keys").
     tenant_status: TenantStatus | None = None

@@ -11,6 +11,13 @@ TIER_CHOICES = [(t.value, t.value.title()) for t in Tier]
 ANY = [("", "Any")]
 
 
+def tenant_picker_field_required() -> forms.CharField:
+    field = tenant_picker_field()
+    field.required = True
+    field.help_text = "The tenant the key belongs to: start typing its name (or paste its id)"
+    return field
+
+
 class ProvisionForm(forms.Form):
     name = forms.CharField(max_length=200, strip=True, validators=[one_line])
     email = forms.EmailField(max_length=254)
@@ -41,21 +48,17 @@ class SuspendForm(forms.Form):
     )
 
 
-class KeyForm(forms.Form):
-    name = forms.CharField(max_length=100, strip=True, validators=[one_line])
-    scopes = forms.MultipleChoiceField(
-        choices=[(s.value, s.value) for s in Scope],
-        widget=forms.CheckboxSelectMultiple,
-        initial=[Scope.DISPATCH.value, Scope.STATUS.value, Scope.LIST.value, Scope.CANCEL.value],
-        help_text="admin: every scope above, within this tenant. operator: the admin API over "
-        "every tenant (staff only; recorded in the audit log).",
-    )
-    expires_at = forms.DateTimeField(
+def _expires_at_field() -> forms.DateTimeField:
+    return forms.DateTimeField(
         required=False,
         label="Expires at (UTC)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
+
+
+class ExpiryMixin:
+    cleaned_data: dict
 
     def clean_expires_at(self) -> datetime | None:
         value = self.cleaned_data.get("expires_at")
@@ -65,6 +68,21 @@ class KeyForm(forms.Form):
         if value <= datetime.now(UTC):
             raise forms.ValidationError("The expiry must be in the future.")
         return value
+
+
+class KeyForm(ExpiryMixin, forms.Form):
+    """A tenant's key. The operator scope is not offered here: staff issue it on the
+    Operator keys page, with its warning and a typed confirmation."""
+
+    name = forms.CharField(max_length=100, strip=True, validators=[one_line])
+    scopes = forms.MultipleChoiceField(
+        choices=[(s.value, s.value) for s in Scope if s != Scope.OPERATOR],
+        widget=forms.CheckboxSelectMultiple,
+        initial=[Scope.DISPATCH.value, Scope.STATUS.value, Scope.LIST.value, Scope.CANCEL.value],
+        help_text="admin: every scope above, within this tenant. A key that acts on every "
+        "tenant (operator) is issued on the Operator keys page.",
+    )
+    expires_at = _expires_at_field()
 
 
 class RotateForm(forms.Form):
@@ -132,3 +150,24 @@ class AuditFilterForm(forms.Form):
         required=False, max_length=100, strip=True, label="Text", help_text="anywhere, exact case"
     )
     cursor = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
+
+
+class OperatorKeyForm(ExpiryMixin, forms.Form):
+    """An operator key: its tenant (by name or id), its name, typed a second time to confirm."""
+
+    tenant = tenant_picker_field_required()
+    name = forms.CharField(max_length=100, strip=True, validators=[one_line])
+    expires_at = _expires_at_field()
+    confirm = forms.CharField(
+        max_length=100,
+        strip=True,
+        label="Type the key name to confirm",
+        help_text="This key can act on every tenant.",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        name, confirm = data.get("name"), data.get("confirm")
+        if name and confirm is not None and confirm != name:
+            self.add_error("confirm", "This is not the key name: type it exactly to confirm.")
+        return data

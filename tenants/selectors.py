@@ -14,8 +14,10 @@ __all__ = [
     "audit_iter",
     "audit_list",
     "dispatches_today",
+    "key_by_id",
     "key_get",
     "key_list",
+    "operator_keys",
     "tenant_get",
     "tenant_list",
     "tenant_list_whole",
@@ -82,6 +84,20 @@ def key_get(*, tenant_id: str, api_key_id: str) -> ApiKey:
     if key.tenant_id != tenant_id:
         raise NotFound(f"key {api_key_id}")
     return key
+
+
+def key_by_id(*, api_key_id: str, tenant_id: str | None) -> ApiKey:
+    """A key by its id: any tenant's for staff (`tenant_id` None), else only that tenant's
+    (another tenant's key is NotFound, like a missing one)."""
+    key = storage.key_get(api_key_id)
+    if tenant_id is not None and key.tenant_id != tenant_id:
+        raise NotFound(f"key {api_key_id}")
+    return key
+
+
+def operator_keys() -> list[tuple[ApiKey, str]]:
+    """Every operator key issued here (the newest 100), with its tenant's name: staff only."""
+    return storage.operator_keys()
 
 
 def key_list(*, tenant_id: str) -> list[ApiKey]:

@@ -238,7 +238,7 @@ def tenant_provision(tenant: Tenant, key: ApiKey, event: AuditEvent) -> None:
                 ("tenant", {"Put": tenant_put}),
                 email_claim(tenant.email, tenant.tenant_id),
                 _key_put(key, tenant),
-                _key_listing(key),
+                *_key_listings(key),
                 audit_action(event),
             ]
         )
@@ -477,6 +477,7 @@ def _key_from_item(item: dict[str, Any]) -> tuple[ApiKey, dict[str, Any]]:
         created_at=parse_iso(data.get("createdAt")) or datetime.min,
         expires_at=parse_iso(data.get("expiresAt")),
         last_used_at=parse_iso(data.get("lastUsedAt")),
+        first_used_at=parse_iso(data.get("firstUsedAt")),
         usage_count=int(data.get("usageCount", 0)),
         tenant_status=TenantStatus(data["tenantStatus"]) if "tenantStatus" in data else None,
         suspended_with_tenant="suspendedWithTenant" in data,
@@ -541,7 +542,7 @@ def key_create(key: ApiKey, tenant: Tenant, event: AuditEvent) -> None:
             [
                 _tenant_key_claim(key, tenant),
                 _key_put(key, tenant),
-                _key_listing(key),
+                *_key_listings(key),
                 audit_action(event),
             ]
         )
@@ -567,9 +568,81 @@ def _tenant_key_claim(key: ApiKey, tenant: Tenant) -> Action:
 KEY_SK = "KEY#"
 
 
-def _key_listing(key: ApiKey) -> Action:
+def _key_listings(key: ApiKey) -> list[Action]:
     """The key's id in its tenant's partition (`sk = KEY#<id>`), so a consistent Query finds
-    every key issued here even when the eventually consistent tenant-index lags."""
+    every key issued here even when the eventually consistent tenant-index lags; and, for an
+    operator key, in the operator keys' list (staff's "Operator keys" page)."""
+    listings = [_key_listing(key)]
+    if Scope.OPERATOR in key.scopes:
+        listings.append(_operator_listing(key))
+    return listings
+
+
+OPERATOR_KEYS = "OPERATOR#KEYS"
+OPERATOR_KEYS_SHOWN = 100
+
+
+def _operator_listing(key: ApiKey) -> Action:
+    """`tenant_id = OPERATOR#KEYS`, `sk = <createdAt>#<id>`: every operator key issued here,
+    newest last. One partition for the platform, written only when staff issue such a key."""
+    put = {
+        "TableName": TENANTS.name,
+        "Item": to_item(
+            {
+                "tenant_id": OPERATOR_KEYS,
+                "sk": f"{iso(key.created_at)}#{key.api_key_id}",
+                "apiKeyId": key.api_key_id,
+                "tenantId": key.tenant_id,
+            }
+        ),
+        "ConditionExpression": "attribute_not_exists(sk)",
+    }
+    return f"operator:{key.api_key_id}", {"Put": put}
+
+
+def operator_keys() -> list[tuple[ApiKey, str]]:
+    """The newest OPERATOR_KEYS_SHOWN operator keys with their tenant's name (as copied onto
+    the key), newest first: one Query of their list, one BatchGetItem of the keys."""
+    response = call(
+        "query",
+        TableName=TENANTS.name,
+        KeyConditionExpression="tenant_id = :t",
+        ExpressionAttributeValues=values({":t": OPERATOR_KEYS}),
+        ScanIndexForward=False,
+        Limit=OPERATOR_KEYS_SHOWN,
+        ConsistentRead=True,
+    )
+    ids = [from_item(i)["apiKeyId"] for i in response.get("Items", [])]
+    if not ids:
+        return []
+    found: dict[str, tuple[ApiKey, str]] = {}
+    request: dict[str, Any] = {
+        API_KEYS.name: {"Keys": [to_item({"apiKeyId": i}) for i in ids], "ConsistentRead": True}
+    }
+    while request:
+        answer = call("batch_get_item", RequestItems=request)
+        for item in answer.get("Responses", {}).get(API_KEYS.name, []):
+            key, snapshot = _key_from_item(item)
+            found[key.api_key_id] = (key, str(snapshot.get("tenantName", "")))
+        request = answer.get("UnprocessedKeys") or {}
+    return [found[i] for i in ids if i in found]
+
+
+def operator_keys_list() -> int:
+    """List the operator keys issued before their list existed (or by a writer that does not
+    keep it); returns how many keys were seen. For `upgrade_layout`: a Scan of the keys table
+    (never a request path); safe to run again (a listing's key is the key's own)."""
+    params: dict[str, Any] = {
+        "TableName": API_KEYS.name,
+        "FilterExpression": "contains(scopes, :op)",
+        "ExpressionAttributeValues": values({":op": str(Scope.OPERATOR)}),
+    }
+    keys = [_key_from_item(item)[0] for item in scan_all(params)]
+    put_all(TENANTS.name, [_operator_listing(k)[1]["Put"]["Item"] for k in keys])
+    return len(keys)
+
+
+def _key_listing(key: ApiKey) -> Action:
     put = {
         "TableName": TENANTS.name,
         "Item": to_item(
@@ -678,7 +751,7 @@ def key_rotate(
                 ("old_key", {"Update": update}),
                 _tenant_key_claim(new, tenant),
                 _key_put(new, tenant),
-                _key_listing(new),
+                *_key_listings(new),
                 audit_action(event),
             ]
         )
@@ -710,7 +783,9 @@ def key_record_usage(api_key_id: str, *, count: int, last_used_at: datetime) -> 
         "update_item",
         TableName=API_KEYS.name,
         Key=to_item({"apiKeyId": api_key_id}),
-        UpdateExpression="ADD usageCount :n SET lastUsedAt = :at",
+        # firstUsedAt: the first flush of a key is at its first use (UsageRecorder).
+        UpdateExpression="ADD usageCount :n SET lastUsedAt = :at, "
+        "firstUsedAt = if_not_exists(firstUsedAt, :at)",
         ConditionExpression="attribute_exists(apiKeyId)",
         ExpressionAttributeValues=values({":n": count, ":at": iso(last_used_at)}),
     )

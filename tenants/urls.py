@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invites, views
+from . import invites, operator_keys, views
 
 app_name = "tenants"
 
@@ -25,6 +25,7 @@ urlpatterns = [
     path("tenants/<id:tenant_id>/keys/new/", views.key_create, name="key-create"),
     path("tenants/<id:tenant_id>/keys/<id:key_id>/revoke/", views.key_revoke, name="key-revoke"),
     path("tenants/<id:tenant_id>/keys/<id:key_id>/rotate/", views.key_rotate, name="key-rotate"),
+    path("operator-keys/", operator_keys.operator_keys, name="operator-keys"),
     path("audit/", views.audit_log, name="audit"),
     path("audit/export.csv", views.audit_export, name="audit-export"),
     path(

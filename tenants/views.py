@@ -81,7 +81,7 @@ def tenant_provision(request: HttpRequest) -> HttpResponse:
         except services.ServiceError as exc:
             form.add_error(exc.field, str(exc))
         else:
-            return _show_key_once(request, tenant.tenant_id, issued, title="Tenant provisioned")
+            return show_key_once(request, tenant.tenant_id, issued, title="Tenant provisioned")
     status = 400 if form.errors else 200
     return render_page(request, "tenants/tenant_provision.html", {"form": form}, status=status)
 
@@ -92,7 +92,7 @@ FIRST_DISPATCH_BODY = (
 )
 
 
-def _show_key_once(
+def show_key_once(
     request: HttpRequest, tenant_id: str, issued: object, *, title: str
 ) -> HttpResponse:
     """The raw key appears in this response only; the URL moves on so a reload won't show it."""
@@ -215,7 +215,7 @@ def key_create(request: HttpRequest, tenant_id: str) -> HttpResponse:
         except services.ServiceError as exc:
             form.add_error(exc.field, str(exc))
         else:
-            return _show_key_once(request, tenant_id, issued, title="API key created")
+            return show_key_once(request, tenant_id, issued, title="API key created")
     status = 400 if form.errors else 200
     return render_page(
         request, "tenants/key_create.html", {"tenant": tenant, "form": form}, status=status
@@ -257,7 +257,7 @@ def key_rotate(request: HttpRequest, tenant_id: str, key_id: str) -> HttpRespons
         except services.ServiceError as exc:
             form.add_error(None, str(exc))
         else:
-            return _show_key_once(request, tenant_id, issued, title="API key rotated")
+            return show_key_once(request, tenant_id, issued, title="API key rotated")
     status = 400 if form.errors else 200
     context = {"tenant": tenant, "key": key, "form": form}
     return render_page(request, "tenants/key_rotate.html", context, status=status)

@@ -1,9 +1,11 @@
 """Usage over a range of days, for the pages, the CSV and the APIs. Reads roll-ups only."""
 
-from dataclasses import replace
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 
+from outpost_admin.dynamo import utcnow
 from tenants import selectors as tenant_selectors
+from tenants.key_requests import KeyRequest
 
 from . import storage
 from .figures import Cells, Filters, TopTenant, UsageReport, days_between, report, top_exact
@@ -50,3 +52,23 @@ def _top_tenants(result: UsageReport, days: list[Cells]) -> dict:
         "top_tenants": [TopTenant(t, names.get(t, ""), n) for t, n in top],
         "top_tenants_exact": top_exact(days, top),
     }
+
+
+KEY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class KeyActivity:
+    report: UsageReport
+    requests: list[KeyRequest]  # newest first, at most key_requests.RECENT_REQUESTS
+    tenant_name: str
+
+
+def key_activity(*, tenant_id: str, api_key_id: str, days: int = KEY_DAYS) -> KeyActivity:
+    """One key's last `days` days (UTC) by outcome and refusals, from its month items, and
+    the requests made with it: one BatchGetItem, whatever its use."""
+    until = utcnow().date()
+    since = until - timedelta(days=days - 1)
+    cells, requests, name = storage.key_cells(tenant_id, api_key_id, days_between(since, until))
+    result = report(since, until, cells, Filters(key_id=api_key_id))
+    return KeyActivity(report=result, requests=requests, tenant_name=name)

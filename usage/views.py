@@ -16,6 +16,7 @@ from outpost_admin.pages import render_page
 from tenants import selectors as tenant_selectors
 from tenants.access import portal_required, viewer_tenant_id
 from tenants.domain import ApiKey, Tenant
+from tenants.domain import Scope as KeyScope
 
 from . import selectors as usage_selectors
 from . import storage as usage_storage
@@ -78,6 +79,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "form": scope.form,
         "report": report,
         "tenant": scope.tenant,
+        "keys": scope.keys,
         "staff": request.user.is_staff,
         "charts": charts(report, key_names(scope.keys), per_key=bool(scope.tenant))
         if report
@@ -193,3 +195,34 @@ def usage_today(request: HttpRequest) -> HttpResponse:
     names = {s.value.lower(): s.api_value for s in DispatchStatus}  # the API's names
     finished = [(names[k], n) for k, n in sorted(day.by_status.items()) if k in names and n]
     return render(request, "usage/_today.html", {"finished": finished})
+
+
+@portal_required
+def key_page(request: HttpRequest, key_id: str) -> HttpResponse:
+    """One key: its scopes, first and last use, its dispatches per day by outcome and its
+    refusals by limit (its month items) and the last requests made with it. Staff see any
+    key; a tenant user only their tenant's (another's is a 404). GetItem + BatchGetItem."""
+    key = tenant_selectors.key_by_id(api_key_id=key_id, tenant_id=viewer_tenant_id(request))
+    activity = usage_selectors.key_activity(tenant_id=key.tenant_id, api_key_id=key_id)
+    report = activity.report
+    days = [d.day for d in report.days]
+    context = {
+        "key": key,
+        "state": key.state(utcnow()),
+        "operator": KeyScope.OPERATOR in key.scopes,
+        "tenant_name": activity.tenant_name,
+        "staff": request.user.is_staff,
+        "report": report,
+        "requests": activity.requests,
+        "charts": [
+            _per_day("by-outcome", "Dispatches per day by outcome", days, report, "by_status"),
+            _per_day("refusals", "Refused per day (429), by limit", days, report, "rejections"),
+        ],
+    }
+    return render_page(request, "usage/key_page.html", context)
+
+
+def _per_day(chart_id: str, title: str, days: list, report: UsageReport, field: str) -> Chart:
+    names = STATUSES if field == "by_status" else LIMITS
+    series = [Series(n, [getattr(d, field).get(n, 0) for d in report.days]) for n in names]
+    return Chart(chart_id, title, days, series)

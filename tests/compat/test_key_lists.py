@@ -6,7 +6,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from outpost_admin.dynamo import call, client, to_item, values
+from outpost_admin.dynamo import call, client, iso, to_item, values
 from outpost_admin.dynamo.tables import TENANTS
 from tenants import authentication, services, storage
 from tenants.counters import tenant_key
@@ -65,3 +65,23 @@ def test_a_key_listed_only_on_an_old_tenant_item_is_suspended_then_moved(make_te
     assert fresh.key.api_key_id in storage.key_ids_listed(after)  # on an item of its own
     services.tenant_set_status(tenant_id=tenant.tenant_id, status=TenantStatus.ACTIVE, actor=actor)
     assert storage.key_get(fresh.key.api_key_id).status == KeyStatus.ACTIVE
+
+
+def test_an_operator_key_issued_before_its_list_existed_is_listed_by_the_upgrade(
+    make_tenant, operator_key
+):
+    tenant, _ = make_tenant()
+    issued = operator_key(tenant.tenant_id)
+    listing = to_item(
+        {
+            "tenant_id": storage.OPERATOR_KEYS,
+            "sk": f"{iso(issued.key.created_at)}#{issued.key.api_key_id}",
+        }
+    )
+    call("delete_item", TableName=TENANTS.name, Key=listing)  # as an earlier version left it
+    assert issued.key.api_key_id not in [k.api_key_id for k, _ in storage.operator_keys()]
+    out = StringIO()
+    call_command("upgrade_layout", "--keep-old-indexes", stdout=out)
+    assert "operator keys: " in out.getvalue()
+    listed = dict((k.api_key_id, name) for k, name in storage.operator_keys())
+    assert listed[issued.key.api_key_id] == tenant.name

@@ -58,6 +58,8 @@ class Command(BaseCommand):
         self.stdout.write(f"claim queue: {listed} waiting dispatch(es) listed")
         moved = tenant_storage.key_lists_move()
         self.stdout.write(f"key lists: {moved} tenant(s) moved off the tenant item")
+        operators = tenant_storage.operator_keys_list()
+        self.stdout.write(f"operator keys: {operators} listed for the Operator keys page")
         for table in (TENANTS, AUDIT, DISPATCHES):
             self._indexes(table, keep_old=options["keep_old_indexes"])
         # Tables and indexes a newer version added that need no backfill (the webhooks
