@@ -5,7 +5,18 @@ from django import forms
 
 from tenants.forms import tenant_picker_field
 
-from .domain import AGENTS, API_STATUSES, DispatchStatus
+from .domain import (
+    AGENTS,
+    API_STATUSES,
+    TASK_MAX,
+    TASK_MIN,
+    TIMEOUT_MAX,
+    TIMEOUT_MIN,
+    Dispatch,
+    DispatchStatus,
+    tag_rules,
+)
+from .lifecycle import RerunEdits
 from .selectors import MAX_RANGE_DAYS
 
 ANY = [("", "Any")]
@@ -77,3 +88,86 @@ class StaffDispatchFilterForm(DispatchFilterForm):
 
 def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value else None
+
+
+class RerunForm(forms.Form):
+    """ "Run again": the original request, pre-filled, with what a person may change. Tags are
+    one a line, `name=value` (or just `name`), checked by the API's own rules."""
+
+    task = forms.CharField(
+        min_length=TASK_MIN,
+        max_length=TASK_MAX,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+    )
+    model_id = forms.ChoiceField(label="Model")
+    timeout_seconds = forms.IntegerField(
+        label="Timeout (seconds)", min_value=TIMEOUT_MIN, max_value=TIMEOUT_MAX
+    )
+    tags = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One a line: name=value, or a name alone.",
+    )
+    token = forms.RegexField(
+        regex=r"^[A-Za-z0-9_-]{16,64}$",
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "This form is damaged: reload the page."},
+    )
+
+    def __init__(self, *args: Any, original: Dispatch, timeout_cap: int | None = None, **kw: Any):
+        kw.setdefault("initial", {})
+        kw["initial"] = {
+            "task": original.task,
+            "model_id": original.model_id,
+            "timeout_seconds": original.timeout_seconds,
+            "tags": tags_text(original.tags),
+            **kw["initial"],
+        }
+        super().__init__(*args, **kw)
+        self.original, self.timeout_cap = original, timeout_cap
+        agent = AGENTS.get(original.agent)
+        models = list(agent.models) if agent else []
+        if original.model_id not in models:  # e.g. the control plane's: it may run again
+            models.insert(0, original.model_id)
+        model_field = self.fields["model_id"]
+        assert isinstance(model_field, forms.ChoiceField)
+        model_field.choices = [(m, m) for m in models]
+
+    def clean_task(self) -> str:
+        task = self.cleaned_data["task"].replace("\r\n", "\n")  # browsers send CRLF
+        return self.original.task if task == self.original.task.replace("\r\n", "\n") else task
+
+    def clean_timeout_seconds(self) -> int:
+        timeout: int = self.cleaned_data["timeout_seconds"]
+        if self.timeout_cap is not None and timeout > self.timeout_cap:
+            raise forms.ValidationError(f"At most {self.timeout_cap} seconds on the tenant's tier.")
+        return timeout
+
+    def clean_tags(self) -> dict[str, str]:
+        text = self.cleaned_data["tags"].replace("\r\n", "\n")
+        if text.strip() == tags_text(self.original.tags).strip():
+            return dict(self.original.tags)  # unchanged, whatever its names hold
+        tags: dict[str, str] = {}
+        for line in text.split("\n"):
+            if line.strip():
+                name, _, value = line.partition("=")
+                tags[name.strip()] = value.strip()
+        try:
+            return tag_rules(tags)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def edits(self) -> RerunEdits:
+        data = self.cleaned_data
+        return RerunEdits(
+            task=data["task"],
+            model_id=data["model_id"],
+            timeout_seconds=data["timeout_seconds"],
+            tags=data["tags"],
+        )
+
+
+def tags_text(tags: dict[str, str]) -> str:
+    return "\n".join(f"{k}={v}" if v else k for k, v in sorted(tags.items()))

@@ -85,6 +85,7 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "expires_at": d.expires_at,
             "rerun_of": d.rerun_of or None,
             "callback_url": d.callback_url or None,
+            "api_key_name": d.api_key_name or None,
             # In the claim queue while it waits (ours only: workers claim nothing else).
             "claim_queue": claim_queue.shard_of(d.dispatch_id)
             if d.is_ours and d.status == DispatchStatus.PENDING
@@ -137,6 +138,7 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         interruptions=int(data.get("interruptions", 0)),
         cost=data.get("cost") if isinstance(data.get("cost"), dict) else None,
         callback_url=data.get("callback_url", ""),
+        api_key_name=data.get("api_key_name", ""),
     )
 
 
@@ -820,7 +822,11 @@ def _add_filters(
 # --- logs -------------------------------------------------------------------------------
 
 
-def log_append(dispatch: Dispatch, *, seq: int, text: str, now: datetime) -> None:
+def log_append(
+    dispatch: Dispatch, *, seq: int, text: str, now: datetime, line_times: list[int] | None = None
+) -> None:
+    """One chunk; `line_times` (epoch ms, one per domain.log_pieces(text)) beside the text,
+    which stays the output exactly as captured."""
     call(
         "put_item",
         TableName=DISPATCH_LOGS.name,
@@ -830,6 +836,7 @@ def log_append(dispatch: Dispatch, *, seq: int, text: str, now: datetime) -> Non
                 "seq": seq,
                 "text": text,
                 "created_at": iso(now),
+                "line_times": line_times or None,
                 "expires_at": dispatch.expires_at or None,
             }
         ),
@@ -862,7 +869,9 @@ def log_all(dispatch_id: str) -> Iterator[LogChunk]:
 def _chunk_from_item(item: dict[str, Any]) -> LogChunk:
     data = from_item(item)
     created = parse_iso(data.get("created_at")) or utcnow()
-    return LogChunk(int(data["seq"]), data.get("text", ""), created)
+    times = data.get("line_times")
+    line_times = tuple(int(t) for t in times) if isinstance(times, list) else ()
+    return LogChunk(int(data["seq"]), data.get("text", ""), created, line_times)
 
 
 def log_tail(dispatch_id: str, *, chunks: int = 20) -> list[LogChunk]:

@@ -20,18 +20,21 @@ from outpost_admin.pages import render_page, staff_required
 from outpost_admin.templatetags.outpost import duration
 from tenants import selectors as tenant_selectors
 from tenants.access import portal_required, viewer_tenant_id
+from tenants.domain import Limits
 from tenants.forms import tenant_filter_id
 
 from . import history_index, lifecycle, selectors
 from .domain import (
     Dispatch,
     IdempotencyInFlight,
+    IdempotencyMismatch,
     InvalidTransition,
     QuotaExceeded,
     StillActive,
     TenantNotActive,
+    log_lines,
 )
-from .forms import DispatchFilterForm, StaffDispatchFilterForm
+from .forms import DispatchFilterForm, RerunForm, StaffDispatchFilterForm
 
 PAGE_SIZE = 25
 # A filtered history page reads on until its page is full, within this bound (stated on the
@@ -215,10 +218,12 @@ def tenant_dispatches(request: HttpRequest, tenant_id: str) -> HttpResponse:
 def dispatch_detail(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     context = _detail(request, dispatch_id)
     chunks = selectors.log_tail(dispatch_id=dispatch_id, chunks=LOG_TAIL)
+    lines = log_lines(chunks)
     context.update(
-        log="".join(c.text for c in chunks),
+        log_lines=lines,
         log_seq=chunks[-1].seq if chunks else -1,
         log_cut=bool(chunks) and chunks[0].seq > 0,
+        log_untimed=any(line.at is None for line in lines),
     )
     return render_page(request, "dispatches/dispatch_detail.html", context)
 
@@ -254,9 +259,16 @@ def dispatch_log(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     body = {
         "seq": chunks[-1].seq if chunks else after,
         "text": "".join(c.text for c in chunks),
+        # [epoch ms or null (written before times were kept), text]; a first line that
+        # continues the page's last one is joined to it by the page.
+        "lines": [[_ms(line.at), line.text] for line in log_lines(chunks)],
         "done": dispatch.status.is_terminal and len(chunks) < LOG_PAGE,
     }
     return JsonResponse(body)
+
+
+def _ms(at: datetime | None) -> int | None:
+    return int(at.timestamp() * 1000) if at else None
 
 
 @portal_required
@@ -294,39 +306,44 @@ def dispatch_cancel(request: HttpRequest, dispatch_id: str) -> HttpResponse:
 @portal_required
 @require_http_methods(["GET", "POST"])
 def dispatch_rerun(request: HttpRequest, dispatch_id: str) -> HttpResponse:
-    """GET shows what will run again; POST creates it (once per confirmation: the page's
-    token is the idempotency key, so a double submit opens the same new dispatch)."""
+    """GET shows the request pre-filled to edit (task, model, timeout, tags); POST creates it
+    (once per confirmation: the form's token is the idempotency key, so a double submit
+    opens the same new dispatch, and the same token with other values is refused)."""
     scope = viewer_tenant_id(request)
     original = selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
-    error, token = "", request.POST.get("token", "")
-    if request.method == "POST" and _TOKEN.fullmatch(token):
-        try:
-            new_id = _rerun(request, original, token)
-        except (QuotaExceeded, TenantNotActive, StillActive, IdempotencyInFlight) as exc:
-            error = _rerun_problem(exc)
-        else:
-            messages.success(request, f"Dispatch {dispatch_id} runs again as {new_id}.")
-            return redirect("dispatches:detail", dispatch_id=new_id)
-    if not original.status.is_terminal:
-        error = str(StillActive(original.status))
-    context = {"dispatch": original, "error": error, "token": secrets.token_urlsafe(16)}
-    status = 409 if error else 200
+    error = "" if original.status.is_terminal else str(StillActive(original.status))
+    if request.method == "POST":
+        tenant = tenant_selectors.tenant_get(tenant_id=original.tenant_id)
+        form = RerunForm(
+            request.POST, original=original, timeout_cap=tenant.limits.max_job_timeout_seconds
+        )
+        if form.is_valid() and not error:
+            try:
+                new_id = _rerun(request, original, tenant.limits, form)
+            except (QuotaExceeded, TenantNotActive, StillActive, IdempotencyInFlight) as exc:
+                error = _rerun_problem(exc)
+            except IdempotencyMismatch:
+                error = "This form was sent already with other values: reload it to run again."
+            else:
+                messages.success(request, f"Dispatch {dispatch_id} runs again as {new_id}.")
+                return redirect("dispatches:detail", dispatch_id=new_id)
+    else:
+        form = RerunForm(original=original, initial={"token": secrets.token_urlsafe(16)})
+    context = {"dispatch": original, "error": error, "form": form}
+    status = 409 if error else 400 if form.errors else 200
     return render_page(request, "dispatches/dispatch_rerun.html", context, status=status)
 
 
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-def _rerun(request: HttpRequest, original: Dispatch, token: str) -> str:
-    tenant = tenant_selectors.tenant_get(tenant_id=original.tenant_id)
+def _rerun(request: HttpRequest, original: Dispatch, limits: Limits, form: RerunForm) -> str:
     try:
         dispatch = lifecycle.dispatch_rerun(
             original=original,
             api_key_id="",
-            limits=tenant.limits,
-            idempotency_key=f"page-rerun-{token}",
+            limits=limits,
+            idempotency_key=f"page-rerun-{form.cleaned_data['token']}",
             render=lambda d: {"dispatchId": d.dispatch_id},
             actor=actor_from(request),
+            edits=form.edits(),
         )
     except lifecycle.Replay as replay:  # the same confirmation submitted twice
         return replay.dispatch_id or str((replay.response or {})["dispatchId"])
