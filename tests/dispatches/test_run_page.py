@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from dispatches import lifecycle, storage
-from dispatches.domain import DispatchStatus
+from dispatches.domain import DispatchStatus, LogChunk, LogLine, log_lines
 from dispatches.forms import tags_text
 from fleet.executors import LogWriter, OutputBuffer
 from outpost_admin import audit
@@ -328,3 +328,22 @@ def test_another_tenants_run_again_is_a_404(owner, make_tenant, login_member):
     assert outsider.get(f"/dispatches/{original}/rerun/").status_code == 404
     assert outsider.post(f"/dispatches/{original}/rerun/", {"task": "x" * 20}).status_code == 404
     assert outsider.get(f"/dispatches/{original}/log.txt").status_code == 404
+
+
+def test_a_rerun_through_the_api_records_its_keys_name(owner):
+    _, issued, _ = owner
+    original = finished(issued.raw)
+    response = Client().post(
+        f"/api/v1/dispatches/{original}/rerun",
+        "{}",
+        content_type="application/json",
+        HTTP_X_API_KEY=issued.raw,
+    )
+    assert response.status_code == 201, response.content
+    again = storage.dispatch_get(response.json()["data"]["dispatchId"])
+    assert (again.api_key_id, again.api_key_name) == (issued.key.api_key_id, issued.key.name)
+
+
+def test_times_that_do_not_fit_the_text_are_not_shown():
+    chunk = LogChunk(0, "a\nb\n", utcnow(), (T0,))  # one time for two lines: not trusted
+    assert log_lines([chunk]) == [LogLine("a\n", None), LogLine("b\n", None)]
