@@ -73,6 +73,7 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
         context.update(_search_bound(form.cleaned_data, tenant_id, page))
         context["live_url"] = _live_url(request, tenant_id=tenant_id if scope is None else "")
         context["tenant_name"] = context.get("tenant_names", {}).get(tenant_id, "")
+        context["thin_rows"] = not tenant_id  # every tenant's index holds no tags nor keys
     if scope is None and not any(request.GET.get(f) for f in ("tenant", "day", "since")):
         context["pinned_day"] = today  # "Load more" stays on this day after midnight
     if request.GET.get("cursor") and getattr(request, "htmx", False):
@@ -114,6 +115,7 @@ def dispatch_live_rows(request: HttpRequest) -> HttpResponse:
     rows = newest + refreshed
     context = {"dispatches": rows, "show_tenant": scope is None, **_names(scope, rows)}
     context["bulk"] = request.GET.get("bulk") == "1"
+    context["thin_rows"] = not tenant_id
     return render(request, "dispatches/_dispatch_table.html#live-rows", context)
 
 

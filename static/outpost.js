@@ -240,6 +240,16 @@ function liveTable(tbody) {
   const timer = setInterval(refresh, 2500);
 }
 
+// A run list row opens its run (its first link is the same place, for keyboards and no JS),
+// unless the click was on a link, a box, or the end of selecting text.
+document.addEventListener("click", (event) => {
+  const row = event.target.closest("table.dense tbody tr[data-href]");
+  if (!row || event.target.closest("a, button, input, label, select")) return;
+  const selection = document.getSelection();
+  if (selection && !selection.isCollapsed && row.contains(selection.anchorNode)) return;
+  window.location.assign(row.dataset.href);
+});
+
 // The usage filters: From and To apply only to a Custom range, so they are off otherwise
 // (the server refuses a preset range with days, rather than ignoring them).
 function customRange(select) {
