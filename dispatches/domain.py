@@ -217,3 +217,22 @@ class StillActive(Exception):
     def __init__(self, status: DispatchStatus):
         super().__init__(f"The dispatch is still {status.api_value}: run it again once it ends.")
         self.status = status
+
+
+@dataclass(frozen=True)
+class RowFilters:
+    """Filters only `user-dispatches-index` (ALL) can apply: a tag (a name, or a name and its
+    value), the key (its id, or the name recorded on the dispatch), and the order."""
+
+    tag_name: str = ""
+    tag_value: str | None = None  # None: any value
+    key_id: str = ""
+    key_name: str = ""
+    oldest_first: bool = False
+
+    def scope(self) -> str:
+        if self == RowFilters():
+            return ""  # cursors made before these filters existed stay valid
+        return (
+            f":{self.tag_name}={self.tag_value}:{self.key_id}:{self.key_name}:{self.oldest_first}"
+        )

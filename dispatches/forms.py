@@ -1,3 +1,4 @@
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -8,12 +9,15 @@ from tenants.forms import tenant_picker_field
 from .domain import (
     AGENTS,
     API_STATUSES,
+    TAG_NAME_MAX,
+    TAG_VALUE_MAX,
     TASK_MAX,
     TASK_MIN,
     TIMEOUT_MAX,
     TIMEOUT_MIN,
     Dispatch,
     DispatchStatus,
+    RowFilters,
     tag_rules,
 )
 from .lifecycle import RerunEdits
@@ -39,8 +43,17 @@ class DispatchFilterForm(forms.Form):
     repo = forms.RegexField(
         required=False, max_length=200, regex=r"^[\w.-]+/[\w.-]+$", help_text="owner/name"
     )
+    tag = forms.CharField(
+        required=False, max_length=TAG_NAME_MAX + 1 + TAG_VALUE_MAX, help_text="name or name=value"
+    )
+    key = forms.CharField(required=False, max_length=200, help_text="name or id")
     since = _datetime_field("From (UTC)")
     until = _datetime_field("To (UTC)")
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[("", "Newest first"), ("oldest", "Oldest first"), ("duration", "Longest first")],
+        help_text="Longest: within the page",
+    )
     cursor = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
 
     def clean_status(self) -> DispatchStatus | None:
@@ -60,6 +73,26 @@ class DispatchFilterForm(forms.Form):
             self.add_error("until", "The end of the range is before its start.")
         return data
 
+    def row_filters(self) -> RowFilters:
+        """Tag, key and order, as user-dispatches-index applies them."""
+        data = self.cleaned_data
+        name, has_value, value = data.get("tag", "").partition("=")
+        key = data.get("key", "").strip()
+        return RowFilters(
+            tag_name=name.strip(),
+            tag_value=value.strip() if has_value else None,
+            key_id=key if _is_uuid(key) else "",
+            key_name="" if _is_uuid(key) else key,
+            oldest_first=data.get("sort") == "oldest",
+        )
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
 
 class StaffDispatchFilterForm(DispatchFilterForm):
     """Staff see every tenant: one tenant's history, or every tenant's for a day or a range."""
@@ -68,10 +101,18 @@ class StaffDispatchFilterForm(DispatchFilterForm):
     day = forms.DateField(
         required=False, label="Day (UTC)", widget=forms.DateInput(attrs={"type": "date"})
     )
-    field_order = ["tenant", "day", "status", "agent", "repo", "since", "until"]
+    field_order = ["tenant", "day", "status", "agent", "repo", "tag", "key", "since", "until"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if not data.get("tenant"):
+            for name in ("tag", "key"):
+                if data.get(name):
+                    self.add_error(
+                        name, "Pick a tenant first: every tenant's index holds no tags nor keys."
+                    )
+            if data.get("sort") == "oldest":
+                self.add_error("sort", "Pick a tenant first to read oldest first.")
         since, until = data.get("since"), data.get("until")
         if data.get("tenant") or not (since or until):
             return data

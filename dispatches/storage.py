@@ -47,6 +47,7 @@ from .domain import (
     KeyNotActive,
     LogChunk,
     QuotaExceeded,
+    RowFilters,
     TenantNotActive,
 )
 
@@ -611,9 +612,11 @@ def dispatch_list(
     limit: int = 50,
     max_reads: int = 1,
     read_size: int = 0,
+    more: RowFilters | None = None,
 ) -> Page[Dispatch]:
-    """One tenant's dispatches, newest first: one Query per page, or up to `max_reads` of
-    `read_size` items each while filters leave the page short (query_page)."""
+    """One tenant's dispatches, newest first (`more.oldest_first`: oldest): one Query per
+    page, or up to `max_reads` of `read_size` items each while filters leave the page short
+    (query_page). `more` filters by tag and key, which only this index holds (ALL)."""
     return _newest_first(
         ("user-dispatches-index", "user_id", tenant_id),
         since=since,
@@ -625,6 +628,7 @@ def dispatch_list(
         limit=limit,
         max_reads=max_reads,
         read_size=read_size,
+        more=more or RowFilters(),
     )
 
 
@@ -741,17 +745,19 @@ def _newest_first(
     limit: int,
     max_reads: int = 1,
     read_size: int = 0,
+    more: RowFilters | None = None,
 ) -> Page[Dispatch]:
     """One page of an index partition, newest first; the cursor is bound to all of it."""
     index, attr, value = partition
+    more = more or RowFilters()
     params = _range_query(attr, value, since, until)
-    params.update(IndexName=index)
-    _add_filters(params, status=status, agent=agent, repo=repo)
+    params.update(IndexName=index, ScanIndexForward=more.oldest_first)
+    _add_filters(params, status=status, agent=agent, repo=repo, more=more)
     items, next_cursor = query_page(
         params,
         limit=limit,
         cursor=cursor,
-        scope=f"{index}:{value}:{status}:{agent}:{repo}:{since}:{until}",
+        scope=f"{index}:{value}:{status}:{agent}:{repo}:{since}:{until}{more.scope()}",
         key_names=("dispatch_id", attr, "started_at"),
         max_reads=max_reads,
         read_size=read_size,
@@ -800,19 +806,34 @@ def _range_query(
 
 
 def _add_filters(
-    params: dict[str, Any], *, status: DispatchStatus | None, agent: str, repo: str
+    params: dict[str, Any],
+    *,
+    status: DispatchStatus | None,
+    agent: str,
+    repo: str,
+    more: RowFilters | None = None,
 ) -> None:
     filters, names = [], {}
     vals = params["ExpressionAttributeValues"]
+    more = more or RowFilters()
     for attr, value in (
         ("status", str(status) if status else ""),
         ("agent", agent),
         ("repo", repo),
+        ("api_key_id", more.key_id),
+        ("api_key_name", more.key_name),
     ):
         if value:
             filters.append(f"#{attr} = :{attr}")
             names[f"#{attr}"] = attr
             vals[f":{attr}"] = value
+    if more.tag_name:
+        names["#tags"], names["#tag"] = "tags", more.tag_name
+        if more.tag_value is None:
+            filters.append("attribute_exists(#tags.#tag)")
+        else:
+            filters.append("#tags.#tag = :tag")
+            vals[":tag"] = more.tag_value
     params["ExpressionAttributeValues"] = values(vals)
     if filters:
         params["FilterExpression"] = " AND ".join(filters)

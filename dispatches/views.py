@@ -30,6 +30,7 @@ from .domain import (
     IdempotencyMismatch,
     InvalidTransition,
     QuotaExceeded,
+    RowFilters,
     StillActive,
     TenantNotActive,
     log_lines,
@@ -68,10 +69,12 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "show_tenant": scope is None, "today": today}
     tenant_id = scope or (tenant_filter_id(form) if form.is_valid() else "")
     if form.is_valid():
-        page = _history(form.cleaned_data, tenant_id, today, search=True)
-        context.update(page=page, dispatches=page.items, **_names(scope, page.items))
+        page = _history(form.cleaned_data, tenant_id, today, search=True, more=form.row_filters())
+        rows = _sorted(page.items, form.cleaned_data["sort"])
+        context.update(page=page, dispatches=rows, **_names(scope, page.items))
         context.update(_search_bound(form.cleaned_data, tenant_id, page))
-        context["live_url"] = _live_url(request, tenant_id=tenant_id if scope is None else "")
+        if not form.cleaned_data["sort"]:  # new rows go on top: only newest first follows
+            context["live_url"] = _live_url(request, tenant_id=tenant_id if scope is None else "")
         context["tenant_name"] = context.get("tenant_names", {}).get(tenant_id, "")
         context["thin_rows"] = not tenant_id  # every tenant's index holds no tags nor keys
     if scope is None and not any(request.GET.get(f) for f in ("tenant", "day", "since")):
@@ -106,7 +109,7 @@ def dispatch_live_rows(request: HttpRequest) -> HttpResponse:
     if not form.is_valid() or tenant_id is None:
         return HttpResponse("Bad filters.", status=400, content_type="text/plain")
     data = {**form.cleaned_data, "cursor": ""}
-    newest = _history(data, tenant_id, utcnow().date(), limit=limit).items
+    newest = _history(data, tenant_id, utcnow().date(), limit=limit, more=form.row_filters()).items
     shown = {d.dispatch_id for d in newest}
     ids = [i for i in request.GET.get("ids", "").split(",") if _DISPATCH_ID.fullmatch(i)]
     refreshed = selectors.dispatch_refresh(
@@ -149,11 +152,30 @@ def _names(scope: str | None, dispatches: list[Dispatch]) -> dict[str, Any]:
 
 
 def _filtered(data: dict[str, Any]) -> bool:
-    return any(data[name] for name in ("status", "agent", "repo"))
+    return any(data.get(name) for name in ("status", "agent", "repo", "tag", "key"))
+
+
+def _sorted(rows: list[Dispatch], sort: str) -> list[Dispatch]:
+    """Longest first sorts the page read (no index orders by duration: stated on the page)."""
+    if sort != "duration":
+        return rows
+    now = utcnow()
+    return sorted(rows, key=lambda d: _ran(d, now), reverse=True)
+
+
+def _ran(d: Dispatch, now: datetime) -> float:
+    start = d.claimed_at or d.started_at
+    return ((d.ended_at or now) - start).total_seconds() if start.tzinfo else 0.0
 
 
 def _history(
-    data: dict[str, Any], tenant_id: str, today: date, *, limit: int = 0, search: bool = False
+    data: dict[str, Any],
+    tenant_id: str,
+    today: date,
+    *,
+    limit: int = 0,
+    search: bool = False,
+    more: RowFilters | None = None,
 ) -> Page[Dispatch]:
     """One tenant's history; for staff without a tenant, every tenant's for a day or a range.
     With `search` and filters, a page reads on until it is full, within FILTER_READS reads
@@ -180,6 +202,7 @@ def _history(
             until=data["until"],
             max_reads=reads,
             read_size=size,
+            more=more,
             **common,
         )
     return selectors.dispatch_list_day(
