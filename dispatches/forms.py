@@ -73,6 +73,16 @@ class DispatchFilterForm(forms.Form):
             self.add_error("until", "The end of the range is before its start.")
         return data
 
+    def clean_tag(self) -> str:
+        text: str = self.cleaned_data.get("tag", "")
+        name = text.partition("=")[0].strip()
+        if text:
+            try:
+                tag_rules({name: ""})
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return text
+
     def row_filters(self) -> RowFilters:
         """Tag, key and order, as user-dispatches-index applies them."""
         data = self.cleaned_data

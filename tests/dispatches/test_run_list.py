@@ -145,3 +145,15 @@ def test_staff_need_a_tenant_to_filter_by_tag_or_key(staff_client, member):
         row
         and 'data-label="Tags"><span class="muted" title="Not in the every-tenant' in row.group(0)
     )
+
+
+@pytest.mark.parametrize("tag", ["=core", "x" * 65 + "=core", "\u202e=x"])
+def test_a_tag_filter_with_no_valid_name_is_a_field_error_not_a_read(member, tag):
+    _, client = member
+    with counting_calls() as calls:
+        html = client.get("/dispatches/", {"tag": tag}).content.decode()
+    assert calls.operations == []
+    assert re.search(
+        r'<p class="error" id="id_tag_error">Tag names|<p class="error" id="id_tag_error">A tag name',
+        html,
+    )
