@@ -298,13 +298,23 @@ def _ms(at: datetime | None) -> int | None:
 
 @portal_required
 def dispatch_log_download(request: HttpRequest, dispatch_id: str) -> HttpResponse:
-    """The whole captured output as a text file."""
+    """The whole captured output as a text file; with `times=1`, each line after the UTC time
+    it began (a dash where none was recorded)."""
     scope = viewer_tenant_id(request)
     selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
-    text = "".join(selectors.log_all_text(dispatch_id=dispatch_id))  # at most LOG_MAX_BYTES
+    chunks = list(selectors.log_all(dispatch_id=dispatch_id))  # at most LOG_MAX_BYTES
+    if request.GET.get("times") == "1":
+        text = "".join(f"{_stamp(line.at)} {line.text}" for line in log_lines(chunks))
+        name = f"dispatch-{dispatch_id}-timed.log"
+    else:
+        text, name = "".join(c.text for c in chunks), f"dispatch-{dispatch_id}.log"
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="dispatch-{dispatch_id}.log"'
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _stamp(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if at else "-".ljust(24)
 
 
 @portal_required

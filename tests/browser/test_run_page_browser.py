@@ -140,6 +140,10 @@ def test_the_log_downloads_as_plain_text_and_only_for_its_tenant(
     text = path.read_text()
     assert text.startswith("line 0\nline 1\n") and text.count("\n") == 200
     assert download.value.suggested_filename == f"dispatch-{dispatch_id}.log"
+    with page.expect_download() as timed:
+        page.click("#log-download-timed")
+    timed.value.save_as(path)
+    assert path.read_text().startswith("2026-12-08T04:50:01.000Z line 0\n")
     _, _, stranger = tenant_user_of("Another Run Page Co")
     page.click("header button:has-text('Log out')")
     signed_in(page, stranger)

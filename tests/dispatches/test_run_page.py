@@ -347,3 +347,21 @@ def test_a_rerun_through_the_api_records_its_keys_name(owner):
 def test_times_that_do_not_fit_the_text_are_not_shown():
     chunk = LogChunk(0, "a\nb\n", utcnow(), (T0,))  # one time for two lines: not trusted
     assert log_lines([chunk]) == [LogLine("a\n", None), LogLine("b\n", None)]
+
+
+def test_the_download_with_times_puts_each_lines_time_before_it(owner, make_tenant, login_member):
+    _, issued, client = owner
+    dispatch = claimed(create(issued.raw))
+    storage.log_append(dispatch, seq=0, text="old\n", now=utcnow())
+    lifecycle.log_append(dispatch, seq=1, text="new\nmore", line_times=[T0, T0 + 1500])
+    with counting_calls() as calls:
+        download = client.get(f"/dispatches/{dispatch.dispatch_id}/log.txt?times=1")
+    assert calls.operations == ["GetItem", "Query"]
+    assert download.content.decode() == (
+        "-                        old\n2026-12-08T04:50:01.000Z new\n2026-12-08T04:50:02.500Z more"
+    )
+    assert f"dispatch-{dispatch.dispatch_id}-timed.log" in download["Content-Disposition"]
+    assert download["Content-Type"] == "text/plain; charset=utf-8"
+    other, _ = make_tenant()
+    outsider = login_member(other.tenant_id)
+    assert outsider.get(f"/dispatches/{dispatch.dispatch_id}/log.txt?times=1").status_code == 404
