@@ -52,8 +52,11 @@ from .domain import (
     API_STATUSES,
     BRANCH_MAX,
     BRANCH_PATTERN,
+    MAX_TAGS,
     REPO_MAX,
     REPO_PATTERN,
+    TAG_NAME_MAX,
+    TAG_VALUE_MAX,
     TASK_MAX,
     TASK_MIN,
     TIMEOUT_DEFAULT,
@@ -68,6 +71,7 @@ from .domain import (
     QuotaExceeded,
     StillActive,
     TenantNotActive,
+    tag_rules,
 )
 
 CONCURRENCY_RETRY_SECONDS = 10
@@ -188,7 +192,6 @@ def created_data(dispatch: Dispatch) -> dict[str, Any]:
 # --- input --------------------------------------------------------------------------------
 
 
-MAX_TAGS, TAG_NAME_MAX, TAG_VALUE_MAX = 20, 64, 256
 _TAG_NAME = {
     "type": "string",
     "minLength": 1,
@@ -196,7 +199,6 @@ _TAG_NAME = {
     "pattern": VISIBLE_NAME,
     "description": "Not blank; no control or format characters (Unicode Cc, Cf).",
 }
-_VISIBLE_NAME = re.compile(VISIBLE_NAME)
 
 
 @extend_schema_field(
@@ -232,15 +234,10 @@ class TagsField(serializers.DictField):
                 raise serializers.ValidationError(f"At most {MAX_TAGS} tags.")
             data = dict.fromkeys(data, "")
         tags: dict[str, str] = super().to_internal_value(data)
-        if len(tags) > MAX_TAGS:
-            raise serializers.ValidationError(f"At most {MAX_TAGS} tags.")
-        if not all(1 <= len(k) <= TAG_NAME_MAX for k in tags):
-            raise serializers.ValidationError(f"Tag names are 1 to {TAG_NAME_MAX} characters.")
-        if not all(_VISIBLE_NAME.fullmatch(k) for k in tags):
-            raise serializers.ValidationError(
-                "A tag name may not be blank nor hold control or format characters."
-            )
-        return tags
+        try:
+            return tag_rules(tags)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class DispatchInputSerializer(serializers.Serializer):
@@ -379,6 +376,7 @@ class DispatchCreateApi(APIView):
                 dispatch = lifecycle.dispatch_create(
                     tenant_id=principal.tenant_id,
                     api_key_id=principal.key.api_key_id,
+                    api_key_name=principal.key.name,
                     limits=principal.limits,
                     data=data,
                     body_hash=lifecycle.request_hash(request.data),

@@ -25,15 +25,16 @@ SAMPLE = 10
 _JOB_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
-def _matching(data: dict[str, Any], tenant_id: str, action: str) -> tuple[list[Dispatch], bool]:
+def _matching(form: DispatchFilterForm, tenant_id: str, action: str) -> tuple[list[Dispatch], bool]:
     """The tenant's dispatches the filters match that the action applies to, newest first:
     up to bulk.MAX_DISPATCHES, reading at most PAGES pages of the history. (matches, whether
     every match was found)."""
     found: list[Dispatch] = []
     cursor = ""
     for _ in range(PAGES):
+        data = {**form.cleaned_data, "cursor": cursor}
         page = _history(
-            {**data, "cursor": cursor}, tenant_id, utcnow().date(), limit=100, search=True
+            data, tenant_id, utcnow().date(), limit=100, search=True, more=form.row_filters()
         )
         found += [d for d in page.items if bulk.applies_to(action, d)]
         cursor = page.cursor or ""
@@ -60,7 +61,7 @@ def bulk_confirm(request: HttpRequest, action: str) -> HttpResponse:
             else "Fix the filters first."
         )
         return render_page(request, "dispatches/bulk_confirm.html", context, status=400)
-    matches, complete = _matching(form.cleaned_data, tenant_id, action)
+    matches, complete = _matching(form, tenant_id, action)
     context.update(
         matches=len(matches),
         sample=matches[:SAMPLE],

@@ -1,13 +1,25 @@
 """Dispatches: statuses, the dispatch record. No I/O. (The agents are in outpost_admin.agents.)"""
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from outpost_admin.agents import AGENTS, Agent
+from outpost_admin.validation import VISIBLE_NAME
 
-__all__ = ["AGENTS", "API_STATUSES", "ORIGIN", "Agent", "Dispatch", "DispatchStatus"]
+__all__ = [
+    "AGENTS",
+    "API_STATUSES",
+    "ORIGIN",
+    "Agent",
+    "Dispatch",
+    "DispatchStatus",
+    "LogLine",
+    "log_lines",
+    "log_pieces",
+]
 
 # What every dispatch created here says on its item: our workers claim only these.
 ORIGIN = "outpost-admin"
@@ -38,6 +50,23 @@ class DispatchStatus(StrEnum):
 
 
 API_STATUSES = [s.api_value for s in DispatchStatus]
+
+
+MAX_TAGS, TAG_NAME_MAX, TAG_VALUE_MAX = 20, 64, 256
+_VISIBLE_NAME = re.compile(VISIBLE_NAME)
+
+
+def tag_rules(tags: dict[str, str]) -> dict[str, str]:
+    """The tags, or ValueError saying which rule they break (the API's and the pages')."""
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"At most {MAX_TAGS} tags.")
+    if not all(1 <= len(k) <= TAG_NAME_MAX for k in tags):
+        raise ValueError(f"Tag names are 1 to {TAG_NAME_MAX} characters.")
+    if not all(_VISIBLE_NAME.fullmatch(k) for k in tags):
+        raise ValueError("A tag name may not be blank nor hold control or format characters.")
+    if not all(len(v) <= TAG_VALUE_MAX for v in tags.values()):
+        raise ValueError(f"Tag values are at most {TAG_VALUE_MAX} characters.")
+    return tags
 
 
 TASK_MIN, TASK_MAX = 10, 50_000
@@ -98,6 +127,7 @@ class Dispatch:
     interruptions: int = 0  # runs cut short (worker died or stopped) and queued again
     cost: dict[str, Any] | None = None  # costs.Cost.as_item(), set when it ends
     callback_url: str = ""  # receives its terminal webhook event (issue 15)
+    api_key_name: str = ""  # the key's name when it was created (none on older records)
 
     @property
     def is_ours(self) -> bool:
@@ -113,6 +143,42 @@ class LogChunk:
     seq: int
     text: str
     created_at: datetime
+    # When each of its lines began (epoch ms, CloudWatch's unit), one per piece of `text` that
+    # log_pieces() gives; empty on chunks written before times were kept.
+    line_times: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A line of output as a page shows it: `at` is when it began, None when not recorded."""
+
+    text: str
+    at: datetime | None
+
+
+_PIECE = re.compile(r"[^\n]*\n|[^\n]+")
+
+
+def log_pieces(text: str) -> list[str]:
+    """The text cut after each newline: a line, or the part of one a chunk holds."""
+    return _PIECE.findall(text)
+
+
+def log_lines(chunks: list[LogChunk]) -> list[LogLine]:
+    """Chunks as lines with their times: a piece that continues a line joins it (a writer
+    gives a continued line's pieces the time the line began, so a first piece that continues
+    a line shown before keeps its time too)."""
+    lines: list[LogLine] = []
+    for chunk in chunks:
+        pieces = log_pieces(chunk.text)
+        times = chunk.line_times if len(chunk.line_times) == len(pieces) else ()
+        for n, piece in enumerate(pieces):
+            at = datetime.fromtimestamp(times[n] / 1000, UTC) if times else None
+            if lines and not lines[-1].text.endswith("\n"):
+                lines[-1] = LogLine(lines[-1].text + piece, lines[-1].at)
+            else:
+                lines.append(LogLine(piece, at))
+    return lines
 
 
 class QuotaExceeded(Exception):
@@ -151,3 +217,22 @@ class StillActive(Exception):
     def __init__(self, status: DispatchStatus):
         super().__init__(f"The dispatch is still {status.api_value}: run it again once it ends.")
         self.status = status
+
+
+@dataclass(frozen=True)
+class RowFilters:
+    """Filters only `user-dispatches-index` (ALL) can apply: a tag (a name, or a name and its
+    value), the key (its id, or the name recorded on the dispatch), and the order."""
+
+    tag_name: str = ""
+    tag_value: str | None = None  # None: any value
+    key_id: str = ""
+    key_name: str = ""
+    oldest_first: bool = False
+
+    def scope(self) -> str:
+        if self == RowFilters():
+            return ""  # cursors made before these filters existed stay valid
+        return (
+            f":{self.tag_name}={self.tag_value}:{self.key_id}:{self.key_name}:{self.oldest_first}"
+        )

@@ -17,7 +17,7 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DispatchInput",
     "Replay",
+    "RerunEdits",
     "dispatch_adopt",
     "dispatch_cancel",
     "dispatch_claim",
@@ -75,6 +76,27 @@ class DispatchInput:
         self.tags: dict[str, str] = dict(fields.get("tags") or {})
         self.idempotency_key: str = fields.get("idempotency_key", "")
         self.callback_url: str = fields.get("callback_url", "")
+        self.edited: tuple[str, ...] = tuple(fields.get("edited", ()))  # a rerun's changes
+
+
+@dataclass(frozen=True)
+class RerunEdits:
+    """What a person changed before running a dispatch again (the run page's form)."""
+
+    task: str
+    model_id: str
+    timeout_seconds: int
+    tags: dict[str, str]
+
+    def changed(self, original: Dispatch) -> tuple[str, ...]:
+        """The names of the fields that differ from the original's."""
+        pairs = {
+            "task": (self.task, original.task),
+            "model": (self.model_id, original.model_id),
+            "timeout": (self.timeout_seconds, original.timeout_seconds),
+            "tags": (self.tags, original.tags),
+        }
+        return tuple(name for name, (new, old) in pairs.items() if new != old)
 
 
 def request_hash(body: Any) -> str:
@@ -100,6 +122,7 @@ def dispatch_create(
     render: Any,
     actor: Actor,
     rerun_of: str = "",
+    api_key_name: str = "",
 ) -> Dispatch:
     """Create a PENDING dispatch, counting it against the tenant's quotas in one transaction.
 
@@ -126,14 +149,19 @@ def dispatch_create(
         origin=ORIGIN,
         rerun_of=rerun_of,
         callback_url=data.callback_url,
+        api_key_name=api_key_name if api_key_id else "",
     )
-    metadata = {"agent": data.agent, "model": data.model_id, "repo": data.repo}
+    metadata: dict[str, Any] = {"agent": data.agent, "model": data.model_id, "repo": data.repo}
+    if rerun_of:
+        metadata["rerunOf"] = rerun_of
+    if data.edited:
+        metadata["edited"] = list(data.edited)
     event = audit_event(
         tenant_id=tenant_id,
         action="dispatch.create",
         resource=f"dispatch/{dispatch.dispatch_id}",
         actor=actor,
-        metadata={**metadata, "rerunOf": rerun_of} if rerun_of else metadata,
+        metadata=metadata,
     )
     try:
         storage.dispatch_create(
@@ -264,32 +292,42 @@ def dispatch_rerun(
     idempotency_key: str,
     render: Any,
     actor: Actor,
+    api_key_name: str = "",
+    edits: RerunEdits | None = None,
 ) -> Dispatch:
     """Run a finished dispatch again: its request as a new dispatch linked to it, under the
-    quotas and idempotency rules of a create. The timeout is held to the tier's cap today.
-    Raises StillActive, and whatever dispatch_create raises."""
+    quotas and idempotency rules of a create, with the `edits` a person made (task, model,
+    timeout, tags; the caller has checked them against the tier). Unedited, the timeout is
+    held to the tier's cap today. Raises StillActive, and whatever dispatch_create raises."""
     if not original.status.is_terminal:
         raise StillActive(original.status)
+    body: dict[str, Any] = {"rerunOf": original.dispatch_id}
+    if edits is not None:  # the same idempotency key with other edits is a mismatch
+        body["edits"] = asdict(edits)
     data = DispatchInput(
         agent=original.agent,
-        task=original.task,
-        model_id=original.model_id,
+        task=edits.task if edits else original.task,
+        model_id=edits.model_id if edits else original.model_id,
         repo=original.repo,
         branch=original.branch,
-        timeout_seconds=min(original.timeout_seconds, limits.max_job_timeout_seconds),
-        tags=original.tags,
+        timeout_seconds=edits.timeout_seconds
+        if edits
+        else min(original.timeout_seconds, limits.max_job_timeout_seconds),
+        tags=edits.tags if edits else original.tags,
         idempotency_key=idempotency_key,
         callback_url=original.callback_url,
+        edited=edits.changed(original) if edits else (),
     )
     return dispatch_create(
         tenant_id=original.tenant_id,
         api_key_id=api_key_id,
         limits=limits,
         data=data,
-        body_hash=request_hash({"rerunOf": original.dispatch_id}),
+        body_hash=request_hash(body),
         render=render,
         actor=actor,
         rerun_of=original.dispatch_id,
+        api_key_name=api_key_name,
     )
 
 
@@ -346,9 +384,11 @@ def slot_release_ended(tenant_id: str, dispatch_id: str, dispatch: Dispatch | No
     return storage.slot_release_orphan(tenant_id, dispatch_id, dispatch)
 
 
-def log_append(dispatch: Dispatch, *, seq: int, text: str) -> None:
-    """A chunk of the running agent's output."""
-    storage.log_append(dispatch, seq=seq, text=text, now=utcnow())
+def log_append(
+    dispatch: Dispatch, *, seq: int, text: str, line_times: list[int] | None = None
+) -> None:
+    """A chunk of the running agent's output, with when each of its lines began."""
+    storage.log_append(dispatch, seq=seq, text=text, now=utcnow(), line_times=line_times)
 
 
 def _outbox(dispatch: Dispatch, status: DispatchStatus, now: datetime) -> Action:

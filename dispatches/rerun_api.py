@@ -77,6 +77,7 @@ class DispatchRerunApi(APIView):
                 dispatch = lifecycle.dispatch_rerun(
                     original=original,
                     api_key_id=principal.key.api_key_id,
+                    api_key_name=principal.key.name,
                     limits=principal.limits,
                     idempotency_key=key,
                     render=self.render,

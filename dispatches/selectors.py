@@ -34,6 +34,7 @@ __all__ = [
     "dispatch_list_range",
     "dispatch_refresh",
     "log_after",
+    "log_all",
     "log_all_text",
     "log_tail",
     "log_tail_text",
@@ -133,6 +134,10 @@ def log_tail(*, dispatch_id: str, chunks: int = 20) -> list[LogChunk]:
 
 def log_after(*, dispatch_id: str, after: int) -> list[LogChunk]:
     return storage.log_after(dispatch_id, after=after)
+
+
+def log_all(*, dispatch_id: str) -> Iterator[LogChunk]:
+    return storage.log_all(dispatch_id)
 
 
 def log_all_text(*, dispatch_id: str) -> Iterator[str]:

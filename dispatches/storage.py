@@ -47,6 +47,7 @@ from .domain import (
     KeyNotActive,
     LogChunk,
     QuotaExceeded,
+    RowFilters,
     TenantNotActive,
 )
 
@@ -85,6 +86,7 @@ def _to_item(d: Dispatch) -> dict[str, Any]:
             "expires_at": d.expires_at,
             "rerun_of": d.rerun_of or None,
             "callback_url": d.callback_url or None,
+            "api_key_name": d.api_key_name or None,
             # In the claim queue while it waits (ours only: workers claim nothing else).
             "claim_queue": claim_queue.shard_of(d.dispatch_id)
             if d.is_ours and d.status == DispatchStatus.PENDING
@@ -137,6 +139,7 @@ def dispatch_from_item(item: dict[str, Any]) -> Dispatch:
         interruptions=int(data.get("interruptions", 0)),
         cost=data.get("cost") if isinstance(data.get("cost"), dict) else None,
         callback_url=data.get("callback_url", ""),
+        api_key_name=data.get("api_key_name", ""),
     )
 
 
@@ -609,9 +612,11 @@ def dispatch_list(
     limit: int = 50,
     max_reads: int = 1,
     read_size: int = 0,
+    more: RowFilters | None = None,
 ) -> Page[Dispatch]:
-    """One tenant's dispatches, newest first: one Query per page, or up to `max_reads` of
-    `read_size` items each while filters leave the page short (query_page)."""
+    """One tenant's dispatches, newest first (`more.oldest_first`: oldest): one Query per
+    page, or up to `max_reads` of `read_size` items each while filters leave the page short
+    (query_page). `more` filters by tag and key, which only this index holds (ALL)."""
     return _newest_first(
         ("user-dispatches-index", "user_id", tenant_id),
         since=since,
@@ -623,6 +628,7 @@ def dispatch_list(
         limit=limit,
         max_reads=max_reads,
         read_size=read_size,
+        more=more or RowFilters(),
     )
 
 
@@ -739,17 +745,19 @@ def _newest_first(
     limit: int,
     max_reads: int = 1,
     read_size: int = 0,
+    more: RowFilters | None = None,
 ) -> Page[Dispatch]:
     """One page of an index partition, newest first; the cursor is bound to all of it."""
     index, attr, value = partition
+    more = more or RowFilters()
     params = _range_query(attr, value, since, until)
-    params.update(IndexName=index)
-    _add_filters(params, status=status, agent=agent, repo=repo)
+    params.update(IndexName=index, ScanIndexForward=more.oldest_first)
+    _add_filters(params, status=status, agent=agent, repo=repo, more=more)
     items, next_cursor = query_page(
         params,
         limit=limit,
         cursor=cursor,
-        scope=f"{index}:{value}:{status}:{agent}:{repo}:{since}:{until}",
+        scope=f"{index}:{value}:{status}:{agent}:{repo}:{since}:{until}{more.scope()}",
         key_names=("dispatch_id", attr, "started_at"),
         max_reads=max_reads,
         read_size=read_size,
@@ -798,19 +806,34 @@ def _range_query(
 
 
 def _add_filters(
-    params: dict[str, Any], *, status: DispatchStatus | None, agent: str, repo: str
+    params: dict[str, Any],
+    *,
+    status: DispatchStatus | None,
+    agent: str,
+    repo: str,
+    more: RowFilters | None = None,
 ) -> None:
     filters, names = [], {}
     vals = params["ExpressionAttributeValues"]
+    more = more or RowFilters()
     for attr, value in (
         ("status", str(status) if status else ""),
         ("agent", agent),
         ("repo", repo),
+        ("api_key_id", more.key_id),
+        ("api_key_name", more.key_name),
     ):
         if value:
             filters.append(f"#{attr} = :{attr}")
             names[f"#{attr}"] = attr
             vals[f":{attr}"] = value
+    if more.tag_name:
+        names["#tags"], names["#tag"] = "tags", more.tag_name
+        if more.tag_value is None:
+            filters.append("attribute_exists(#tags.#tag)")
+        else:
+            filters.append("#tags.#tag = :tag")
+            vals[":tag"] = more.tag_value
     params["ExpressionAttributeValues"] = values(vals)
     if filters:
         params["FilterExpression"] = " AND ".join(filters)
@@ -820,7 +843,11 @@ def _add_filters(
 # --- logs -------------------------------------------------------------------------------
 
 
-def log_append(dispatch: Dispatch, *, seq: int, text: str, now: datetime) -> None:
+def log_append(
+    dispatch: Dispatch, *, seq: int, text: str, now: datetime, line_times: list[int] | None = None
+) -> None:
+    """One chunk; `line_times` (epoch ms, one per domain.log_pieces(text)) beside the text,
+    which stays the output exactly as captured."""
     call(
         "put_item",
         TableName=DISPATCH_LOGS.name,
@@ -830,6 +857,7 @@ def log_append(dispatch: Dispatch, *, seq: int, text: str, now: datetime) -> Non
                 "seq": seq,
                 "text": text,
                 "created_at": iso(now),
+                "line_times": line_times or None,
                 "expires_at": dispatch.expires_at or None,
             }
         ),
@@ -862,7 +890,9 @@ def log_all(dispatch_id: str) -> Iterator[LogChunk]:
 def _chunk_from_item(item: dict[str, Any]) -> LogChunk:
     data = from_item(item)
     created = parse_iso(data.get("created_at")) or utcnow()
-    return LogChunk(int(data["seq"]), data.get("text", ""), created)
+    times = data.get("line_times")
+    line_times = tuple(int(t) for t in times) if isinstance(times, list) else ()
+    return LogChunk(int(data["seq"]), data.get("text", ""), created, line_times)
 
 
 def log_tail(dispatch_id: str, *, chunks: int = 20) -> list[LogChunk]:

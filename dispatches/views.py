@@ -20,18 +20,22 @@ from outpost_admin.pages import render_page, staff_required
 from outpost_admin.templatetags.outpost import duration
 from tenants import selectors as tenant_selectors
 from tenants.access import portal_required, viewer_tenant_id
+from tenants.domain import Limits
 from tenants.forms import tenant_filter_id
 
 from . import history_index, lifecycle, saved_views, selectors
 from .domain import (
     Dispatch,
     IdempotencyInFlight,
+    IdempotencyMismatch,
     InvalidTransition,
     QuotaExceeded,
+    RowFilters,
     StillActive,
     TenantNotActive,
+    log_lines,
 )
-from .forms import DispatchFilterForm, StaffDispatchFilterForm
+from .forms import DispatchFilterForm, RerunForm, StaffDispatchFilterForm
 
 PAGE_SIZE = 25
 # A filtered history page reads on until its page is full, within this bound (stated on the
@@ -65,11 +69,14 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "show_tenant": scope is None, "today": today}
     tenant_id = scope or (tenant_filter_id(form) if form.is_valid() else "")
     if form.is_valid():
-        page = _history(form.cleaned_data, tenant_id, today, search=True)
-        context.update(page=page, dispatches=page.items, **_names(scope, page.items))
+        page = _history(form.cleaned_data, tenant_id, today, search=True, more=form.row_filters())
+        rows = _sorted(page.items, form.cleaned_data["sort"])
+        context.update(page=page, dispatches=rows, **_names(scope, page.items))
         context.update(_search_bound(form.cleaned_data, tenant_id, page))
-        context["live_url"] = _live_url(request, tenant_id=tenant_id if scope is None else "")
+        if not form.cleaned_data["sort"]:  # new rows go on top: only newest first follows
+            context["live_url"] = _live_url(request, tenant_id=tenant_id if scope is None else "")
         context["tenant_name"] = context.get("tenant_names", {}).get(tenant_id, "")
+        context["thin_rows"] = not tenant_id  # every tenant's index holds no tags nor keys
     if scope is None and not any(request.GET.get(f) for f in ("tenant", "day", "since", "period")):
         context["pinned_day"] = today  # "Load more" stays on this day after midnight
     if request.GET.get("cursor") and getattr(request, "htmx", False):
@@ -105,7 +112,7 @@ def dispatch_live_rows(request: HttpRequest) -> HttpResponse:
     if not form.is_valid() or tenant_id is None:
         return HttpResponse("Bad filters.", status=400, content_type="text/plain")
     data = {**form.cleaned_data, "cursor": ""}
-    newest = _history(data, tenant_id, utcnow().date(), limit=limit).items
+    newest = _history(data, tenant_id, utcnow().date(), limit=limit, more=form.row_filters()).items
     shown = {d.dispatch_id for d in newest}
     ids = [i for i in request.GET.get("ids", "").split(",") if _DISPATCH_ID.fullmatch(i)]
     refreshed = selectors.dispatch_refresh(
@@ -114,6 +121,7 @@ def dispatch_live_rows(request: HttpRequest) -> HttpResponse:
     rows = newest + refreshed
     context = {"dispatches": rows, "show_tenant": scope is None, **_names(scope, rows)}
     context["bulk"] = request.GET.get("bulk") == "1"
+    context["thin_rows"] = not tenant_id
     return render(request, "dispatches/_dispatch_table.html#live-rows", context)
 
 
@@ -147,11 +155,30 @@ def _names(scope: str | None, dispatches: list[Dispatch]) -> dict[str, Any]:
 
 
 def _filtered(data: dict[str, Any]) -> bool:
-    return any(data[name] for name in ("status", "agent", "repo"))
+    return any(data.get(name) for name in ("status", "agent", "repo", "tag", "key"))
+
+
+def _sorted(rows: list[Dispatch], sort: str) -> list[Dispatch]:
+    """Longest first sorts the page read (no index orders by duration: stated on the page)."""
+    if sort != "duration":
+        return rows
+    now = utcnow()
+    return sorted(rows, key=lambda d: _ran(d, now), reverse=True)
+
+
+def _ran(d: Dispatch, now: datetime) -> float:
+    start = d.claimed_at or d.started_at
+    return ((d.ended_at or now) - start).total_seconds() if start.tzinfo else 0.0
 
 
 def _history(
-    data: dict[str, Any], tenant_id: str, today: date, *, limit: int = 0, search: bool = False
+    data: dict[str, Any],
+    tenant_id: str,
+    today: date,
+    *,
+    limit: int = 0,
+    search: bool = False,
+    more: RowFilters | None = None,
 ) -> Page[Dispatch]:
     """One tenant's history; for staff without a tenant, every tenant's for a day or a range.
     With `search` and filters, a page reads on until it is full, within FILTER_READS reads
@@ -178,6 +205,7 @@ def _history(
             until=data["until"],
             max_reads=reads,
             read_size=size,
+            more=more,
             **common,
         )
     return selectors.dispatch_list_day(
@@ -218,10 +246,12 @@ def tenant_dispatches(request: HttpRequest, tenant_id: str) -> HttpResponse:
 def dispatch_detail(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     context = _detail(request, dispatch_id)
     chunks = selectors.log_tail(dispatch_id=dispatch_id, chunks=LOG_TAIL)
+    lines = log_lines(chunks)
     context.update(
-        log="".join(c.text for c in chunks),
+        log_lines=lines,
         log_seq=chunks[-1].seq if chunks else -1,
         log_cut=bool(chunks) and chunks[0].seq > 0,
+        log_untimed=any(line.at is None for line in lines),
     )
     return render_page(request, "dispatches/dispatch_detail.html", context)
 
@@ -257,20 +287,37 @@ def dispatch_log(request: HttpRequest, dispatch_id: str) -> HttpResponse:
     body = {
         "seq": chunks[-1].seq if chunks else after,
         "text": "".join(c.text for c in chunks),
+        # [epoch ms or null (written before times were kept), text]; a first line that
+        # continues the page's last one is joined to it by the page.
+        "lines": [[_ms(line.at), line.text] for line in log_lines(chunks)],
         "done": dispatch.status.is_terminal and len(chunks) < LOG_PAGE,
     }
     return JsonResponse(body)
 
 
+def _ms(at: datetime | None) -> int | None:
+    return int(at.timestamp() * 1000) if at else None
+
+
 @portal_required
 def dispatch_log_download(request: HttpRequest, dispatch_id: str) -> HttpResponse:
-    """The whole captured output as a text file."""
+    """The whole captured output as a text file; with `times=1`, each line after the UTC time
+    it began (a dash where none was recorded)."""
     scope = viewer_tenant_id(request)
     selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
-    text = "".join(selectors.log_all_text(dispatch_id=dispatch_id))  # at most LOG_MAX_BYTES
+    chunks = list(selectors.log_all(dispatch_id=dispatch_id))  # at most LOG_MAX_BYTES
+    if request.GET.get("times") == "1":
+        text = "".join(f"{_stamp(line.at)} {line.text}" for line in log_lines(chunks))
+        name = f"dispatch-{dispatch_id}-timed.log"
+    else:
+        text, name = "".join(c.text for c in chunks), f"dispatch-{dispatch_id}.log"
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="dispatch-{dispatch_id}.log"'
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _stamp(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if at else "-".ljust(24)
 
 
 @portal_required
@@ -297,39 +344,44 @@ def dispatch_cancel(request: HttpRequest, dispatch_id: str) -> HttpResponse:
 @portal_required
 @require_http_methods(["GET", "POST"])
 def dispatch_rerun(request: HttpRequest, dispatch_id: str) -> HttpResponse:
-    """GET shows what will run again; POST creates it (once per confirmation: the page's
-    token is the idempotency key, so a double submit opens the same new dispatch)."""
+    """GET shows the request pre-filled to edit (task, model, timeout, tags); POST creates it
+    (once per confirmation: the form's token is the idempotency key, so a double submit
+    opens the same new dispatch, and the same token with other values is refused)."""
     scope = viewer_tenant_id(request)
     original = selectors.dispatch_get(tenant_id=scope, dispatch_id=dispatch_id)
-    error, token = "", request.POST.get("token", "")
-    if request.method == "POST" and _TOKEN.fullmatch(token):
-        try:
-            new_id = _rerun(request, original, token)
-        except (QuotaExceeded, TenantNotActive, StillActive, IdempotencyInFlight) as exc:
-            error = _rerun_problem(exc)
-        else:
-            messages.success(request, f"Dispatch {dispatch_id} runs again as {new_id}.")
-            return redirect("dispatches:detail", dispatch_id=new_id)
-    if not original.status.is_terminal:
-        error = str(StillActive(original.status))
-    context = {"dispatch": original, "error": error, "token": secrets.token_urlsafe(16)}
-    status = 409 if error else 200
+    error = "" if original.status.is_terminal else str(StillActive(original.status))
+    if request.method == "POST":
+        tenant = tenant_selectors.tenant_get(tenant_id=original.tenant_id)
+        form = RerunForm(
+            request.POST, original=original, timeout_cap=tenant.limits.max_job_timeout_seconds
+        )
+        if form.is_valid() and not error:
+            try:
+                new_id = _rerun(request, original, tenant.limits, form)
+            except (QuotaExceeded, TenantNotActive, StillActive, IdempotencyInFlight) as exc:
+                error = _rerun_problem(exc)
+            except IdempotencyMismatch:
+                error = "This form was sent already with other values: reload it to run again."
+            else:
+                messages.success(request, f"Dispatch {dispatch_id} runs again as {new_id}.")
+                return redirect("dispatches:detail", dispatch_id=new_id)
+    else:
+        form = RerunForm(original=original, initial={"token": secrets.token_urlsafe(16)})
+    context = {"dispatch": original, "error": error, "form": form}
+    status = 409 if error else 400 if form.errors else 200
     return render_page(request, "dispatches/dispatch_rerun.html", context, status=status)
 
 
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-def _rerun(request: HttpRequest, original: Dispatch, token: str) -> str:
-    tenant = tenant_selectors.tenant_get(tenant_id=original.tenant_id)
+def _rerun(request: HttpRequest, original: Dispatch, limits: Limits, form: RerunForm) -> str:
     try:
         dispatch = lifecycle.dispatch_rerun(
             original=original,
             api_key_id="",
-            limits=tenant.limits,
-            idempotency_key=f"page-rerun-{token}",
+            limits=limits,
+            idempotency_key=f"page-rerun-{form.cleaned_data['token']}",
             render=lambda d: {"dispatchId": d.dispatch_id},
             actor=actor_from(request),
+            edits=form.edits(),
         )
     except lifecycle.Replay as replay:  # the same confirmation submitted twice
         return replay.dispatch_id or str((replay.response or {})["dispatchId"])

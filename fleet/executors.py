@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -25,7 +26,7 @@ from django.conf import settings
 from dispatches import lifecycle, selectors
 from dispatches.agents import agent_commands
 from dispatches.costs import OutputMeter, Tokens
-from dispatches.domain import BRANCH_PATTERN, REPO_PATTERN, Dispatch
+from dispatches.domain import BRANCH_PATTERN, REPO_PATTERN, Dispatch, log_pieces
 from outpost_admin.dynamo import Conflict, StoreError
 from outpost_admin.processes import dying_with_parent
 
@@ -131,36 +132,52 @@ def child_env(dispatch: Dispatch) -> dict[str, str]:
 
 
 class OutputBuffer:
-    """Bytes the reader thread collected and the runner has not stored yet, bounded in total."""
+    """Bytes the reader thread collected and the runner has not stored yet, bounded in total,
+    with when each line in them began (epoch ms)."""
 
     def __init__(self, max_bytes: int):
         self._max = max_bytes
         self._lock = threading.Lock()
         self._pending = bytearray()
+        self._starts: list[int] = []
+        self._at_line_start = True
         self._taken = 0
         self.truncated = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, *, at_ms: int | None = None) -> None:
+        """`at_ms`: when the bytes were written (CloudWatch's event time); now if not given."""
+        at = at_ms if at_ms is not None else time.time_ns() // 1_000_000
         with self._lock:
             room = max(self._max - self._taken, 0)
-            self._pending += data[:room]
+            self._add(data[:room], at)
             self._taken += min(len(data), room)
             if len(data) > room and not self.truncated:
                 self.truncated = True
-                self._pending += TRUNCATED_MARKER.encode()
+                self._add(TRUNCATED_MARKER.encode(), at)
+
+    def _add(self, data: bytes, at: int) -> None:
+        if not data:
+            return
+        begun = data.count(b"\n") - data.endswith(b"\n") + self._at_line_start
+        self._starts += [at] * begun
+        self._at_line_start = data.endswith(b"\n")
+        self._pending += data
 
     def size(self) -> int:
         with self._lock:
             return len(self._pending)
 
-    def take(self) -> bytes:
+    def take(self) -> tuple[bytes, list[int]]:
+        """The bytes, and the start times of the lines begun in them."""
         with self._lock:
             data, self._pending = bytes(self._pending), bytearray()
-            return data
+            starts, self._starts = self._starts, []
+            return data, starts
 
 
 class LogWriter:
-    """Stores captured output as numbered chunks: every ~1 s, or sooner when a chunk fills."""
+    """Stores captured output as numbered chunks: every ~1 s, or sooner when a chunk fills.
+    Each chunk carries when each of its lines began (domain.log_pieces: one time a piece)."""
 
     def __init__(self, dispatch: Dispatch, *, max_bytes: int, chunk_bytes: int, every: float):
         self.dispatch = dispatch
@@ -169,6 +186,9 @@ class LogWriter:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._last_flush = time.monotonic()
         self._seq = _next_seq(dispatch.dispatch_id)
+        self._starts: deque[int] = deque()  # times of lines begun but not stored yet
+        self._line_at = 0  # when the line the last chunk left open began
+        self._open = False  # the last chunk ended mid-line
         self.tail = ""
         self.meter = OutputMeter()  # what pricing needs of the whole output
 
@@ -179,16 +199,32 @@ class LogWriter:
 
     def flush(self, *, final: bool = False) -> None:
         self._last_flush = time.monotonic()
-        text = self._decoder.decode(self.buffer.take(), final=final)
+        data, starts = self.buffer.take()
+        self._starts.extend(starts)
+        text = self._decoder.decode(data, final=final)
         self.tail = (self.tail + text)[-500:]
         self.meter.feed(text)
         for start in range(0, len(text), self.chunk_bytes):
-            self._append(text[start : start + self.chunk_bytes])
+            piece = text[start : start + self.chunk_bytes]
+            self._append(piece, self._times(piece))
 
-    def _append(self, text: str) -> None:
+    def _times(self, text: str) -> list[int]:
+        """When each piece of the text began: a line its start, a continued line the start of
+        the line it continues. (A start the decoder has not given the text of yet waits.)"""
+        times = []
+        for piece in log_pieces(text):
+            if not self._open:
+                self._line_at = (
+                    self._starts.popleft() if self._starts else time.time_ns() // 1_000_000
+                )
+            times.append(self._line_at)
+            self._open = not piece.endswith("\n")
+        return times
+
+    def _append(self, text: str, line_times: list[int]) -> None:
         for _ in range(3):
             try:
-                lifecycle.log_append(self.dispatch, seq=self._seq, text=text)
+                lifecycle.log_append(self.dispatch, seq=self._seq, text=text, line_times=line_times)
                 self._seq += 1
                 return
             except Conflict:  # an earlier run of this (re-queued) dispatch wrote this seq

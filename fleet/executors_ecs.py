@@ -420,7 +420,8 @@ class EcsExecutor:
                     logger.warning("dispatch %s: logs: %s", f.dispatch.dispatch_id, exc)
                 break
             for event in page.get("events", []):
-                f.log.buffer.feed((event.get("message", "").rstrip("\n") + "\n").encode())
+                line = (event.get("message", "").rstrip("\n") + "\n").encode()
+                f.log.buffer.feed(line, at_ms=event.get("timestamp"))
             token = page.get("nextForwardToken")
             if not token or token == f.log_token:
                 break

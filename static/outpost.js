@@ -69,6 +69,25 @@ document.addEventListener("DOMContentLoaded", () => {
 
 // The dispatch log: appends only the chunks after the last one shown (by sequence number),
 // stays pinned to the bottom unless the reader scrolled up, and says which it is doing.
+// Each line is a <span class="ln" data-time="HH:MM:SS"> (UTC); the time is CSS content.
+function logLine(ms, text) {
+  const span = document.createElement("span");
+  span.className = "ln";
+  if (ms !== null) {
+    const at = new Date(ms).toISOString();
+    span.dataset.time = at.slice(11, 19);
+    span.dataset.at = at.slice(0, 19) + "+00:00";
+  }
+  span.textContent = text;
+  return span;
+}
+function appendLines(pre, lines) {
+  for (const [ms, text] of lines) {
+    const last = pre.lastElementChild;
+    if (last && !last.textContent.endsWith("\n")) last.append(text);  // the line goes on
+    else pre.append(logLine(ms, text));
+  }
+}
 function followLog(pre) {
   const state = document.getElementById("log-state");
   let pinned = true;
@@ -87,11 +106,12 @@ function followLog(pre) {
       const response = await fetch(pre.dataset.logUrl + "?after=" + pre.dataset.seq);
       if (response.ok) {
         const body = await response.json();
-        if (body.text) {
+        if (body.lines && body.lines.length) {
           const follow = pinned;
-          pre.append(document.createTextNode(body.text));
+          appendLines(pre, body.lines);
           const empty = document.getElementById("log-empty");
           if (empty) empty.remove();
+          pre.dispatchEvent(new CustomEvent("log:appended"));
           if (follow) pre.scrollTop = pre.scrollHeight;
         }
         pre.dataset.seq = String(body.seq);
@@ -103,6 +123,76 @@ function followLog(pre) {
     }
   }
   if (pre.dataset.done !== "true") setTimeout(poll, 1500);
+}
+
+// Searching the log: every match highlighted (<mark>), Next/Previous (or Enter and
+// Shift+Enter) move to the next one and scroll it into view; new output is searched too.
+function searchLog(pre, bar) {
+  const input = bar.querySelector("input");
+  const count = bar.querySelector("#log-search-count");
+  let marks = [];
+  let current = -1;
+  function clear() {
+    for (const mark of pre.querySelectorAll("mark")) {
+      const parent = mark.parentNode;
+      parent.replaceChild(document.createTextNode(mark.textContent), mark);
+      parent.normalize();
+    }
+    marks = [];
+  }
+  function highlight(term) {
+    const needle = term.toLowerCase();
+    for (const line of pre.querySelectorAll(".ln")) {
+      const text = line.textContent;
+      const hay = text.toLowerCase();
+      let at = hay.indexOf(needle);
+      if (at < 0) continue;
+      const parts = document.createDocumentFragment();
+      let from = 0;
+      while (at >= 0) {
+        parts.append(text.slice(from, at));
+        const mark = document.createElement("mark");
+        mark.textContent = text.slice(at, at + needle.length);
+        parts.append(mark);
+        marks.push(mark);
+        from = at + needle.length;
+        at = hay.indexOf(needle, from);
+      }
+      parts.append(text.slice(from));
+      line.replaceChildren(parts);
+    }
+  }
+  function select(index, scroll) {
+    if (current >= 0 && marks[current]) marks[current].classList.remove("current");
+    current = marks.length ? (index + marks.length) % marks.length : -1;
+    if (current >= 0) {
+      const mark = marks[current];
+      mark.classList.add("current");
+      if (scroll) mark.scrollIntoView({ block: "center", inline: "nearest" });
+    }
+    const term = input.value;
+    if (!term) count.textContent = "";
+    else if (!marks.length) count.textContent = "No matches";
+    else count.textContent = (current + 1) + " of " + marks.length;
+  }
+  function run(keep) {
+    const was = current;
+    clear();
+    if (input.value) highlight(input.value);
+    select(keep && was >= 0 ? Math.min(was, marks.length - 1) : 0, !keep);
+  }
+  input.addEventListener("input", () => run(false));
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    select(current + (event.shiftKey ? -1 : 1), true);
+  });
+  bar.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-log-step]");
+    if (button) select(current + Number(button.dataset.logStep), true);
+  });
+  pre.addEventListener("log:appended", () => { if (input.value) run(true); });
+  bar.hidden = false;
 }
 
 // Live history tables (<tbody data-live="url">): one request per refresh for the whole list.
@@ -161,6 +251,16 @@ function liveTable(tbody) {
   const timer = setInterval(refresh, 2500);
 }
 
+// A run list row opens its run (its first link is the same place, for keyboards and no JS),
+// unless the click was on a link, a box, or the end of selecting text.
+document.addEventListener("click", (event) => {
+  const row = event.target.closest("table.dense tbody tr[data-href]");
+  if (!row || event.target.closest("a, button, input, label, select")) return;
+  const selection = document.getSelection();
+  if (selection && !selection.isCollapsed && row.contains(selection.anchorNode)) return;
+  window.location.assign(row.dataset.href);
+});
+
 // The usage filters: From and To apply only to a Custom range, so they are off otherwise
 // (the server refuses a preset range with days, rather than ignoring them).
 function customRange(select) {
@@ -188,6 +288,8 @@ function start(root) {
   if (pre && pre.dataset.logUrl) {
     pre.dataset.following = "1";
     followLog(pre);
+    const bar = root.querySelector("#log-search-bar");
+    if (bar) searchLog(pre, bar);
   }
 }
 document.addEventListener("DOMContentLoaded", () => start(document));

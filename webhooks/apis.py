@@ -15,14 +15,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outpost_admin.actors import actor_from
-from outpost_admin.api.envelope import ok, represent
+from outpost_admin.api.envelope import ApiError, ok, represent
 from outpost_admin.api.fields import (
     IsoDateTimeField,
     PatternField,
     StrictBooleanField,
     StrictCharField,
 )
-from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, responses
+from outpost_admin.api.schema import BAD_CURSOR, CURSOR_HELP, error_example, responses
 from outpost_admin.dynamo import NotFound
 from outpost_admin.webhook_urls import URL_MAX, WEBHOOK_URL
 from tenants import selectors as tenant_selectors
@@ -30,7 +30,7 @@ from tenants.api_authentication import IsStaffOrOperatorKey, principal_of, scope
 from tenants.domain import Scope
 
 from . import selectors, services
-from .domain import DELIVERY_STATUSES, EVENT_NAMES, WebhookError
+from .domain import DELIVERY_STATUSES, EVENT_NAMES, MAX_ENDPOINTS, EndpointLimit, WebhookError
 
 NO_STORE = {"Cache-Control": "no-store"}
 PERMISSIONS = [scope_permission(Scope.WEBHOOKS) | IsStaffOrOperatorKey]
@@ -59,14 +59,25 @@ def _tenant(request: Request) -> str:
     return tenant_selectors.tenant_get(tenant_id=named).tenant_id
 
 
+TOO_MANY = error_example(
+    "too_many_endpoints",
+    f"The tenant has {MAX_ENDPOINTS} endpoints already",
+    "CONFLICT",
+    f"A tenant has at most {MAX_ENDPOINTS} endpoints.",
+    {"url": [f"A tenant has at most {MAX_ENDPOINTS} endpoints."]},
+)
+
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @contextmanager
 def _field_errors() -> Iterator[None]:
-    """A refused change is a 400 naming the field at fault."""
+    """A refused change is a 400 naming the field at fault (409 when the state refuses it)."""
     try:
         yield
+    except EndpointLimit as exc:
+        details = {exc.field: [str(exc)]}
+        raise ApiError("CONFLICT", str(exc), status_code=409, details=details) from exc
     except WebhookError as exc:
         raise serializers.ValidationError({exc.field or "nonFieldErrors": [str(exc)]}) from exc
 
@@ -204,7 +215,7 @@ class WebhookCollectionApi(APIView):
         operation_id="webhook_create",
         summary="Add a webhook endpoint (its signing secret is in this answer only)",
         request=EndpointInput,
-        responses=responses(201, EndpointCreatedSerializer, 404),
+        responses=responses(201, EndpointCreatedSerializer, 404, 409, examples={409: [TOO_MANY]}),
     )
     def post(self, request: Request) -> Response:
         data = EndpointInput(data=request.data)

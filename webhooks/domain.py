@@ -103,3 +103,7 @@ class WebhookError(Exception):
     def __init__(self, message: str, *, field: str = ""):
         super().__init__(message)
         self.field = field
+
+
+class EndpointLimit(WebhookError):
+    """The tenant has as many endpoints as it may: a conflict with the state, not bad input."""

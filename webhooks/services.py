@@ -21,6 +21,7 @@ from .domain import (
     Delivery,
     DeliveryStatus,
     Endpoint,
+    EndpointLimit,
     Secret,
     WebhookError,
 )
@@ -47,7 +48,7 @@ def endpoint_create(
     """A new endpoint and its signing secret: the only time the secret is returned."""
     _check(url, events, description)
     if len(storage.config_get(tenant_id).endpoints) >= MAX_ENDPOINTS:
-        raise WebhookError(f"A tenant has at most {MAX_ENDPOINTS} endpoints.", field="url")
+        raise EndpointLimit(f"A tenant has at most {MAX_ENDPOINTS} endpoints.", field="url")
     now = utcnow()
     secret = signing.new_secret()
     endpoint = Endpoint(

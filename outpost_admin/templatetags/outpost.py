@@ -92,6 +92,12 @@ def error_summary(message: str) -> str:
     return last if len(last) <= 200 else f"{last[:199]}…"
 
 
+@register.filter
+def arn_tail(arn: str) -> str:
+    """An ECS task ARN's task id (what the ECS console shows), the whole ARN on hover."""
+    return (arn or "").rsplit("/", 1)[-1]
+
+
 @register.simple_tag(takes_context=True)
 def nav_link(context: dict[str, Any], url_name: str, label: str) -> str:
     """A navigation link, marked aria-current when the page is in its section."""

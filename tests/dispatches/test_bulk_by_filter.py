@@ -75,6 +75,17 @@ def test_cancel_all_matching_states_n_with_a_sample_then_cancels_them_in_the_bac
     assert "Finished." in progress and "hx-trigger" not in progress  # it stops asking
 
 
+def test_a_tag_filter_narrows_the_bulk_action_as_it_narrows_the_list(member):
+    tenant, client = member()
+    tagged = create(tenant, agent="grok", tags={"team": "core"}).dispatch_id
+    other = create(tenant, agent="grok", tags={"team": "web"}).dispatch_id
+    page = client.get(f"{reverse('dispatches:bulk', args=['cancel'])}?tag=team%3Dcore")
+    assert "Cancel the one dispatch matching this filter?" in page.content.decode()
+    job = finished_job(*job_of(confirm(client, "cancel", "tag=team%3Dcore", 1)))
+    assert [d for d, _ in job.done] == [tagged]
+    assert storage.dispatch_get(other).status == DispatchStatus.PENDING
+
+
 def test_a_confirmation_for_another_number_is_asked_again(member):
     tenant, client = member()
     ids = [create(tenant, agent="grok").dispatch_id for _ in range(2)]

@@ -9,6 +9,7 @@ from drf_spectacular.generators import SchemaGenerator
 from dispatches import lifecycle as services
 from dispatches import storage
 from dispatches.domain import DispatchStatus
+from dispatches.forms import tags_text
 from outpost_admin import audit
 from outpost_admin.dynamo import counting_calls
 from tenants import storage as tenant_storage
@@ -159,22 +160,35 @@ def test_the_rerun_body_key_has_the_headers_pattern_in_the_schema():
 # --- the pages -------------------------------------------------------------------------------
 
 
+def rerun_form(client, dispatch_id, **changes):
+    """The "Run again" form as the page fills it in (the original request, its token)."""
+    html = client.get(f"/dispatches/{dispatch_id}/rerun/").content.decode()
+    token = re.search(r'name="token" value="([^"]+)"', html)
+    assert token is not None
+    original = storage.dispatch_get(dispatch_id)
+    form = {
+        "task": original.task,
+        "model_id": original.model_id,
+        "timeout_seconds": original.timeout_seconds,
+        "tags": tags_text(original.tags),
+        "token": token.group(1),
+    }
+    return form | changes
+
+
 def test_run_again_from_the_page_once_per_confirmation(api, tenant_key, login_member):
     tenant, key = tenant_key()
     client = login_member(tenant.tenant_id)
     original = finished(api, key)
     page = client.get(f"/dispatches/{original}/").content.decode()
     assert f'href="/dispatches/{original}/rerun/">Run again</a>' in page
-    confirm = client.get(f"/dispatches/{original}/rerun/").content.decode()
-    found = re.search(r'name="token" value="([^"]+)"', confirm)
-    assert found is not None
-    token = found.group(1)
-    done = client.post(f"/dispatches/{original}/rerun/", {"token": token}, follow=True)
+    form = rerun_form(client, original)
+    done = client.post(f"/dispatches/{original}/rerun/", form, follow=True)
     new_id = done.redirect_chain[-1][0].split("/")[-2]
     assert new_id != original and storage.dispatch_get(new_id).rerun_of == original
     html = done.content.decode()
     assert f"runs again as {new_id}" in html and '<p id="rerun-of">Runs again' in html
-    twice = client.post(f"/dispatches/{original}/rerun/", {"token": token})
+    twice = client.post(f"/dispatches/{original}/rerun/", form)
     assert twice["Location"] == f"/dispatches/{new_id}/"  # the same one, not a third
 
 
@@ -183,7 +197,7 @@ def test_the_rerun_page_says_why_it_did_not_start(api, tenant_key, login_member)
     client = login_member(tenant.tenant_id)
     original = finished(api, key, timeoutSeconds=60)
     api(key).post("/api/v1/dispatches", BODY | {"timeoutSeconds": 60})  # the one slot in use
-    response = client.post(f"/dispatches/{original}/rerun/", {"token": "t" * 20})
+    response = client.post(f"/dispatches/{original}/rerun/", rerun_form(client, original))
     assert response.status_code == 409
     assert "concurrency limit of 1 is reached" in response.content.decode()
     running = api(key).get("/api/v1/dispatches").json()["data"]["items"][0]["dispatchId"]

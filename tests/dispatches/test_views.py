@@ -246,7 +246,7 @@ def test_one_request_refreshes_the_whole_list_new_rows_and_changed_ones(owner):
         html = htmx(client, f"{url}&ids={','.join(running)}").content.decode()
     assert calls.operations == ["Query"]  # every row it named is among the newest: no more reads
     assert new in row_ids(html) and set(running) <= set(row_ids(html))
-    assert re.search(rf'<tr id="dispatch-{running[0]}" data-status="success">', html)
+    assert re.search(rf'<tr id="dispatch-{running[0]}" data-status="success"[ >]', html)
     assert "<html" not in html and "<thead" not in html
 
 
@@ -376,7 +376,7 @@ def test_a_tenants_staff_page_loads_its_dispatches(staff_client, owner):
     assert dispatch_id in fragment and "<html" not in fragment
     polled = htmx(staff_client, live_url(fragment)).content.decode()
     assert fragment.count("<thead>") == 1 and dispatch_id in polled
-    assert fragment.count("<th ") == 8 and len(re.findall("<td[ >]", polled)) == 8  # same columns
+    assert fragment.count("<th ") == 10 and len(re.findall("<td[ >]", polled)) == 10  # same columns
     plain = staff_client.get(f"/tenants/{tenant.tenant_id}/dispatches/")
     assert plain["Location"] == f"/dispatches/?tenant={tenant.tenant_id}"
 
@@ -403,7 +403,8 @@ def test_a_finished_dispatch_shows_its_output_timeline_and_exit_code(owner):
     run(dispatch_id, output="line one\nline two\n", exit_code=0)
     html = client.get(f"/dispatches/{dispatch_id}/").content.decode()
     assert 'id="dispatch-status">success<' in html
-    assert "line one\nline two" in html
+    # Written without line times (as before they were kept): each line, with no time shown.
+    assert '<span class="ln">line one\n</span><span class="ln">line two\n</span>' in html
     assert '<code id="exit-code">0</code>' in html
     assert "queued " in html and "ran " in html
     assert "hx-trigger" not in html and "/cancel/" not in html
@@ -448,7 +449,8 @@ def test_the_log_sends_only_what_is_new_by_sequence(owner):
         storage.log_append(dispatch, seq=seq, text=text, now=utcnow())
     with counting_calls() as calls:
         body = client.get(f"/dispatches/{dispatch_id}/log/?after=0").json()
-    assert body == {"seq": 2, "text": "two\nthree\n", "done": False}
+    lines = [[None, "two\n"], [None, "three\n"]]  # no times: written without them
+    assert body == {"seq": 2, "text": "two\nthree\n", "lines": lines, "done": False}
     assert calls.operations == ["GetItem", "Query"]
     assert client.get(f"/dispatches/{dispatch_id}/log/?after=2").json()["text"] == ""
     assert client.get(f"/dispatches/{dispatch_id}/log/?after=x").status_code == 400
@@ -590,7 +592,7 @@ def test_an_empty_history_says_how_the_first_dispatch_arrives(owner, staff_clien
         client.get("/dispatches/").content.decode(),
         staff_client.get(f"/dispatches/?tenant={tenant.tenant_id}").content.decode(),
     ):
-        row = re.search(r'<tr class="empty"><td colspan="9">(.*?)</td></tr>', page, re.S)
+        row = re.search(r'<tr class="empty"><td colspan="12">(.*?)</td></tr>', page, re.S)
         assert row, page
         assert "No dispatches yet." in row.group(1) and "<code>POST /dispatch</code>" in row.group(
             1

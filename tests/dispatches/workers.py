@@ -31,7 +31,13 @@ def use_commands(settings, **by_agent: list[str]) -> None:
 
 
 def create(
-    tenant, *, agent="claude", timeout=60, task="Fix the failing test in utils.py", key_id=""
+    tenant,
+    *,
+    agent="claude",
+    timeout=60,
+    task="Fix the failing test in utils.py",
+    key_id="",
+    tags=None,
 ) -> Dispatch:
     data = DispatchInput(
         agent=agent,
@@ -40,6 +46,7 @@ def create(
         repo="acme/widgets",
         branch="main",
         timeout_seconds=timeout,
+        tags=tags or {},
     )
     return services.dispatch_create(
         tenant_id=tenant.tenant_id,

@@ -207,3 +207,17 @@ def test_the_schema_lists_the_webhook_operations(client):
     assert "/api/v1/webhooks" in paths
     assert "/api/v1/webhooks/{endpoint_id}/deliveries/{event_id}/resend" in paths
     assert utcnow()
+
+
+def test_an_endpoint_beyond_the_tenant_s_ten_is_a_409_naming_the_url(hooks_tenant, api, receiver):
+    _, raw = hooks_tenant()
+    caller = api(raw)
+    body = {"url": receiver.url, "events": ["dispatch.failed"]}
+    for _ in range(10):
+        assert caller.call("post", "/api/v1/webhooks", body).status_code == 201
+    refused = caller.call("post", "/api/v1/webhooks", body)
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "CONFLICT"
+    assert error["details"] == {"url": ["A tenant has at most 10 endpoints."]}
+    assert len(caller.get("/api/v1/webhooks").json()["data"]["items"]) == 10
