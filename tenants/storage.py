@@ -744,3 +744,26 @@ def tenant_fill_in(tenant_id: str, *, name: str, email: str) -> bool:
             raise
         transact(actions[:1])
     return True
+
+
+# --- budgets (the actions are tenants/budgets.py's) -----------------------------------
+
+
+class BudgetRefused(Exception):
+    """A lower-only change would raise a budget: `action` names whose ("budget", the item
+    changed; "tenant_budget", the tenant's, which a key's may not exceed)."""
+
+    def __init__(self, action: str):
+        super().__init__(action)
+        self.action = action
+
+
+def budget_write(actions: list[Action], event: AuditEvent) -> None:
+    """A budget set, with its audit record, at once."""
+    try:
+        transact([*actions, audit_action(event)])
+    except TransactionConflict as exc:
+        for name in ("tenant_budget", "budget"):
+            if exc.failed(name):
+                raise BudgetRefused(name) from exc
+        raise
