@@ -7,13 +7,15 @@ from typing import Any
 from outpost_admin.audit import AuditEvent, audit_list
 from outpost_admin.dynamo import NotFound, Page, utcnow
 
-from . import counters, storage
+from . import budgets, counters, storage
 from .domain import ApiKey, Tenant
 
 __all__ = [
     "audit_iter",
     "audit_list",
+    "budget_get",
     "dispatches_today",
+    "key_budgets",
     "key_get",
     "key_list",
     "tenant_get",
@@ -103,3 +105,14 @@ def audit_iter(*, limit: int, **filters: Any) -> Iterator[AuditEvent]:
 def dispatches_today(*, tenant_id: str) -> int:
     """The daily limit's count for today (UTC); the breakdowns are the usage app's."""
     return counters.quota_day_count(tenant_id, utcnow().date())
+
+
+def budget_get(*, tenant_id: str, api_key_id: str = "") -> budgets.Budget:
+    """The tenant's (or a key's) budget and this month's spend."""
+    return budgets.budget_get(tenant_id, api_key_id=api_key_id, now=utcnow())
+
+
+def key_budgets(*, tenant_id: str) -> list[budgets.Budget]:
+    """The tenant's keys' budget items (a key with a budget or spend), by key id."""
+    found = budgets.key_budgets(tenant_id, now=utcnow())
+    return [found[k] for k in sorted(found)]
