@@ -61,6 +61,12 @@ class Budget:
         return levels
 
     @property
+    def resets_at(self) -> datetime:
+        """When this month's count ends."""
+        year, number = (int(part) for part in self.month.split("-"))
+        return resets_at(datetime(year, number, 1, tzinfo=UTC))
+
+    @property
     def warning(self) -> bool:
         """What a banner shows: the soft threshold or 90 % reached."""
         return bool(self.crossed)
