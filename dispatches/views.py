@@ -53,6 +53,7 @@ def tenant_home(request: HttpRequest) -> HttpResponse:
         "dispatches_today": tenant_selectors.dispatches_today(tenant_id=tenant_id),
         "dispatches": selectors.dispatch_list(tenant_id=tenant_id, limit=RECENT).items,
         "live_url": _live_url(request, limit=RECENT),
+        "budget": tenant_selectors.budget_get(tenant_id=tenant_id),
     }
     return render_page(request, "dispatches/tenant_home.html", context)
 
@@ -63,6 +64,8 @@ def dispatch_list(request: HttpRequest) -> HttpResponse:
     form = (StaffDispatchFilterForm if scope is None else DispatchFilterForm)(request.GET)
     today = utcnow().date()
     context: dict[str, Any] = {"form": form, "show_tenant": scope is None, "today": today}
+    if scope is not None:  # a tenant's own history says when its budget is nearly spent
+        context["budget"] = tenant_selectors.budget_get(tenant_id=scope)
     tenant_id = scope or (tenant_filter_id(form) if form.is_valid() else "")
     if form.is_valid():
         page = _history(form.cleaned_data, tenant_id, today, search=True)

@@ -124,13 +124,15 @@ ONLY_LOWER = error_example(
 def _set(request: Request, tenant_id: str, key_id: str = "", lower_only: bool = False) -> Response:
     data = BudgetInputSerializer(data=request.data)
     data.is_valid(raise_exception=True)
+    amounts = data.micros()
     try:
         budget = services.budget_set(
             tenant_id=tenant_id,
             api_key_id=key_id,
+            hard=amounts["hard"],
+            soft=amounts["soft"],
             actor=actor_from(request),
             lower_only=lower_only,
-            **data.micros(),
         )
     except services.ServiceError as exc:
         field = RENAMED.get(exc.field or "", "non_field_errors")
