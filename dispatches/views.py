@@ -18,12 +18,14 @@ from outpost_admin.converters import DispatchIdConverter
 from outpost_admin.dynamo import Page, utcnow
 from outpost_admin.pages import render_page, staff_required
 from outpost_admin.templatetags.outpost import duration
+from tenants import budgets
 from tenants import selectors as tenant_selectors
 from tenants.access import portal_required, viewer_tenant_id
 from tenants.forms import tenant_filter_id
 
 from . import history_index, lifecycle, selectors
 from .domain import (
+    BudgetExceeded,
     Dispatch,
     IdempotencyInFlight,
     InvalidTransition,
@@ -337,6 +339,12 @@ def _rerun(request: HttpRequest, original: Dispatch, token: str) -> str:
 
 
 def _rerun_problem(exc: Exception) -> str:
+    if isinstance(exc, BudgetExceeded):
+        whose = "key's" if exc.limit == "key_budget" else "tenant's"
+        return (
+            f"Not started: this month's spend of {budgets.usd(exc.current)} has reached the "
+            f"{whose} budget of {budgets.usd(exc.maximum)}."
+        )
     if isinstance(exc, QuotaExceeded):
         return f"Not started: the tenant's {exc.limit} limit of {exc.maximum} is reached."
     if isinstance(exc, IdempotencyInFlight):

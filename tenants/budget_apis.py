@@ -99,6 +99,7 @@ class BudgetInputSerializer(serializers.Serializer):
 
     def micros(self) -> dict[str, int | None]:
         data = self.validated_data
+        data.setdefault("softCents", None)
         return {
             name: None if data[field] is None else data[field] * CENT
             for name, field in (("hard", "hardCents"), ("soft", "softCents"))
@@ -114,15 +115,31 @@ SOFT_ABOVE_HARD = error_example(
 )
 ONLY_LOWER = error_example(
     "OnlyLower",
-    "An admin key tried to raise a key's budget",
-    "VALIDATION_ERROR",
+    "An admin key tried to raise a key's budget (above the key's now, or the tenant's)",
+    "CONFLICT",
     "An admin key can only lower it: at most the key's budget now.",
     {"hardCents": ["An admin key can only lower it: at most the key's budget now."]},
 )
 
 
+@extend_schema_serializer(component_name="BudgetLowerInput")
+class BudgetLowerInputSerializer(BudgetInputSerializer):
+    hardCents = StrictIntegerField(
+        min_value=0,
+        max_value=MAX_CENTS,
+        help_text="At most the key's hard budget now and the tenant's (else a 409).",
+    )
+    softCents = StrictIntegerField(
+        min_value=0,
+        max_value=MAX_CENTS,
+        allow_null=True,
+        required=False,
+        help_text="Null or absent: no soft threshold. Not above hardCents.",
+    )
+
+
 def _set(request: Request, tenant_id: str, key_id: str = "", lower_only: bool = False) -> Response:
-    data = BudgetInputSerializer(data=request.data)
+    data = (BudgetLowerInputSerializer if lower_only else BudgetInputSerializer)(data=request.data)
     data.is_valid(raise_exception=True)
     amounts = data.micros()
     try:
@@ -137,7 +154,10 @@ def _set(request: Request, tenant_id: str, key_id: str = "", lower_only: bool = 
     except services.ServiceError as exc:
         field = RENAMED.get(exc.field or "", "non_field_errors")
         details = {field: [str(exc)]}
-        raise ApiError("VALIDATION_ERROR", str(exc), status_code=400, details=details) from exc
+        # Refused by the budgets as they stand (a lower-only change that would raise one),
+        # not by the input: a 409, like every rule of the current state.
+        code, status = ("CONFLICT", 409) if exc.state else ("VALIDATION_ERROR", 400)
+        raise ApiError(code, str(exc), status_code=status, details=details) from exc
     return ok(request, BudgetSerializer(BudgetView(budget)).data)
 
 
@@ -211,9 +231,15 @@ class OwnKeyBudgetApi(APIView):
     @extend_schema(
         operation_id="key_budget_lower",
         summary="Lower one of your tenant's keys' budgets (an admin key)",
-        request=BudgetInputSerializer,
+        request=BudgetLowerInputSerializer,
         responses=responses(
-            200, BudgetSerializer, 404, 413, 415, examples={400: [ONLY_LOWER, SOFT_ABOVE_HARD]}
+            200,
+            BudgetSerializer,
+            404,
+            409,
+            413,
+            415,
+            examples={400: [SOFT_ABOVE_HARD], 409: [ONLY_LOWER]},
         ),
         description="The hard budget may only go down, and never above the tenant's: staff "
         "raise it. Another tenant's key is a 404. Audited.",

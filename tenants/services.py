@@ -28,9 +28,10 @@ DEFAULT_SCOPES = (Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL)
 class ServiceError(Exception):
     """A business rule refused the request; the message is for the user."""
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, *, state: bool = False):
         super().__init__(message)
         self.field = field
+        self.state = state  # refused by the state things are in, not by the input
 
 
 def _new_key(
@@ -324,7 +325,7 @@ def budget_set(
     tenant = storage.tenant_get(tenant_id)
     if api_key_id:
         selectors.key_get(tenant_id=tenant_id, api_key_id=api_key_id)
-    if lower_only and hard is None:
+    if lower_only and hard is None:  # (the API's schema requires one)
         raise ServiceError("An admin key can lower a key's budget, not remove it.", field="hard")
     now = utcnow()
     before = budgets.budget_get(tenant_id, api_key_id=api_key_id, now=now)
@@ -347,7 +348,8 @@ def budget_set(
         storage.budget_write(actions, event)
     except storage.BudgetRefused as exc:
         whose = "the tenant's budget" if exc.action == "tenant_budget" else "the key's budget now"
-        raise ServiceError(f"An admin key can only lower it: at most {whose}.", "hard") from exc
+        message = f"An admin key can only lower it: at most {whose}."
+        raise ServiceError(message, "hard", state=True) from exc
     return budgets.Budget(
         month=before.month, hard=hard, soft=soft, spent=before.spent, api_key_id=api_key_id
     )

@@ -238,3 +238,17 @@ def test_the_budget_items_are_the_tenants_own_and_small(tenant_key, actor):
         Key=to_item({"tenant_id": tenant.tenant_id, "sk": "BUDGET"}),
     )
     assert item_size(raw["Item"]) < 1024
+
+
+def test_a_rerun_from_the_page_is_refused_by_the_budget_and_says_so_in_dollars(
+    api, tenant_key, actor, login_member
+):
+    tenant, key = tenant_key()
+    client = login_member(tenant.tenant_id)
+    created = api(key).post("/api/v1/dispatches", BODY).json()["data"]
+    assert api(key).post(f"/api/v1/dispatches/{created['dispatchId']}/cancel").status_code == 200
+    services.budget_set(tenant_id=tenant.tenant_id, hard=2 * DOLLAR, soft=None, actor=actor)
+    spend(tenant.tenant_id, 3 * DOLLAR)
+    response = client.post(f"/dispatches/{created['dispatchId']}/rerun/", {"token": "t" * 20})
+    assert response.status_code == 409
+    assert "has reached the tenant&#x27;s budget of $2.00" in response.content.decode()

@@ -96,7 +96,7 @@ def test_a_tenants_admin_key_lowers_its_keys_budget_but_never_raises_it(tenant_w
         data_of(put_json(admin, url, {"hardCents": 3000, "softCents": None}))["hardCents"] == 3000
     )
     raised = put_json(admin, url, {"hardCents": 4000, "softCents": None})
-    assert "hardCents" in error_of(raised, 400, "VALIDATION_ERROR")["details"]
+    assert "hardCents" in error_of(raised, 409, "CONFLICT")["details"]  # the state refuses it
     removed = put_json(admin, url, {"hardCents": None, "softCents": None})
     assert "hardCents" in error_of(removed, 400, "VALIDATION_ERROR")["details"]
     assert (
@@ -120,7 +120,7 @@ def test_an_admin_key_never_sets_a_key_above_the_tenants_budget(tenant_with_admi
         f"/api/v1/budget/keys/{worker.key.api_key_id}",
         {"hardCents": 1001, "softCents": None},
     )
-    error = error_of(above, 400, "VALIDATION_ERROR")
+    error = error_of(above, 409, "CONFLICT")
     assert "tenant" in error["details"]["hardCents"][0]
 
 
@@ -159,3 +159,30 @@ def test_an_admin_key_reads_its_tenants_budgets(tenant_with_admin, actor):
     data = data_of(admin.get("/api/v1/budget"))
     assert data["tenant"]["hardCents"] == 100
     assert [(k["keyId"], k["hardCents"]) for k in data["keys"]] == [(worker.key.api_key_id, 50)]
+
+
+def test_the_budget_rules_are_the_documented_examples(staff_client, tenant_with_admin, actor):
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    def example(path, status, name):
+        answer = schema["paths"][path]["put"]["responses"][str(status)]
+        return answer["content"]["application/json"]["examples"][name]["value"]["error"]
+
+    tenant, admin, worker = tenant_with_admin
+    soft_above = put_json(
+        staff_client, budget_url(tenant.tenant_id), {"hardCents": 100, "softCents": 200}
+    )
+    assert soft_above.json()["error"] == example(
+        "/api/v1/admin/tenants/{tenant_id}/budget", 400, "SoftAboveHard"
+    )
+    services.budget_set(
+        tenant_id=tenant.tenant_id,
+        api_key_id=worker.key.api_key_id,
+        hard=10 * budgets.MICROS,
+        soft=None,
+        actor=actor,
+    )
+    raised = put_json(admin, f"/api/v1/budget/keys/{worker.key.api_key_id}", {"hardCents": 1001})
+    assert raised.json()["error"] == example("/api/v1/budget/keys/{key_id}", 409, "OnlyLower")
