@@ -50,12 +50,14 @@ def tenant_home(request: HttpRequest) -> HttpResponse:
     tenant_id = viewer_tenant_id(request)
     if tenant_id is None:  # staff have no home tenant; they start from the tenants list
         return redirect("tenants:list")
+    budget = tenant_selectors.budget_get(tenant_id=tenant_id)
     context = {
         "tenant": tenant_selectors.tenant_get(tenant_id=tenant_id),
         "dispatches_today": tenant_selectors.dispatches_today(tenant_id=tenant_id),
         "dispatches": selectors.dispatch_list(tenant_id=tenant_id, limit=RECENT).items,
         "live_url": _live_url(request, limit=RECENT),
-        "budget": tenant_selectors.budget_get(tenant_id=tenant_id),
+        "budget": budget,
+        "projection": budget.projection(utcnow()),
     }
     return render_page(request, "dispatches/tenant_home.html", context)
 

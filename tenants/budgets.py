@@ -66,6 +66,16 @@ class Budget:
         year, number = (int(part) for part in self.month.split("-"))
         return resets_at(datetime(year, number, 1, tzinfo=UTC))
 
+    def projection(self, now: datetime) -> int:
+        """The month's spend if it goes on at the pace so far (micro-USD): what was spent,
+        over the share of the month gone by (at least an hour of it, so a first dispatch
+        does not project a fortune)."""
+        year, number = (int(part) for part in self.month.split("-"))
+        start = datetime(year, number, 1, tzinfo=UTC)
+        length = (resets_at(start) - start).total_seconds()
+        gone = min(length, max(3600.0, (now.astimezone(UTC) - start).total_seconds()))
+        return round(self.spent * length / gone)
+
     @property
     def warning(self) -> bool:
         """What a banner shows: the soft threshold or 90 % reached."""

@@ -137,7 +137,11 @@ def _budget_context(tenant_id: str, form: BudgetForm | None = None) -> dict[str,
         "hard_usd": _dollars(budget.hard),
         "soft_usd": _dollars(budget.soft),
     }
-    return {"budget": budget, "budget_form": form or BudgetForm(initial=initial)}
+    return {
+        "budget": budget,
+        "projection": budget.projection(utcnow()),
+        "budget_form": form or BudgetForm(initial=initial),
+    }
 
 
 def _dollars(micros: int | None) -> Decimal | None:

@@ -109,3 +109,28 @@ def test_a_tenants_users_see_a_banner_once_the_soft_threshold_is_crossed(
     spend(tenant.tenant_id, 5 * DOLLAR)
     page = html(member.get("/home/"))
     assert "The monthly budget is spent" in page and "New dispatches are refused" in page
+
+
+def test_month_to_date_spend_and_its_projection_on_the_tenant_page_and_home(
+    staff_client, login_member, make_tenant, actor
+):
+    tenant, _ = make_tenant()
+    spend(tenant.tenant_id, 3 * DOLLAR)
+    budget = budgets.budget_get(tenant.tenant_id, now=utcnow())
+    projected = budgets.usd(budget.projection(utcnow()))
+    staff_page = html(staff_client.get(reverse("tenants:detail", args=[tenant.tenant_id])))
+    assert "Spent in" in staff_page and "<strong>$3.00</strong>" in staff_page
+    assert f'<strong id="budget-projection">{projected}</strong>' in staff_page
+    home = html(login_member(tenant.tenant_id).get("/home/"))
+    assert 'id="spend"' in home and "<strong>$3.00</strong> in" in home and projected in home
+
+
+def test_the_projection_is_the_pace_so_far_over_the_whole_month():
+    from datetime import UTC, datetime
+
+    budget = budgets.Budget(month="2027-02", spent=10 * DOLLAR)
+    halfway = datetime(2027, 2, 15, tzinfo=UTC)  # 14 of February's 28 days gone
+    assert budget.projection(halfway) == 20 * DOLLAR
+    first_minute = datetime(2027, 2, 1, 0, 1, tzinfo=UTC)  # counted as an hour at least
+    assert budget.projection(first_minute) == 10 * DOLLAR * 28 * 24
+    assert budget.projection(datetime(2027, 3, 5, tzinfo=UTC)) == 10 * DOLLAR  # month over
