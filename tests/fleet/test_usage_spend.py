@@ -24,6 +24,7 @@ TOKENS = costs.Tokens(40_000, 10_000, 50_000, "parsed")
 def finish_with_tokens(dispatch_id):
     dispatch = storage.dispatch_get(dispatch_id)
     claimed = storage.dispatch_claim(dispatch, worker_id="w-spend", now=utcnow())
+    assert claimed is not None
     assert services.dispatch_finish(claimed, status=DispatchStatus.COMPLETED, tokens=TOKENS)
     roll_up()
     total = (storage.dispatch_get(dispatch_id).cost or {})["total"]
