@@ -252,3 +252,12 @@ def test_a_rerun_from_the_page_is_refused_by_the_budget_and_says_so_in_dollars(
     response = client.post(f"/dispatches/{created['dispatchId']}/rerun/", {"token": "t" * 20})
     assert response.status_code == 409
     assert "has reached the tenant&#x27;s budget of $2.00" in response.content.decode()
+
+
+def test_the_control_planes_route_refuses_with_the_same_answer(api, tenant_key, actor):
+    tenant, key = tenant_key()
+    services.budget_set(tenant_id=tenant.tenant_id, hard=DOLLAR, soft=None, actor=actor)
+    spend(tenant.tenant_id, DOLLAR)
+    response = api(key).post("/dispatch", BODY)
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "BUDGET_EXCEEDED"
