@@ -17,7 +17,7 @@ removed by each terminal write (at most two months' names stay: the item stays s
 """
 
 import calendar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -243,20 +243,8 @@ def budget_get(tenant_id: str, *, api_key_id: str = "", now: datetime) -> Budget
     item = call(
         "get_item", TableName=TENANTS.name, Key=_key(tenant_id, api_key_id), ConsistentRead=True
     ).get("Item", {})
-    return replace_key(from_image(from_item(item), month_of(now)), api_key_id)
-
-
-def replace_key(budget: Budget, api_key_id: str) -> Budget:
-    if budget.api_key_id or not api_key_id:
-        return budget
-    return Budget(
-        month=budget.month,
-        hard=budget.hard,
-        soft=budget.soft,
-        spent=budget.spent,
-        alerted=budget.alerted,
-        api_key_id=api_key_id,
-    )
+    budget = from_image(from_item(item), month_of(now))
+    return replace(budget, api_key_id=api_key_id) if api_key_id else budget
 
 
 def key_budgets(tenant_id: str, *, now: datetime) -> dict[str, Budget]:
