@@ -40,7 +40,7 @@ from outpost_admin.dynamo import OutcomeUnknown, iso
 from outpost_admin.middleware import RETRY_AFTER_SECONDS
 from outpost_admin.validation import VISIBLE_NAME
 from outpost_admin.webhook_urls import URL_MAX, WEBHOOK_URL, url_error
-from tenants import authentication
+from tenants import authentication, budgets
 from tenants.api_authentication import principal_of, scope_permission
 from tenants.authentication import Principal
 from tenants.domain import TIER_LIMITS, Scope
@@ -62,6 +62,7 @@ from .domain import (
     TIMEOUT_DEFAULT,
     TIMEOUT_MIN,
     Agent,
+    BudgetExceeded,
     Dispatch,
     DispatchStatus,
     IdempotencyInFlight,
@@ -108,7 +109,31 @@ KEY_REUSED = error_example(
     "IDEMPOTENCY_MISMATCH",
     "This idempotency key was used with a different request body.",
 )
-IDEMPOTENCY_EXAMPLES = {400: [KEYS_DIFFER], 422: [KEY_REUSED]}
+OVER_BUDGET = error_example(
+    "BudgetExceeded",
+    "This month's recorded spend has reached a hard budget (the tenant's or the key's)",
+    "BUDGET_EXCEEDED",
+    "This month's spend of $250.00 has reached the tenant's hard budget of $250.00; "
+    "it resets at 2026-02-01T00:00:00.000Z.",
+    {
+        "budget": "tenant",
+        "hardUsd": 250.0,
+        "spentUsd": 250.0,
+        "resetsAt": "2026-02-01T00:00:00.000Z",
+    },
+)
+DAILY_LIMIT = error_example(
+    "DailyLimit",
+    "The tier's daily number of dispatches is reached",
+    "RATE_LIMIT_EXCEEDED",
+    "Daily limit of 500 dispatches reached.",
+    {"limit": "daily", "max": 500, "current": 500, "resetsAt": "2026-01-16T00:00:00.000Z"},
+)
+IDEMPOTENCY_EXAMPLES = {
+    400: [KEYS_DIFFER],
+    422: [KEY_REUSED],
+    429: [DAILY_LIMIT, OVER_BUDGET],
+}
 
 
 # --- output -------------------------------------------------------------------------------
@@ -470,7 +495,35 @@ def _outcome_unknown(idempotency_key: str) -> ApiError:
     )
 
 
+def _over_budget(exc: BudgetExceeded) -> ApiError:
+    """A hard budget reached: which one, its amount and this month's spend (USD), and when
+    the month ends; Retry-After counts down to then."""
+    whose = "the API key's" if exc.limit == "key_budget" else "the tenant's"
+    resets = iso(exc.resets_at) if exc.resets_at else None
+    return ApiError(
+        "BUDGET_EXCEEDED",
+        f"This month's spend of {budgets.usd(exc.current)} has reached {whose} hard budget of "
+        f"{budgets.usd(exc.maximum)}; it resets at {resets}.",
+        status_code=429,
+        details={
+            "budget": "key" if exc.limit == "key_budget" else "tenant",
+            "hardUsd": exc.maximum / budgets.MICROS,
+            "spentUsd": exc.current / budgets.MICROS,
+            "resetsAt": resets,
+        },
+        headers={"Retry-After": str(_seconds_until(exc.resets_at))},
+    )
+
+
+def _seconds_until(moment: datetime | None) -> int:
+    if moment is None:
+        return CONCURRENCY_RETRY_SECONDS
+    return max(1, int((moment - datetime.now(UTC)).total_seconds()))
+
+
 def _rate_limited(exc: QuotaExceeded) -> ApiError:
+    if isinstance(exc, BudgetExceeded):
+        return _over_budget(exc)
     retry = CONCURRENCY_RETRY_SECONDS
     if exc.resets_at:
         retry = max(1, int((exc.resets_at - datetime.now(UTC)).total_seconds()))

@@ -189,6 +189,14 @@ class QuotaExceeded(Exception):
         self.limit, self.maximum, self.current, self.resets_at = limit, maximum, current, resets_at
 
 
+class BudgetExceeded(QuotaExceeded):
+    """This month's recorded spend has reached a hard budget (`limit` "budget" for the
+    tenant's, "key_budget" for the key's); amounts in micro-USD, `resets_at` the next month."""
+
+    def __init__(self, *, limit: str, maximum: int, current: int, resets_at: datetime):
+        super().__init__(limit=limit, maximum=maximum, current=current, resets_at=resets_at)
+
+
 class TenantNotActive(Exception):
     pass
 

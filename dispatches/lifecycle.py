@@ -26,6 +26,7 @@ from ulid import ULID
 
 from outpost_admin.audit import Actor, AuditEvent, audit_event
 from outpost_admin.dynamo import Action, StoreError, utcnow
+from tenants import budgets
 from tenants import storage as tenant_storage
 from tenants.domain import Limits
 
@@ -171,6 +172,7 @@ def dispatch_create(
             request_hash=body_hash,
             response=render(dispatch) if data.idempotency_key else None,
             key_check=_key_check(api_key_id, now),
+            budget_key_id=_budget_key(api_key_id),
         )
     except Replay as replay:
         if replay.response is None:  # the control plane's record: answer with its dispatch
@@ -200,6 +202,20 @@ def _key_check(api_key_id: str, now: Any) -> Action | None:
     return tenant_storage.key_still_valid(api_key_id, now=now)
 
 
+def _budget_key(api_key_id: str) -> str:
+    """The key whose budget a dispatch counts against: one issued with an id of its own."""
+    return "" if not api_key_id or api_key_id.startswith("legacy-") else api_key_id
+
+
+def _spend(dispatch: Dispatch, cost: dict[str, Any], now: datetime) -> list[Action]:
+    """What it cost, added to this month's spend of its tenant and key in the terminal write:
+    spend is recorded once, with the status that ends the dispatch."""
+    micros = round(float(str(cost.get("total", 0))) * budgets.MICROS)
+    return budgets.record_spend(
+        dispatch.tenant_id, api_key_id=_budget_key(dispatch.api_key_id), micros=micros, now=now
+    )
+
+
 def dispatch_cancel(*, dispatch: Dispatch, actor: Actor) -> Dispatch:
     """PENDING or RUNNING -> CANCELLED; the worker running it stops the process.
 
@@ -217,14 +233,16 @@ def dispatch_cancel(*, dispatch: Dispatch, actor: Actor) -> Dispatch:
         actor=actor,
         metadata={"previousStatus": dispatch.status.value},
     )
+    cost = cost_of(dispatch, ended=now, tokens=None)
     storage.dispatch_finish(
         dispatch,
         status=DispatchStatus.CANCELLED,
         now=now,
         status_reason=reason,
         event=event,
-        cost=cost_of(dispatch, ended=now, tokens=None),
+        cost=cost,
         outbox=_outbox(dispatch, DispatchStatus.CANCELLED, now),
+        spend=_spend(dispatch, cost, now),
     )
     return replace(dispatch, status=DispatchStatus.CANCELLED, ended_at=now, status_reason=reason)
 
@@ -245,6 +263,7 @@ def dispatch_finish(
     With `run`, only the run claimed then is ended. False when the dispatch was already
     terminal (e.g. cancelled), or is in another run now."""
     now = utcnow()
+    cost = cost_of(dispatch, ended=now, tokens=tokens)
     try:
         storage.dispatch_finish(
             dispatch,
@@ -255,8 +274,9 @@ def dispatch_finish(
             status_reason=status_reason,
             event=event,
             run=run,
-            cost=cost_of(dispatch, ended=now, tokens=tokens),
+            cost=cost,
             outbox=_outbox(dispatch, status, now),
+            spend=_spend(dispatch, cost, now),
         )
     except InvalidTransition:
         return False

@@ -32,13 +32,14 @@ from outpost_admin.dynamo import (
 from outpost_admin.dynamo.merge import query_shards
 from outpost_admin.dynamo.paging import query_all, query_page
 from outpost_admin.dynamo.tables import DISPATCH_LOGS, DISPATCHES, IDEMPOTENCY, TENANTS
-from tenants import counters
+from tenants import budgets, counters
 
 from . import claim_queue, history_index
 from .domain import (
     COUNTED_BY_STREAM,
     ORIGIN,
     REFUSED,
+    BudgetExceeded,
     Dispatch,
     DispatchStatus,
     IdempotencyInFlight,
@@ -189,8 +190,11 @@ def dispatch_create(
     request_hash: str = "",
     response: dict[str, Any] | None = None,
     key_check: Action | None = None,
+    budget_key_id: str = "",
 ) -> None:
-    """Write the dispatch, take a concurrency slot and a daily count, all or nothing.
+    """Write the dispatch, take a concurrency slot and a daily count, all or nothing; and
+    only while this month's spend is under the tenant's hard budget and the key's
+    (`budget_key_id`): ConditionChecks in the same transaction (tenants/budgets.py).
 
     With an idempotency key the stored response goes in the same transaction, so a replay
     can never see a dispatch without its record or the other way round. `key_check` (the
@@ -207,6 +211,7 @@ def dispatch_create(
         ("dispatch", {"Put": put}),
         *counters.take_slot(tenant_id, dispatch.dispatch_id, now=dispatch.started_at),
         counters.count_quota_day(tenant_id, dispatch.started_at.date(), max_per_day=max_per_day),
+        *budgets.check(tenant_id, api_key_id=budget_key_id, now=dispatch.started_at),
         audit_action(event),
     ]
     if dispatch.idempotency_key:
@@ -263,6 +268,9 @@ def _explain_create_failure(
             current=int(usage.get("concurrentJobs", 0)),
             resets_at=None,
         )
+    for limit in ("budget", "key_budget"):
+        if exc.failed(limit):
+            _over_budget(limit, from_item(exc.old_item(limit)), dispatch.started_at)
     if exc.failed("day"):
         current = int(from_item(exc.old_item("day")).get("dispatches", 0))
         midnight = datetime.combine(
@@ -274,6 +282,16 @@ def _explain_create_failure(
             current=current,
             resets_at=midnight.replace(tzinfo=dispatch.started_at.tzinfo),
         )
+
+
+def _over_budget(limit: str, item: dict[str, Any], now: datetime) -> None:
+    budget = budgets.from_image(item, budgets.month_of(now))
+    raise BudgetExceeded(
+        limit=limit,
+        maximum=budget.hard or 0,
+        current=budget.spent,
+        resets_at=budgets.resets_at(now),
+    )
 
 
 class Replay(Exception):
@@ -436,8 +454,10 @@ def dispatch_finish(
     run: datetime | None = None,
     cost: dict[str, Any] | None = None,
     outbox: Action | None = None,
+    spend: list[Action] | None = None,
 ) -> None:
     """Write a terminal status (and what it cost) and give the slot back: together, once.
+    `spend`: the cost added to this month's spend of the tenant and key (tenants/budgets.py).
     (Its outcome is counted from the stream.) `outbox`: the webhook event it causes, in the
     same write.
 
@@ -482,6 +502,7 @@ def dispatch_finish(
         ("dispatch", {"Update": finish}),
         *([audit_action(event)] if event else []),
         *([outbox] if outbox else []),
+        *(spend or []),
     ]
     try:
         _transact_releasing(ending, dispatch.tenant_id, dispatch.dispatch_id)
@@ -501,6 +522,7 @@ def dispatch_finish(
                 event=event,
                 cost=cost,
                 outbox=outbox,
+                spend=spend,
             )
             return
         raise InvalidTransition(current) from exc

@@ -18,6 +18,7 @@ from outpost_admin.converters import DispatchIdConverter
 from outpost_admin.dynamo import Page, utcnow
 from outpost_admin.pages import render_page, staff_required
 from outpost_admin.templatetags.outpost import duration
+from tenants import budgets
 from tenants import selectors as tenant_selectors
 from tenants.access import portal_required, viewer_tenant_id
 from tenants.domain import Limits
@@ -25,6 +26,7 @@ from tenants.forms import tenant_filter_id
 
 from . import history_index, lifecycle, saved_views, selectors
 from .domain import (
+    BudgetExceeded,
     Dispatch,
     IdempotencyInFlight,
     IdempotencyMismatch,
@@ -52,11 +54,14 @@ def tenant_home(request: HttpRequest) -> HttpResponse:
     tenant_id = viewer_tenant_id(request)
     if tenant_id is None:  # staff have no home tenant; they start from the tenants list
         return redirect("tenants:list")
+    tenant, today, budget = tenant_selectors.tenant_home(tenant_id=tenant_id)
     context = {
-        "tenant": tenant_selectors.tenant_get(tenant_id=tenant_id),
-        "dispatches_today": tenant_selectors.dispatches_today(tenant_id=tenant_id),
+        "tenant": tenant,
+        "dispatches_today": today,
         "dispatches": selectors.dispatch_list(tenant_id=tenant_id, limit=RECENT).items,
         "live_url": _live_url(request, limit=RECENT),
+        "budget": budget,
+        "projection": budget.projection(utcnow()),
     }
     return render_page(request, "dispatches/tenant_home.html", context)
 
@@ -389,6 +394,12 @@ def _rerun(request: HttpRequest, original: Dispatch, limits: Limits, form: Rerun
 
 
 def _rerun_problem(exc: Exception) -> str:
+    if isinstance(exc, BudgetExceeded):
+        whose = "key's" if exc.limit == "key_budget" else "tenant's"
+        return (
+            f"Not started: this month's spend of {budgets.usd(exc.current)} has reached the "
+            f"{whose} budget of {budgets.usd(exc.maximum)}."
+        )
     if isinstance(exc, QuotaExceeded):
         return f"Not started: the tenant's {exc.limit} limit of {exc.maximum} is reached."
     if isinstance(exc, IdempotencyInFlight):

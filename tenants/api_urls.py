@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, budget_apis
 
 # Tenant and key ids are UUIDs: anything else is a 404 before it reaches the store, whose
 # key-size limits would otherwise turn a long id into an error.
@@ -10,6 +10,22 @@ urlpatterns = [
     path("admin/tenants/<id:tenant_id>", apis.TenantDetailApi.as_view(), name="api-admin-tenant"),
     path(
         "admin/tenants/<id:tenant_id>/keys", apis.KeyCollectionApi.as_view(), name="api-admin-keys"
+    ),
+    path(
+        "admin/tenants/<id:tenant_id>/budget",
+        budget_apis.AdminBudgetApi.as_view(),
+        name="api-admin-budget",
+    ),
+    path(
+        "admin/tenants/<id:tenant_id>/keys/<id:key_id>/budget",
+        budget_apis.AdminKeyBudgetApi.as_view(),
+        name="api-admin-key-budget",
+    ),
+    path("budget", budget_apis.OwnBudgetApi.as_view(), name="api-budget"),
+    path(
+        "budget/keys/<id:key_id>",
+        budget_apis.OwnKeyBudgetApi.as_view(),
+        name="api-key-budget",
     ),
     path(
         "admin/tenants/<id:tenant_id>/keys/<id:key_id>/revoke",

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from typing import Any
 
 from django import forms
 from django.urls import reverse_lazy
@@ -171,3 +172,44 @@ class OperatorKeyForm(ExpiryMixin, forms.Form):
         if name and confirm is not None and confirm != name:
             self.add_error("confirm", "This is not the key name: type it exactly to confirm.")
         return data
+
+
+class BudgetForm(forms.Form):
+    """A tenant's monthly hard budget and soft threshold, in dollars; blank: none."""
+
+    hard_usd = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_value=1_000_000_000,
+        max_digits=12,
+        decimal_places=2,
+        label="Hard budget (USD a month)",
+        help_text="Creates are refused (429 BUDGET_EXCEEDED) once this month's recorded spend "
+        "reaches it. Blank: none.",
+    )
+    soft_usd = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_value=1_000_000_000,
+        max_digits=12,
+        decimal_places=2,
+        label="Soft threshold (USD a month)",
+        help_text="Crossing it (and 90 % and 100 % of the hard budget) e-mails the tenant's "
+        "users once a month and shows them a banner. Blank: none.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        hard, soft = data.get("hard_usd"), data.get("soft_usd")
+        if hard is not None and soft is not None and soft > hard:
+            self.add_error("soft_usd", "The soft threshold must not be above the hard budget.")
+        return data
+
+    def micros(self) -> dict[str, int | None]:
+        return {
+            name: None if amount is None else int(amount * 1_000_000)
+            for name, amount in (
+                ("hard", self.cleaned_data.get("hard_usd")),
+                ("soft", self.cleaned_data.get("soft_usd")),
+            )
+        }

@@ -5,15 +5,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from outpost_admin.audit import AuditEvent, audit_list
-from outpost_admin.dynamo import NotFound, Page, utcnow
+from outpost_admin.dynamo import NotFound, Page, from_item, utcnow
 
-from . import counters, storage
+from . import budgets, counters, storage
 from .domain import ApiKey, Tenant
 
 __all__ = [
     "audit_iter",
     "audit_list",
+    "budget_get",
     "dispatches_today",
+    "key_budgets",
     "key_by_id",
     "key_get",
     "key_list",
@@ -119,3 +121,24 @@ def audit_iter(*, limit: int, **filters: Any) -> Iterator[AuditEvent]:
 def dispatches_today(*, tenant_id: str) -> int:
     """The daily limit's count for today (UTC); the breakdowns are the usage app's."""
     return counters.quota_day_count(tenant_id, utcnow().date())
+
+
+def tenant_home(*, tenant_id: str) -> tuple[Tenant, int, budgets.Budget]:
+    """What a tenant's home shows first: the tenant, today's daily-limit count and its
+    budget with this month's spend, in one consistent BatchGetItem."""
+    now = utcnow()
+    tenant, today, item = storage.tenant_home_items(
+        tenant_id, now.date(), budgets.budget_key(tenant_id)
+    )
+    return tenant, today, budgets.from_image(from_item(item), budgets.month_of(now))
+
+
+def budget_get(*, tenant_id: str, api_key_id: str = "") -> budgets.Budget:
+    """The tenant's (or a key's) budget and this month's spend."""
+    return budgets.budget_get(tenant_id, api_key_id=api_key_id, now=utcnow())
+
+
+def key_budgets(*, tenant_id: str) -> list[budgets.Budget]:
+    """The tenant's keys' budget items (a key with a budget or spend), by key id."""
+    found = budgets.key_budgets(tenant_id, now=utcnow())
+    return [found[k] for k in sorted(found)]

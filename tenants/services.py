@@ -8,7 +8,7 @@ from outpost_admin.audit import Actor, audit_event
 from outpost_admin.billing_marks import billing_on
 from outpost_admin.dynamo import Action, Conflict, iso, utcnow
 
-from . import keys, selectors, storage
+from . import budgets, keys, selectors, storage
 from .domain import (
     TIER_LIMITS,
     ApiKey,
@@ -28,9 +28,10 @@ DEFAULT_SCOPES = (Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL)
 class ServiceError(Exception):
     """A business rule refused the request; the message is for the user."""
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, *, state: bool = False):
         super().__init__(message)
         self.field = field
+        self.state = state  # refused by the state things are in, not by the input
 
 
 def _new_key(
@@ -298,3 +299,72 @@ def forget_cached_keys(*, key_hash: str | None = None, tenant_id: str | None = N
     from .authentication import forget
 
     forget(key_hash=key_hash, tenant_id=tenant_id)
+
+
+# --- budgets (issue 16, point 3; the items are tenants/budgets.py's) ---------------------
+
+
+def budget_set(
+    *,
+    tenant_id: str,
+    hard: int | None,
+    soft: int | None,
+    actor: Actor,
+    api_key_id: str = "",
+    lower_only: bool = False,
+) -> budgets.Budget:
+    """Set the tenant's (or one of its keys') monthly hard budget and soft threshold, in
+    micro-USD (None: none). This month's spend is untouched, so the change counts against
+    what was really spent: lowered below it, the next create is refused; raised above it,
+    creates go through again; alerts already mailed this month are not mailed again.
+
+    `lower_only` (a tenant's own admin key): a key's hard budget may only go down, never
+    above the tenant's. Raises ServiceError naming `hard` or `soft`; NotFound for a tenant
+    or key that is not there (or another tenant's key)."""
+    _check_amounts(hard, soft)
+    tenant = storage.tenant_get(tenant_id)
+    if api_key_id:
+        selectors.key_get(tenant_id=tenant_id, api_key_id=api_key_id)
+    if lower_only and hard is None:  # (the API's schema requires one)
+        raise ServiceError("An admin key can lower a key's budget, not remove it.", field="hard")
+    now = utcnow()
+    before = budgets.budget_get(tenant_id, api_key_id=api_key_id, now=now)
+    event = audit_event(
+        tenant_id=tenant.tenant_id,
+        action="key.budget_set" if api_key_id else "tenant.budget_set",
+        resource=f"key/{api_key_id}" if api_key_id else f"tenant/{tenant_id}",
+        actor=actor,
+        metadata={
+            "hardUsd": _dollars(hard),
+            "softUsd": _dollars(soft),
+            "previousHardUsd": _dollars(before.hard),
+            "previousSoftUsd": _dollars(before.soft),
+        },
+    )
+    actions = budgets.set_action(
+        tenant_id, api_key_id=api_key_id, hard=hard, soft=soft, now=now, at_most=lower_only
+    )
+    try:
+        storage.budget_write(actions, event)
+    except storage.BudgetRefused as exc:
+        whose = "the tenant's budget" if exc.action == "tenant_budget" else "the key's budget now"
+        message = f"An admin key can only lower it: at most {whose}."
+        raise ServiceError(message, "hard", state=True) from exc
+    return budgets.Budget(
+        month=before.month, hard=hard, soft=soft, spent=before.spent, api_key_id=api_key_id
+    )
+
+
+BUDGET_MAX = 10**9 * budgets.MICROS  # a billion dollars a month: anything above is a typo
+
+
+def _check_amounts(hard: int | None, soft: int | None) -> None:
+    for name, amount in (("hard", hard), ("soft", soft)):
+        if amount is not None and not 0 <= amount <= BUDGET_MAX:
+            raise ServiceError(f"Give an amount from $0 to {budgets.usd(BUDGET_MAX)}.", name)
+    if hard is not None and soft is not None and soft > hard:
+        raise ServiceError("The soft threshold must not be above the hard budget.", "soft")
+
+
+def _dollars(micros: int | None) -> float | None:
+    return None if micros is None else micros / budgets.MICROS

@@ -4,7 +4,7 @@ The counters on the tenant item and the usage items belong to counters.py; audit
 outpost_admin.audit. Both hand this module named transaction actions.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from outpost_admin import billing_marks
@@ -28,7 +28,7 @@ from outpost_admin.dynamo import (
 from outpost_admin.dynamo.paging import put_all, query_all, query_page, scan_all
 from outpost_admin.dynamo.tables import API_KEYS, TENANTS
 
-from .counters import TENANT_SK, tenant_key
+from .counters import TENANT_SK, tenant_key, usage_key
 from .domain import (
     ApiKey,
     KeyStatus,
@@ -106,6 +106,26 @@ def tenant_get(tenant_id: str) -> Tenant:
     if "Item" not in response:
         raise NotFound(f"tenant {tenant_id}")
     return _tenant_from_item(response["Item"])
+
+
+def tenant_home_items(
+    tenant_id: str, day: date, budget_key: dict[str, Any]
+) -> tuple[Tenant, int, dict[str, Any]]:
+    """The tenant, that day's daily-limit count and the item under `budget_key`, read
+    consistently in one BatchGetItem: (Tenant, count, budget item or {})."""
+    keys = [tenant_key(tenant_id), usage_key(tenant_id, day), budget_key]
+    found: dict[str, dict[str, Any]] = {}
+    request: dict[str, Any] = {TENANTS.name: {"Keys": keys, "ConsistentRead": True}}
+    while request:
+        response = call("batch_get_item", RequestItems=request)
+        for item in response.get("Responses", {}).get(TENANTS.name, []):
+            found[item["sk"]["S"]] = item
+        request = response.get("UnprocessedKeys") or {}
+    if TENANT_SK not in found:
+        raise NotFound(f"tenant {tenant_id}")
+    today = found.get(usage_key(tenant_id, day)["sk"]["S"], {})
+    count = int(today.get("dispatches", {}).get("N", 0))
+    return _tenant_from_item(found[TENANT_SK]), count, found.get(budget_key["sk"]["S"], {})
 
 
 def tenant_names(tenant_ids: list[str]) -> dict[str, str]:
@@ -819,3 +839,26 @@ def tenant_fill_in(tenant_id: str, *, name: str, email: str) -> bool:
             raise
         transact(actions[:1])
     return True
+
+
+# --- budgets (the actions are tenants/budgets.py's) -----------------------------------
+
+
+class BudgetRefused(Exception):
+    """A lower-only change would raise a budget: `action` names whose ("budget", the item
+    changed; "tenant_budget", the tenant's, which a key's may not exceed)."""
+
+    def __init__(self, action: str):
+        super().__init__(action)
+        self.action = action
+
+
+def budget_write(actions: list[Action], event: AuditEvent) -> None:
+    """A budget set, with its audit record, at once."""
+    try:
+        transact([*actions, audit_action(event)])
+    except TransactionConflict as exc:
+        for name in ("tenant_budget", "budget"):
+            if exc.failed(name):
+                raise BudgetRefused(name) from exc
+        raise

@@ -10,6 +10,7 @@ urlpatterns = [
     path("tenants/picker/", views.tenant_picker, name="picker"),
     path("tenants/<id:tenant_id>/", views.tenant_detail, name="detail"),
     path("tenants/<id:tenant_id>/tier/", views.tenant_tier, name="tier"),
+    path("tenants/<id:tenant_id>/budget/", views.tenant_budget, name="budget"),
     path(
         "tenants/<id:tenant_id>/suspend/",
         views.tenant_status,

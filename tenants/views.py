@@ -5,6 +5,7 @@ import io
 import itertools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -21,6 +22,7 @@ from outpost_admin.pages import no_store, render_page, staff_required
 from outpost_admin.templatetags.outpost import audit_details, relative
 
 from . import memberships, selectors, services
+from .budgets import MICROS
 from .domain import (
     SUSPENDED_LABEL,
     TIER_LIMITS,
@@ -33,6 +35,7 @@ from .domain import (
 )
 from .forms import (
     AuditFilterForm,
+    BudgetForm,
     KeyForm,
     ProvisionForm,
     RotateForm,
@@ -123,8 +126,51 @@ def tenant_detail(request: HttpRequest, tenant_id: str) -> HttpResponse:
         "events": selectors.audit_list(tenant_id=tenant_id, limit=10).items,
         "members": memberships.member_list(tenant_id=tenant_id),
         "tier_form": TierForm(initial={"tier": tenant.tier.value}),
+        **_budget_context(tenant_id),
     }
     return render_page(request, "tenants/tenant_detail.html", context)
+
+
+def _budget_context(tenant_id: str, form: BudgetForm | None = None) -> dict[str, Any]:
+    budget = selectors.budget_get(tenant_id=tenant_id)
+    initial = {
+        "hard_usd": _dollars(budget.hard),
+        "soft_usd": _dollars(budget.soft),
+    }
+    return {
+        "budget": budget,
+        "projection": budget.projection(utcnow()),
+        "budget_form": form or BudgetForm(initial=initial),
+    }
+
+
+def _dollars(micros: int | None) -> Decimal | None:
+    return None if micros is None else (Decimal(micros) / MICROS).quantize(Decimal("0.01"))
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def tenant_budget(request: HttpRequest, tenant_id: str) -> HttpResponse:
+    """The tenant's monthly budget: GET the form, POST sets it (audited) or shows its errors."""
+    tenant = selectors.tenant_get(tenant_id=tenant_id)
+    form = BudgetForm(request.POST) if request.method == "POST" else None
+    if form is not None and form.is_valid():
+        try:
+            amounts = form.micros()
+            services.budget_set(
+                tenant_id=tenant_id,
+                hard=amounts["hard"],
+                soft=amounts["soft"],
+                actor=actor_from(request),
+            )
+        except services.ServiceError as exc:
+            form.add_error(f"{exc.field}_usd" if exc.field else None, str(exc))
+        else:
+            messages.success(request, f"The budget of {tenant.name} is saved.")
+            return redirect(reverse("tenants:detail", args=[tenant_id]) + "#budget")
+    context = {"tenant": tenant, **_budget_context(tenant_id, form)}
+    status = 400 if form is not None else 200
+    return render_page(request, "tenants/tenant_budget.html", context, status=status)
 
 
 def key_states(

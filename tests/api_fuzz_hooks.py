@@ -1,13 +1,16 @@
 """Schemathesis hooks for the schema-vs-code run (tests/outpost_admin/test_api_fuzz.py).
 
-Two kinds, and nothing else:
+Three kinds, and nothing else:
 - Safety: an operation aimed at the tenant whose key drives the run (suspend it, revoke or
   rotate its keys, fill it with keys) is sent to a throwaway tenant instead, so the run can't
   lock itself out.
+- Test data: a valid request to lower a key's budget names a key of the run's own tenant
+  (OUTPOST_FUZZ_OWN_KEY), which Schemathesis has no way to find.
 - Rules a JSON Schema cannot state, applied to *valid* (positive) cases only, so that "valid"
   means valid: a cursor is a signed token from a previous page (a made-up one is rightly a
   400), a range ends after it starts and a custom one names both ends, an expiry lies in
-  the future, and the Idempotency-Key header and the body's idempotencyKey agree. The schema
+  the future, the Idempotency-Key header and the body's idempotencyKey agree, and a budget's
+  soft threshold is not above its hard budget. The schema
   states each of these in the parameter's or field's description, with an example of the
   400 (tests/dispatches/test_documented_rules.py checks the examples against the code).
 Negative cases go out untouched. A key reused with another body (a 422, documented with its
@@ -23,6 +26,7 @@ import schemathesis
 RUN_TENANT = os.environ.get("OUTPOST_FUZZ_TENANT", "")
 THROWAWAY_TENANT = os.environ.get("OUTPOST_FUZZ_THROWAWAY_TENANT", "")
 THROWAWAY_KEY = os.environ.get("OUTPOST_FUZZ_THROWAWAY_KEY", "")
+OWN_KEY = os.environ.get("OUTPOST_FUZZ_OWN_KEY", "")  # a key of the run's tenant, to budget
 MAX_DAYS = 366  # usage.forms.MAX_DAYS (this module runs outside Django)
 
 
@@ -40,6 +44,8 @@ def map_case(context, case):
     meta = case.meta
     if meta is not None and meta.generation.mode.is_negative:
         return case
+    if case.operation.path == "/api/v1/budget/keys/{key_id}" and OWN_KEY:
+        case.path_parameters = {**(case.path_parameters or {}), "key_id": OWN_KEY}
     if isinstance(case.query, dict):
         case.query.pop("cursor", None)
         _in_order(case.query)
@@ -54,6 +60,9 @@ def map_case(context, case):
         if case.body.get("expiresAt"):
             future = datetime.now(UTC) + timedelta(days=30)
             case.body["expiresAt"] = future.isoformat().replace("+00:00", "Z")
+        hard, soft = case.body.get("hardCents"), case.body.get("softCents")
+        if isinstance(hard, int) and isinstance(soft, int) and soft > hard:
+            case.body["softCents"] = hard
         if case.headers and "idempotencyKey" in case.body and "Idempotency-Key" in case.headers:
             case.headers["Idempotency-Key"] = case.body["idempotencyKey"]
     return case

@@ -4,7 +4,7 @@ One class per operation, with its Input and Output serializers."""
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,7 +18,7 @@ from tenants.api_authentication import principal_of, scope_permission
 from tenants.domain import Scope
 
 from . import selectors as usage_selectors
-from .figures import LIMITS, MAX_DAYS, STATUSES, UsageReport
+from .figures import LIMITS, MAX_DAYS, STATUSES, DayUsage, UsageReport
 from .forms import date_range
 
 
@@ -64,6 +64,31 @@ class DayOutput(serializers.Serializer):
     )
     rejections = LimitCountsOutput(help_text="Creates refused (429) per limit.")
     runTime = RunTimeOutput(many=True, source="run_times")
+    spendUsd = serializers.FloatField(
+        source="spend_usd",
+        help_text="What the dispatches that ended that day cost (USD, to the microdollar), "
+        "as their `cost.total` says.",
+    )
+    spendByAgent = serializers.SerializerMethodField(help_text="Spend (USD) per agent.")
+    spendByModel = serializers.SerializerMethodField(
+        help_text='Spend (USD) per model ("other": one the registry does not list); empty '
+        "under a key filter."
+    )
+    spendByKey = serializers.SerializerMethodField(
+        help_text='Spend (USD) per API key id ("-": dispatches without a key).'
+    )
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
+    def get_spendByAgent(self, day: DayUsage) -> dict[str, float]:
+        return day.spend_usd_by("agent")
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
+    def get_spendByModel(self, day: DayUsage) -> dict[str, float]:
+        return day.spend_usd_by("model")
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
+    def get_spendByKey(self, day: DayUsage) -> dict[str, float]:
+        return day.spend_usd_by("key")
 
 
 class TopTenantOutput(serializers.Serializer):

@@ -27,7 +27,7 @@ from outpost_admin.dynamo import StoreError, from_item, leases, streams
 from outpost_admin.dynamo.tables import DISPATCHES, TENANTS
 from tenants import storage as tenant_storage
 
-from . import rollups_stream, stream_handler
+from . import budget_alerts, rollups_stream, stream_handler
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,9 @@ def tenant_record(record: dict[str, Any]) -> None:
         return
     if image.get("sk", {}).get("S", "").startswith(REFUSED):
         rollups_stream.count_refusal(from_item(image))
+        return
+    if budget_alerts.is_budget(image):
+        budget_alerts.budget_record(image)
         return
     if image.get("sk") != {"S": tenant_storage.TENANT_SK} or "nameLower" in image:
         return

@@ -30,9 +30,21 @@ class Cells:
     # Per day shard, the most an unlisted tenant can have created (its top item's smallest
     # count when full, else 0); added over days, a bound for the range (`top_exact`).
     floors: Counter[int] = field(default_factory=Counter)
+    spend: Counter[tuple[str, str]] = field(default_factory=Counter)  # agent, model (micro-USD)
+    spend_keys: Counter[tuple[str, str]] = field(default_factory=Counter)  # agent, key
 
     def add(self, other: "Cells") -> None:
-        for name in ("created", "finished", "rejected", "run_time", "tenants", "queued", "floors"):
+        for name in (
+            "created",
+            "finished",
+            "rejected",
+            "run_time",
+            "tenants",
+            "queued",
+            "floors",
+            "spend",
+            "spend_keys",
+        ):
             getattr(self, name).update(getattr(other, name))
 
 
@@ -53,6 +65,8 @@ def parse_cells(data: dict[str, Any]) -> Cells:
             cells.tenants[parts[1]] += n
         elif kind == "q" and len(parts) == 3:
             cells.queued[(parts[1], parts[2])] += n
+        elif kind == "$" and len(parts) == 3:
+            cells.spend[(parts[1], parts[2])] += n
     _legacy(cells, data)
     return cells
 
@@ -73,6 +87,8 @@ def parse_key_cells(data: dict[str, Any], month: date, key_id: str) -> dict[date
             cells.finished[(dims[0], dims[1], key_id)] += n
         elif kind == "r" and len(dims) == 2:
             cells.rejected[(dims[0], dims[1], key_id)] += n
+        elif kind == "$" and len(dims) == 1:
+            cells.spend_keys[(dims[0], key_id)] += n
     return result
 
 
@@ -83,6 +99,7 @@ def with_keys(whole: Cells, keyed: Cells) -> Cells:
     each key gets its own counts, and `-` (no key) keeps what the keys do not account for."""
     result = Cells()
     result.add(whole)
+    result.spend_keys.update(keyed.spend_keys)  # spend by key is only ever on the key months
     for name in ("created", "finished", "rejected"):
         counts: Counter[Any] = getattr(result, name)
         own: Counter[Any] = getattr(keyed, name)
@@ -163,10 +180,24 @@ class DayUsage:
     rejections: dict[str, int]
     run_time: dict[str, RunTime]
     by_tenant: dict[str, int]
+    # Spend (micro-USD) of the dispatches that ended that day: in all, by agent, by model
+    # (not under a key filter: the key months count by agent only), by key ("-": no key).
+    spend: int = 0
+    spend_by_agent: dict[str, int] = field(default_factory=dict)
+    spend_by_model: dict[str, int] = field(default_factory=dict)
+    spend_by_key: dict[str, int] = field(default_factory=dict)
 
     @property
     def dispatches(self) -> int:
         return sum(self.by_agent.values())
+
+    @property
+    def spend_usd(self) -> float:
+        return self.spend / 1_000_000
+
+    def spend_usd_by(self, dimension: str) -> dict[str, float]:
+        amounts: dict[str, int] = getattr(self, f"spend_by_{dimension}")
+        return {name: n / 1_000_000 for name, n in sorted(amounts.items())}
 
     @property
     def run_times(self) -> list[RunTime]:
@@ -198,7 +229,30 @@ def day_usage(day: date, cells: Cells, filters: Filters) -> DayUsage:
         },
         run_time={agent: run_time(agent, h) for agent, h in sorted(histograms.items())},
         by_tenant=dict(cells.tenants),
+        **_spend(cells, filters),
     )
+
+
+def _spend(cells: Cells, filters: Filters) -> dict[str, Any]:
+    keyed = {k: n for k, n in cells.spend_keys.items() if filters.match(*k) and n}
+    by_key = _sum_by(keyed, 1)
+    if filters.key_id:
+        return {
+            "spend": sum(keyed.values()),
+            "spend_by_agent": _sum_by(keyed, 0),
+            "spend_by_key": by_key,
+        }
+    spent = {k: n for k, n in cells.spend.items() if n and filters.match(k[0], NO_KEY)}
+    total = sum(spent.values())
+    unkeyed = total - sum(by_key.values())
+    if unkeyed > 0:
+        by_key[NO_KEY] = unkeyed
+    return {
+        "spend": total,
+        "spend_by_agent": _sum_by(spent, 0),
+        "spend_by_model": _sum_by(spent, 1),
+        "spend_by_key": by_key,
+    }
 
 
 def _sum_by(counts: dict[Any, int], position: int) -> dict[str, int]:

@@ -10,10 +10,11 @@ charts never read dispatches and no quota transaction touches an item other tena
 - the tenant's day of breakdowns (`sk = USAGE#<day>#CELLS`), keyless so its size does not
   depend on the keys: `agent_<a>`, `status_<s>`, and the cells `c/<agent>/-` created,
   `s/<status>/<agent>/-` finished by status, `r/<limit>/<agent>/-` refused by a limit,
-  `h/<agent>/<bucket>` run-time histogram (a day counted before the per-key items existed
+  `h/<agent>/<bucket>` run-time histogram, `$/<agent>/<model>` the micro-USD spent by the
+  dispatches that ended that day (issue 16, point 2) (a day counted before the per-key items existed
   holds `c/<agent>/<key>`, `s/…/<key>`, `r/…/<key>` cells here: still read);
 - a key's month (`sk = USAGE#<YYYY-MM>#KEY#<key id>`): the same per day, `<DD>/c/<agent>`,
-  `<DD>/s/<status>/<agent>`, `<DD>/r/<limit>/<agent>` (a dispatch without a key has none:
+  `<DD>/s/<status>/<agent>`, `<DD>/r/<limit>/<agent>`, `<DD>/$/<agent>` (a dispatch without a key has none:
   the readers give "-" what the keys do not account for);
 - the day across tenants, sharded by tenant (`tenant_id = STATS#<day>#<n>`, `sk = DAY`):
   the same cells without the key (`t/<tenant id>` cells of days counted before the top
@@ -35,6 +36,7 @@ from typing import Any
 
 from django.conf import settings
 
+from outpost_admin.agents import AGENTS
 from outpost_admin.dynamo import to_item, values
 
 DAY_SHARDS = 8
@@ -56,6 +58,19 @@ def finished_cell(status: str, agent: str, key_id: str) -> str:
 
 def rejected_cell(limit: str, agent: str, key_id: str) -> str:
     return f"r/{limit}/{agent}/{key_id or NO_KEY}"
+
+
+def spend_cell(agent: str, model_id: str) -> str:
+    """What the dispatches that ended that day cost (micro-USD), by agent and model: a model
+    the registry does not know (the control plane's) counts as "other", so the cells stay as
+    few as the registry's models."""
+    known = model_id in (AGENTS[agent].models if agent in AGENTS else ())
+    return f"$/{agent}/{model_id if known else 'other'}"
+
+
+def key_spend_cell(day: date, agent: str) -> str:
+    """A key's spend that day, by agent (its month item holds 31 x agents of these)."""
+    return f"{day:%d}/$/{agent}"
 
 
 def run_time_cell(agent: str, seconds: float) -> str:

@@ -29,7 +29,7 @@ import contextlib
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from dispatches import history_index
@@ -219,6 +219,22 @@ def _outcome(step: Step, d: Dispatch, live: dict[str, Any]) -> None:
     step.add(rollups.tenant_shard_key(d.tenant_id, day), cells)
     five = rollups.finished_five_key(d.dispatch_id, ended)
     step.add(five, [rollups.finished_cell(status, d.agent, "")])
+    _spend(step, d, ended)
+
+
+def _spend(step: Step, d: Dispatch, ended: datetime) -> None:
+    """What it cost, counted with its outcome (so once) on the day it ended: the tenant's
+    day by agent and model, its key's month by agent, and the day across tenants."""
+    micros = round(float(str((d.cost or {}).get("total", 0))) * 1_000_000)
+    if micros <= 0:
+        return
+    day = ended.date()
+    cell = rollups.spend_cell(d.agent, d.model_id)
+    step.add(rollups.usage_cells_key(d.tenant_id, day), [cell], micros)
+    step.add(rollups.tenant_shard_key(d.tenant_id, day), [cell], micros)
+    if d.api_key_id:
+        key_month = rollups.key_month_key(d.tenant_id, day, d.api_key_id)
+        step.add(key_month, [rollups.key_spend_cell(day, d.agent)], micros)
 
 
 # --- writing ----------------------------------------------------------------------------------

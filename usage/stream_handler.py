@@ -39,6 +39,11 @@ TENANT_PATTERNS: list[dict[str, Any]] = [
         "dynamodb": {"NewImage": {"sk": {"S": ["TENANT"]}, "nameLower": {"S": ABSENT}}},
     },
     {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"sk": {"S": [{"prefix": "REFUSED#"}]}}}},
+    # A budget item written (spend added, a budget set): its alerts may be due.
+    {
+        "eventName": NEW_OR_CHANGED,
+        "dynamodb": {"NewImage": {"sk": {"S": ["BUDGET", {"prefix": "BUDGET#KEY#"}]}}},
+    },
 ]
 DISPATCH_PATTERNS: list[dict[str, Any]] = [
     {

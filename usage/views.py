@@ -135,6 +135,7 @@ def charts(report: UsageReport, names: dict[str, str], *, per_key: bool) -> list
     if per_key:
         keys = [(k, names.get(k, "no key" if k == "-" else k[:8])) for k in report.keys]
         result.append(bars("by-key", "Dispatches per day by API key", "by_key", keys))
+    result += _spend_charts(report, names, per_key=per_key)
     for which in ("p50", "p95"):
         series = [
             Series(a, [_seconds(d, a, which) for d in report.days])
@@ -143,6 +144,29 @@ def charts(report: UsageReport, names: dict[str, str], *, per_key: bool) -> list
         result.append(
             Chart(f"run-{which}", f"Run time {which} per agent (s)", days, series, "line", " s")
         )
+    return result
+
+
+def _spend_charts(report: UsageReport, names: dict[str, str], *, per_key: bool) -> list[Chart]:
+    """Spend per day (USD, of the dispatches that ended that day), stacked by agent, by model
+    and (one tenant's page) by key."""
+    days = [d.day for d in report.days]
+    dimensions = [("agent", "agent"), ("model", "model")] + (
+        [("key", "API key")] if per_key else []
+    )
+    result = []
+    for dimension, label in dimensions:
+        spent = [d.spend_usd_by(dimension) for d in report.days]
+        shown = sorted({name for day in spent for name, usd in day.items() if usd})
+        series = [
+            Series(
+                names.get(n, "no key" if n == "-" else n[:8]) if dimension == "key" else n,
+                [day.get(n, 0) for day in spent],
+            )
+            for n in shown
+        ]
+        title = f"Spend per day by {label} (USD)"
+        result.append(Chart(f"spend-by-{dimension}", title, days, series))
     return result
 
 
@@ -168,6 +192,8 @@ def write_csv(out: Any, report: UsageReport, names: dict[str, str]) -> None:
             *(f"rejected_{x}" for x in LIMITS),
             *(f"run_{p}_{a}_s" for a in agents for p in ("p50", "p95")),
             *(f"key_{names.get(k, k)}" for k in keys),
+            "spend_usd",
+            *(f"spend_usd_{a}" for a in agents),
         ]
     )
     for day in report.days:
@@ -181,8 +207,15 @@ def write_csv(out: Any, report: UsageReport, names: dict[str, str]) -> None:
                 *(day.rejections.get(x, 0) for x in LIMITS),
                 *("" if r is None else f"{r:g}" for r in runs),
                 *(day.by_key.get(k, 0) for k in keys),
+                _usd(day.spend),
+                *(_usd(day.spend_by_agent.get(a, 0)) for a in agents),
             ]
         )
+
+
+def _usd(micros: int) -> str:
+    """To the microdollar, as the dispatches' costs are kept."""
+    return f"{micros / 1_000_000:.6f}"
 
 
 @portal_required

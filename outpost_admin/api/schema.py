@@ -46,6 +46,7 @@ ERROR_CODES = [
     "UNSUPPORTED_MEDIA_TYPE",
     "CONFLICT",
     "RATE_LIMIT_EXCEEDED",
+    "BUDGET_EXCEEDED",
     "SERVICE_UNAVAILABLE",
     "INTERNAL_ERROR",
 ]
@@ -171,6 +172,9 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         }
     },
     "admin_key_rotate": {"body": {"graceHours": 24}},
+    "admin_budget_set": {"body": {"hardCents": 50000, "softCents": 40000}},
+    "admin_key_budget_set": {"body": {"hardCents": 10000, "softCents": 8000}},
+    "key_budget_lower": {"body": {"hardCents": 5000, "softCents": 4000}},
     "admin_usage_get": {"query": {"days": 7}},
     "dispatch_list": {"query": {"agent": "claude", "limit": 20}},
     "dispatch_create": {"body": DISPATCH_BODY},

@@ -135,3 +135,11 @@ def _text(value: Any) -> str:
 def audit_details(metadata: dict[str, Any] | None) -> list[tuple[str, str]]:
     """An audit record's details as (label, text) pairs: no Python reprs on the page."""
     return [(_label(str(k)), _text(v)) for k, v in sorted((metadata or {}).items())]
+
+
+@register.filter
+def usd(micros: Any) -> str:
+    """Micro-USD (how spend and budgets are kept) as dollars and cents."""
+    if micros is None or micros == "":
+        return ""
+    return f"${int(micros) / 1_000_000:,.2f}"

@@ -18,8 +18,9 @@ from dispatches import lifecycle as services
 from dispatches.domain import DispatchStatus
 from dispatches.models import SavedView
 from outpost_admin.audit import Actor
-from outpost_admin.dynamo import utcnow
-from tenants import key_requests
+from outpost_admin.dynamo import transact, utcnow
+from tenants import budgets, key_requests
+from tenants import services as budget_services
 from tenants.key_requests import KeyRequest
 from tenants.selectors import key_list
 
@@ -186,6 +187,7 @@ def staff_pages(tenant, issued, done_id, pending_id, made) -> list[str]:
         "/tenants/",
         "/tenants/new/",
         f"/tenants/{tid}/",
+        f"/tenants/{tid}/budget/",
         f"/tenants/{tid}/keys/new/",
         f"/tenants/{tid}/keys/{kid}/rotate/",
         f"/tenants/{tid}/keys/{kid}/revoke/",
@@ -316,6 +318,12 @@ def test_every_page_passes_axe_in_both_themes_with_no_console_error(
 ):
     user = tenant_user[2]
     own_key = f"/usage/keys/{key_list(tenant_id=tenant_user[0].tenant_id)[0].api_key_id}/"
+    # The tenant's budget is spent: its pages show the banner, which must pass too.
+    tenant_id = tenant_user[0].tenant_id
+    budget_services.budget_set(
+        tenant_id=tenant_id, hard=budgets.MICROS, soft=budgets.MICROS // 2, actor=_actor()
+    )
+    transact(budgets.record_spend(tenant_id, api_key_id="", micros=budgets.MICROS, now=utcnow()))
     problems: list[str] = []
     errors: list[str] = []
     for scheme in ("light", "dark"):

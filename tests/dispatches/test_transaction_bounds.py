@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from dispatches import costs, storage
 from dispatches import lifecycle as services
-from dispatches import storage
 from dispatches.domain import DispatchStatus
 from outpost_admin.dynamo import call, client, utcnow
 from outpost_admin.dynamo.sizes import item_size
@@ -20,6 +20,8 @@ from tenants.domain import Scope
 from tests.conftest import roll_up
 
 from .conftest import BODY
+
+TOKENS = costs.Tokens(20_000, 5_000, 25_000, "parsed")
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +92,9 @@ def test_create_claim_and_finish_write_no_item_another_tenant_writes_and_none_ov
             keys_of_tenant[f"key {dispatch.api_key_id}"] = tenant.tenant_id
             claimed = storage.dispatch_claim(dispatch, worker_id="w-bounds", now=utcnow())
             assert claimed is not None
-            services.dispatch_finish(claimed, status=DispatchStatus.COMPLETED)
+            # With tokens, so it costs something: its spend is added to the tenant's and
+            # the key's budget items in the same transaction.
+            services.dispatch_finish(claimed, status=DispatchStatus.COMPLETED, tokens=TOKENS)
 
     writers: dict[tuple[str, str], set[str]] = defaultdict(set)
     operations = []
@@ -110,6 +114,9 @@ def test_create_claim_and_finish_write_no_item_another_tenant_writes_and_none_ov
         events = [k for t, k in keys if t == WEBHOOKS.name]
         assert len(events) == (1 if n % 3 == 2 else 0)
         assert all(k["sk"]["S"].startswith("EVENT#msg_") for k in events)
+        # Budgets: checked by the create, spent by the finish, on the tenant's own items.
+        budget_items = sorted(k["sk"]["S"].split("#")[0] for t, k in keys if "BUDGET" in str(k))
+        assert budget_items == (["BUDGET", "BUDGET"] if n % 3 != 1 else [])
     assert all(len(tenants) == 1 for tenants in writers.values())
 
     for table, key in writers:

@@ -13,12 +13,14 @@ from drf_spectacular.generators import SchemaGenerator
 
 from outpost_admin.dynamo.tables import create_tables, delete_tables
 from tenants import services
-from tenants.domain import TENANT_SCOPES
+from tenants.domain import TENANT_SCOPES, Scope
 
 # The order the operations run in: each id a later one needs exists by then (a dispatch is
 # read, then cancelled, then run again). A new operation must be placed here.
 ORDER = [
     "me",
+    "budget_get",
+    "key_budget_lower",
     "admin_tenant_list",
     "admin_tenant_create",
     "admin_tenant_get",
@@ -26,6 +28,9 @@ ORDER = [
     "admin_key_list",
     "admin_key_create",
     "admin_key_revoke",
+    "admin_budget_get",
+    "admin_budget_set",
+    "admin_key_budget_set",
     "admin_key_rotate",
     "admin_usage_get",
     "dispatch_create",
@@ -127,6 +132,13 @@ def test_each_request_example_gets_the_documented_status_from_a_live_server(
         ).key.api_key_id
         for n in range(2)
     ]
+    admin = services.key_create(
+        tenant_id=tenant.tenant_id,
+        name="admin",
+        scopes=(Scope.ADMIN,),
+        expires_at=None,
+        actor=actor,
+    ).raw  # a tenant's own admin key: it lowers its keys' budgets
     ids = {"tenant_id": tenant.tenant_id, "key_id": spare[0]}
     for operation_id in ORDER:
         method, path, op = operations(schema)[operation_id]
@@ -145,6 +157,8 @@ def test_each_request_example_gets_the_documented_status_from_a_live_server(
             body = example["value"]
         documented = min(int(s) for s in op["responses"] if s.startswith("2"))
         caller = operator if operation_id.startswith("admin_") else key
+        if operation_id == "key_budget_lower":
+            caller = admin
         status, answer = send(live_server.url, method, path, caller, query, body)
         assert status == documented, (operation_id, status, answer)
         if operation_id in ("dispatch_create", "legacy_dispatch_create"):

@@ -67,6 +67,15 @@ def fuzzed_app(dynamodb_local, tmp_path, actor):
         actor=actor,
         by_staff=True,
     )
+    # A key of the run's tenant for its admin key to lower the budget of (PUT
+    # /api/v1/budget/keys/{key_id}): an id Schemathesis cannot find on its own.
+    budgeted = services.key_create(
+        tenant_id=tenant.tenant_id,
+        name="fuzz-budgeted",
+        scopes=(Scope.LIST,),
+        expires_at=None,
+        actor=actor,
+    )
     throwaway, throwaway_key = services.tenant_provision(
         name="Fuzz throwaway", email=unique_email("throwaway"), tier=Tier.FREE, actor=actor
     )
@@ -75,6 +84,7 @@ def fuzzed_app(dynamodb_local, tmp_path, actor):
         "OUTPOST_FUZZ_TENANT": tenant.tenant_id,
         "OUTPOST_FUZZ_THROWAWAY_TENANT": throwaway.tenant_id,
         "OUTPOST_FUZZ_THROWAWAY_KEY": throwaway_key.key.api_key_id,
+        "OUTPOST_FUZZ_OWN_KEY": budgeted.key.api_key_id,
     }
     # The server's own SQLite (staff sessions): without its tables, a session cookie is a 500.
     database = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}

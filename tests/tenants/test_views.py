@@ -37,6 +37,8 @@ def page_urls(tenant_id, key_id):
         ("get", reverse("tenants:provision")),
         ("get", reverse("tenants:detail", args=[tenant_id])),
         ("post", reverse("tenants:tier", args=[tenant_id])),
+        ("get", reverse("tenants:budget", args=[tenant_id])),
+        ("post", reverse("tenants:budget", args=[tenant_id])),
         ("get", reverse("tenants:suspend", args=[tenant_id])),
         ("get", reverse("tenants:reactivate", args=[tenant_id])),
         ("get", reverse("tenants:key-create", args=[tenant_id])),
