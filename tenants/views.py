@@ -22,7 +22,7 @@ from outpost_admin.pages import no_store, render_page, staff_required
 from outpost_admin.templatetags.outpost import audit_details, relative
 
 from . import memberships, selectors, services
-from .budgets import MICROS
+from .budgets import MICROS, Budget
 from .domain import (
     SUSPENDED_LABEL,
     TIER_LIMITS,
@@ -118,21 +118,23 @@ def show_key_once(
 
 @staff_required
 def tenant_detail(request: HttpRequest, tenant_id: str) -> HttpResponse:
-    tenant = selectors.tenant_get(tenant_id=tenant_id)
+    tenant, today, budget = selectors.tenant_home(tenant_id=tenant_id)  # one BatchGetItem
     context = {
         "tenant": tenant,
         "keys": key_states(tenant, selectors.key_list(tenant_id=tenant_id), now=utcnow()),
-        "dispatches_today": selectors.dispatches_today(tenant_id=tenant_id),
+        "dispatches_today": today,
         "events": selectors.audit_list(tenant_id=tenant_id, limit=10).items,
         "members": memberships.member_list(tenant_id=tenant_id),
         "tier_form": TierForm(initial={"tier": tenant.tier.value}),
-        **_budget_context(tenant_id),
+        **_budget_context(tenant_id, budget=budget),
     }
     return render_page(request, "tenants/tenant_detail.html", context)
 
 
-def _budget_context(tenant_id: str, form: BudgetForm | None = None) -> dict[str, Any]:
-    budget = selectors.budget_get(tenant_id=tenant_id)
+def _budget_context(
+    tenant_id: str, form: BudgetForm | None = None, *, budget: Budget | None = None
+) -> dict[str, Any]:
+    budget = budget or selectors.budget_get(tenant_id=tenant_id)
     initial = {
         "hard_usd": _dollars(budget.hard),
         "soft_usd": _dollars(budget.soft),

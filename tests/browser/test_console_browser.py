@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from django.conf import settings
@@ -19,10 +20,13 @@ from dispatches.domain import DispatchStatus
 from dispatches.models import SavedView
 from outpost_admin.audit import Actor
 from outpost_admin.dynamo import transact, utcnow
-from tenants import budgets, key_requests
+from tenants import budgets, key_requests, memberships
 from tenants import services as budget_services
+from tenants import services as tenant_services
+from tenants.domain import TenantStatus
 from tenants.key_requests import KeyRequest
 from tenants.selectors import key_list
+from tests.conftest import unique_email
 
 from .conftest import STAFF_PASSWORD, TENANT_PASSWORD, create_dispatch, log_in, start_worker
 
@@ -177,11 +181,17 @@ def console_data(make_tenant, transactional_db, staff_login):
     job = bulk.job_start(
         tenant_id=tenant.tenant_id, action="cancel", dispatch_ids=[], query="", actor=_actor()
     )
-    return tenant, issued, done.dispatch_id, pending.dispatch_id, (view.pk, job)
+    invite = memberships.tenant_user_invite(
+        tenant_id=tenant.tenant_id,
+        email=unique_email("invited"),
+        actor=_actor(),
+        tenant_name=tenant.name,
+    )
+    return tenant, issued, done.dispatch_id, pending.dispatch_id, (view.pk, job, invite.path)
 
 
 def staff_pages(tenant, issued, done_id, pending_id, made) -> list[str]:
-    view_id, job_id = made
+    view_id, job_id, _ = made
     tid, kid = tenant.tenant_id, issued.key.api_key_id
     return [
         "/tenants/",
@@ -209,6 +219,7 @@ def staff_pages(tenant, issued, done_id, pending_id, made) -> list[str]:
         f"/usage/?tenant={tid}&range=7",
         f"/usage/keys/{kid}/",
         "/operator-keys/",
+        f"/billing/tenants/{tid}/",
         "/fleet/",
     ]
 
@@ -217,13 +228,60 @@ def no_sideways_scroll(page: Page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
-def test_at_390_px_no_page_scrolls_sideways(staff_page: Page, console_data):
+Scheme = Literal["light", "dark"]
+
+
+@pytest.fixture
+def visits(staff_login, console_data, tenant_user, tenant_user_of):
+    """Who sees which pages, for the axe and 390 px runs: anonymous visitors, staff, a
+    tenant's user (its budget spent: the banner shows) and a suspended tenant's user."""
+    tenant_id, user = tenant_user[0].tenant_id, tenant_user[2]
+    own_key = f"/usage/keys/{key_list(tenant_id=tenant_id)[0].api_key_id}/"
+    budget_services.budget_set(
+        tenant_id=tenant_id, hard=budgets.MICROS, soft=budgets.MICROS // 2, actor=_actor()
+    )
+    transact(budgets.record_spend(tenant_id, api_key_id="", micros=budgets.MICROS, now=utcnow()))
+    suspended, _, suspended_user = tenant_user_of("Suspended For A Reason Co")
+    tenant_services.tenant_set_status(
+        tenant_id=suspended.tenant_id,
+        status=TenantStatus.SUSPENDED,
+        actor=_actor(),
+        reason="The invoice of November is unpaid.",
+    )
+    tenant_pages = ["/home/", "/dispatches/", "/usage/", own_key, "/billing/"]
+    return [
+        (None, None, ["/accounts/login/", console_data[4][2]]),
+        (staff_login.username, STAFF_PASSWORD, staff_pages(*console_data)),
+        (user.username, TENANT_PASSWORD, tenant_pages),
+        (suspended_user.username, TENANT_PASSWORD, ["/home/"]),
+    ]
+
+
+def signed_in_context(browser: Browser, base_url: str, scheme: Scheme, who, password) -> Page:
+    context = browser.new_context(base_url=base_url, color_scheme=scheme, bypass_csp=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    if who and password:
+        log_in(page, who, password)
+        page.wait_for_load_state("networkidle")
+    return page
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_at_390_px_no_page_scrolls_sideways(browser: Browser, live_server, visits, scheme: Scheme):
+    for who, password, pages in visits:
+        page = signed_in_context(browser, live_server.url, scheme, who, password)
+        page.set_viewport_size({"width": 390, "height": 844})
+        for url in pages:
+            page.goto(url)
+            page.wait_for_load_state("networkidle")
+            assert no_sideways_scroll(page) <= 0, f"{scheme} {url}"
+        page.context.close()
+
+
+def test_at_390_px_the_menu_collapses_and_opens(staff_page: Page):
     page = staff_page
     page.set_viewport_size({"width": 390, "height": 844})
-    for url in staff_pages(*console_data):
-        page.goto(url)
-        page.wait_for_load_state("networkidle")
-        assert no_sideways_scroll(page) <= 0, url
     page.goto("/tenants/")
     nav = page.locator("#site-nav")
     expect(nav).to_be_hidden()  # collapsed behind Menu
@@ -314,33 +372,16 @@ def axe_violations(page: Page) -> list[str]:
 
 
 def test_every_page_passes_axe_in_both_themes_with_no_console_error(
-    browser: Browser, live_server, staff_login, console_data, tenant_user
+    browser: Browser, live_server, visits
 ):
-    user = tenant_user[2]
-    own_key = f"/usage/keys/{key_list(tenant_id=tenant_user[0].tenant_id)[0].api_key_id}/"
-    # The tenant's budget is spent: its pages show the banner, which must pass too.
-    tenant_id = tenant_user[0].tenant_id
-    budget_services.budget_set(
-        tenant_id=tenant_id, hard=budgets.MICROS, soft=budgets.MICROS // 2, actor=_actor()
-    )
-    transact(budgets.record_spend(tenant_id, api_key_id="", micros=budgets.MICROS, now=utcnow()))
     problems: list[str] = []
     errors: list[str] = []
-    for scheme in ("light", "dark"):
-        for who, password, pages in (
-            (None, None, ["/accounts/login/"]),
-            (staff_login.username, STAFF_PASSWORD, staff_pages(*console_data)),
-            (user.username, TENANT_PASSWORD, ["/home/", "/dispatches/", "/usage/", own_key]),
-        ):
-            context = browser.new_context(
-                base_url=live_server.url, color_scheme=scheme, bypass_csp=True
-            )
-            page = context.new_page()
+    schemes: tuple[Scheme, ...] = ("light", "dark")
+    for scheme in schemes:
+        for who, password, pages in visits:
+            page = signed_in_context(browser, live_server.url, scheme, who, password)
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            if who and password:
-                log_in(page, who, password)
-                page.wait_for_load_state("networkidle")
             for url in pages:
                 response = page.goto(url)
                 page.wait_for_load_state("networkidle")
@@ -348,5 +389,5 @@ def test_every_page_passes_axe_in_both_themes_with_no_console_error(
                 problems += [f"{scheme} {url} {v}" for v in axe_violations(page)]
                 problems += [f"{scheme} {url} console: {e}" for e in errors]
                 errors.clear()
-            context.close()
+            page.context.close()
     assert problems == []

@@ -145,3 +145,15 @@ def test_the_home_reads_the_tenant_its_day_and_its_budget_in_one_batch(
         page = html(member.get("/home/"))
     assert calls.by_operation() == {"BatchGetItem": 1, "Query": 1}  # + the recent dispatches
     assert 'id="spend"' in page
+
+
+def test_the_staff_tenant_page_reads_the_tenant_its_day_and_budget_in_one_batch(
+    staff_client, make_tenant, actor
+):
+    tenant, _ = make_tenant()
+    services.budget_set(tenant_id=tenant.tenant_id, hard=10 * DOLLAR, soft=5 * DOLLAR, actor=actor)
+    with counting_calls() as calls:
+        page = html(staff_client.get(reverse("tenants:detail", args=[tenant.tenant_id])))
+    # The tenant, today's count and the budget in one batch; the keys; the audit log.
+    assert calls.by_operation() == {"BatchGetItem": 1, "Query": 2}
+    assert 'id="budget-title"' in page
