@@ -30,15 +30,16 @@ TOKEN_RATES = {
     "grok": (0.000005, 0.000015),
 }
 TIER_MULTIPLIERS = {"flagship": 1.0, "balanced": 0.4, "fast": 0.1}
-MODEL_TIERS = {
+MODEL_TIERS = {  # the ledger's MODEL_TIER_MAP (cost-calculator.ts at fa61df7)
     "claude-opus-4-5-20251101": "flagship",
     "claude-opus-4-20250514": "flagship",
     "claude-sonnet-4-20250514": "balanced",
     "claude-3-5-sonnet-20241022": "balanced",
     "claude-3-5-haiku-20241022": "fast",
-    "gpt-5.2-codex": "flagship",
+    "gpt-5.1-codex-max": "flagship",
     "gpt-4.1-codex": "balanced",
     "gpt-4o-mini": "fast",
+    "gemini-3-flash-preview": "flagship",
     "gemini-3-pro-preview": "flagship",
     "gemini-2.5-pro": "flagship",
     "gemini-2.0-flash": "balanced",
@@ -46,7 +47,8 @@ MODEL_TIERS = {
     "deepseek/deepseek-coder": "balanced",
     "deepseek-coder-v2": "balanced",
     "deepseek-coder": "fast",
-    "grok-4.1": "flagship",
+    "grok-4-1-fast-reasoning": "flagship",
+    "grok-4-fast-reasoning": "fast",
     "grok-3": "balanced",
     "grok-2": "fast",
 }

@@ -257,13 +257,14 @@ def dispatch_finish(
     event: AuditEvent | None = None,
     run: datetime | None = None,
     tokens: costs.Tokens | None = None,
+    resources: tuple[int, int] | None = None,
 ) -> bool:
     """The worker's terminal write (recovery's too, with its audit `event` in the same
     write), with what the dispatch cost (`tokens`: counted from its output by the worker).
     With `run`, only the run claimed then is ended. False when the dispatch was already
     terminal (e.g. cancelled), or is in another run now."""
     now = utcnow()
-    cost = cost_of(dispatch, ended=now, tokens=tokens)
+    cost = cost_of(dispatch, ended=now, tokens=tokens, resources=resources)
     try:
         storage.dispatch_finish(
             dispatch,
@@ -289,17 +290,28 @@ def dispatch_metered(dispatch_id: str) -> bool:
     return storage.meter_done(dispatch_id)
 
 
-def cost_of(dispatch: Dispatch, *, ended: datetime, tokens: costs.Tokens | None) -> dict[str, Any]:
+def cost_of(
+    dispatch: Dispatch,
+    *,
+    ended: datetime,
+    tokens: costs.Tokens | None,
+    resources: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """What it cost, as the control plane's ledger prices it (dispatches/costs.py): from its
-    creation to its end, on the resources a run is given, with the tokens its output shows
-    (none known: "unavailable", e.g. a cancel, which reads no output on the request path)."""
+    creation to its end, on the resources the run had (an ECS task's own cpu and memory;
+    otherwise the configured ones), with the tokens its output shows (none known:
+    "unavailable", e.g. a cancel, which reads no output on the request path)."""
+    vcpu_units, memory_mb = resources or (
+        settings.OUTPOST_COST_VCPU_UNITS,
+        settings.OUTPOST_COST_MEMORY_MB,
+    )
     cost = costs.price(
         agent=dispatch.agent if dispatch.agent in costs.TOKEN_RATES else "claude",
         model_id=dispatch.model_id,
         duration=costs.duration_seconds(dispatch.started_at, ended),
         tokens=tokens or costs.Tokens(0, 0, 0, "unavailable"),
-        vcpu_units=settings.OUTPOST_COST_VCPU_UNITS,
-        memory_mb=settings.OUTPOST_COST_MEMORY_MB,
+        vcpu_units=vcpu_units,
+        memory_mb=memory_mb,
     )
     return cost.as_item()
 

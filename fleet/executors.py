@@ -58,6 +58,7 @@ class Outcome:
     error: str = ""  # the command could not be started at all
     output_tail: str = ""
     tokens: Tokens | None = None  # counted from the output it wrote (dispatches.costs)
+    resources: tuple[int, int] | None = None  # cpu units and MiB it had (ECS: the task's own)
     stop_reason: str = ""  # why ECS stopped the task, as it says it
 
 

@@ -210,15 +210,29 @@ def outcome_of(task: dict, followed: Followed) -> Outcome:
     exit_code, container_reason = _container_exit(task, followed.dispatch.agent)
     reason = task.get("stoppedReason") or container_reason or task.get("stopCode", "")
     tail, tokens = followed.log.tail, followed.log.meter.tokens(followed.dispatch.agent)
+    size = task_size(task)  # with the tokens, what the ledger prices it on
     if followed.stopping_since is not None:
-        return Outcome(timed_out=True, stop_reason=reason, output_tail=tail, tokens=tokens)
+        return Outcome(
+            timed_out=True, stop_reason=reason, output_tail=tail, tokens=tokens, resources=size
+        )
     if exit_code is None:
         return Outcome(
             error=f"The ECS task stopped without an exit code: {reason}",
             stop_reason=reason,
             tokens=tokens,
+            resources=size,
         )
-    return Outcome(exit_code=exit_code, stop_reason=reason, output_tail=tail, tokens=tokens)
+    return Outcome(
+        exit_code=exit_code, stop_reason=reason, output_tail=tail, tokens=tokens, resources=size
+    )
+
+
+def task_size(task: dict) -> tuple[int, int] | None:
+    """The task's cpu units and MiB as ECS describes them (strings), if it says."""
+    try:
+        return int(task["cpu"]), int(task["memory"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 # --- the executor -------------------------------------------------------------------------

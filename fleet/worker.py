@@ -24,7 +24,6 @@ from billing import runner as billing
 from dispatches import claim_queue, lifecycle
 from dispatches import selectors as dispatch_selectors
 from dispatches.agents import is_available
-from dispatches.costs import Tokens
 from dispatches.domain import Dispatch, DispatchStatus
 from outpost_admin.agents import AGENTS
 from outpost_admin.audit import Actor
@@ -307,11 +306,11 @@ class Worker:
         if outcome.stopped:
             return  # cancelled or taken over: whoever did that wrote the status
         result = verdict(outcome, timeout_seconds=dispatch.timeout_seconds)
-        self._finish(dispatch, result, outcome.tokens)
+        self._finish(dispatch, result, outcome)
         with self._lock:
             self.processed += 1
 
-    def _finish(self, dispatch: Dispatch, result: Verdict, tokens: Tokens | None) -> None:
+    def _finish(self, dispatch: Dispatch, result: Verdict, outcome: Outcome) -> None:
         """Record the outcome, trying again until it is recorded (or someone else ended the
         dispatch). A worker told to hand its work back stops trying: recovery then ends the
         dispatch once it is past its timeout and grace."""
@@ -325,7 +324,8 @@ class Worker:
                     error_message=result.error_message,
                     status_reason=result.status_reason,
                     run=dispatch.claimed_at,  # this run's outcome, never another's
-                    tokens=tokens,  # what it cost is priced from its output
+                    tokens=outcome.tokens,  # what it cost: priced from its output...
+                    resources=outcome.resources,  # ...and what it ran on
                 )
                 return
             except StoreError as exc:

@@ -65,6 +65,7 @@ def executor(**options) -> EcsExecutor:
 def task(status: str, *, exit_code: int | None = None, reason: str = STOPPED_REASON) -> dict:
     container: dict = {"name": "claude", "lastStatus": status}
     described: dict = {"taskArn": ARN, "lastStatus": status, "containers": [container]}
+    described |= {"cpu": "2048", "memory": "4096"}  # the task's size, as ECS describes it
     if status == "STOPPED":
         described["stoppedReason"] = reason
         if exit_code is not None:
@@ -255,6 +256,8 @@ def test_a_task_that_exits_0_completes_the_dispatch_with_its_logs(settings, make
     assert (done.status, done.exit_code, done.task_arn) == (DispatchStatus.COMPLETED, 0, ARN)
     assert done.status_reason == f"ECS: {STOPPED_REASON}"
     assert logs(dispatch.dispatch_id) == "cloning acme/widgets\nworking\ndone\n"
+    # Priced on what the task had (2 vCPU, 4 GB), as the ledger prices the plane's tasks.
+    assert done.cost and (done.cost["vcpu"], done.cost["memoryMb"]) == (2048, 4096)
 
 
 def test_a_nonzero_exit_code_fails_the_dispatch_and_keeps_the_stop_reason(make_tenant, stubs):
