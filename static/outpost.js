@@ -11,6 +11,12 @@ document.addEventListener("click", (event) => {
   });
 });
 
+// A message stays until it is dismissed (or the next page): <button data-dismiss>.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-dismiss]");
+  if (button) button.parentElement.remove();
+});
+
 // A header checkbox selects every selectable row shown: <input data-select-all="tbody-id">.
 document.addEventListener("change", (event) => {
   const all = event.target.closest("[data-select-all]");

@@ -62,6 +62,31 @@ def test_a_success_message_on_the_tenant_page_outlives_the_usage_charts_load(
     expect(page.locator("#tenant-usage #usage-charts")).to_be_visible()  # the background load
     page.wait_for_load_state("networkidle")
     expect(page.locator("#messages")).to_contain_text("is now on the enterprise tier")
+    page.get_by_label("Dismiss this message").click()  # ... until dismissed
+    expect(page.locator("#messages")).not_to_contain_text("is now on the enterprise tier")
+
+
+@pytest.mark.parametrize(
+    ("start", "confirm", "said"),
+    [
+        ("a:has-text('Suspend')", "button:has-text('Suspend tenant')", "suspended"),
+        ("a:has-text('Revoke')", "button:has-text('Revoke key')", "revoked"),
+    ],
+)
+def test_the_message_of_a_suspension_or_a_revocation_stays_too(
+    signed_in_page: Page, tenant_and_key, start, confirm, said
+):
+    page = signed_in_page
+    tenant, _ = tenant_and_key
+    page.goto(f"/tenants/{tenant.tenant_id}/")
+    page.locator(start).first.click()
+    if page.locator("#id_reason").count():
+        page.fill("#id_reason", "Checking that messages stay")
+    page.click(confirm)
+    page.wait_for_url(f"**/tenants/{tenant.tenant_id}/")
+    expect(page.locator("#tenant-usage #usage-charts")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#messages")).to_contain_text(said)
 
 
 # --- 2. the tenant picker never touches the address bar -------------------------------------

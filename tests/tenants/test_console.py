@@ -31,7 +31,7 @@ def html(response):
 
 
 def flashes(response):
-    return re.findall(r'<p class="flash success">([^<]*)</p>', html(response))
+    return re.findall(r'<p class="flash success"><span>([^<]*)</span>', html(response))
 
 
 # --- feedback after every action -------------------------------------------------------------
