@@ -70,3 +70,37 @@ def test_staff_suspend_with_a_reason_and_the_tenants_users_read_it(
     expect(banner).to_contain_text("This tenant is suspended since ")
     expect(banner).to_contain_text("Reason: Unpaid invoice <INV-7>")
     context.close()
+
+
+def test_an_invitation_names_the_tenant_and_its_expiry_and_the_link_names_it_again(
+    signed_in_page: Page, browser: Browser, live_server, make_tenant
+):
+    tenant, _ = make_tenant(name="Invited Tenant Co")
+    page = signed_in_page
+    page.goto(f"/tenants/{tenant.tenant_id}/")
+    page.click("text=Invite user")
+    page.fill("#id_email", "new.member@example.com")
+    page.click("main button:has-text('Invite')")
+    expect(page.locator("main .card")).to_contain_text("can now join Invited Tenant Co")
+    expect(page.locator("#invite-expiry")).to_contain_text("UTC")
+    link = page.locator("#invite-link").inner_text().strip()
+
+    visitor = browser.new_context(base_url=live_server.url).new_page()
+    visitor.goto(link)
+    expect(visitor.locator("#invited-tenant")).to_have_text("Invited Tenant Co")
+    visitor.context.close()
+
+
+def test_an_empty_history_and_home_say_how_the_first_dispatch_arrives(
+    browser: Browser, live_server, tenant_user_of
+):
+    _, _, user = tenant_user_of("Empty Start Co")
+    page = browser.new_context(base_url=live_server.url).new_page()
+    log_in(page, user.username, TENANT_PASSWORD)
+    page.wait_for_url("**/home/")
+    for url in ("/home/", "/dispatches/"):
+        page.goto(url)
+        empty = page.locator("#dispatch-rows tr.empty")
+        expect(empty).to_contain_text("POST /dispatch")
+        expect(empty.get_by_role("link", name="API docs")).to_have_attribute("href", "/api/docs/")
+    page.context.close()
