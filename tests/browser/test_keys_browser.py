@@ -3,6 +3,7 @@ their own guarded area) in Chromium."""
 
 import json
 import sys
+import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -98,6 +99,7 @@ def test_the_key_page_at_390_px_fits_and_passes_axe(
 def test_staff_issue_an_operator_key_only_after_typing_its_name(signed_in_page: Page, make_tenant):
     page = signed_in_page
     tenant, _ = make_tenant(name="Operator Home Co")
+    name = f"fleet-bot-{uuid.uuid4().hex[:8]}"  # the operator list is every tenant's
     page.goto(f"/tenants/{tenant.tenant_id}/keys/new/")
     expect(page.locator("input[value=admin]")).to_have_count(1)
     expect(page.locator("input[value=operator]")).to_have_count(0)  # not on the ordinary form
@@ -105,20 +107,20 @@ def test_staff_issue_an_operator_key_only_after_typing_its_name(signed_in_page: 
     page.wait_for_url("**/operator-keys/")
     expect(page.locator("#operator-warning")).to_contain_text("every tenant")
     page.get_by_label("Tenant").fill(tenant.tenant_id)
-    page.get_by_label("Name", exact=True).fill("fleet-bot")
+    page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Type the key name to confirm").fill("fleet bot")
     page.click("button:has-text('Issue operator key')")
     expect(page.locator("#id_confirm_error")).to_contain_text("type it exactly")
     expect(page.locator("#raw-key")).to_have_count(0)
-    page.get_by_label("Type the key name to confirm").fill("fleet-bot")
+    page.get_by_label("Type the key name to confirm").fill(name)
     page.click("button:has-text('Issue operator key')")
     expect(page.locator("#raw-key")).to_contain_text("otp_")  # shown once
     page.click("#site-nav a:has-text('Operator keys')")
-    row = page.locator("#operator-keys tbody tr", has_text="fleet-bot")
+    row = page.locator("#operator-keys tbody tr", has_text=name)
     expect(row).to_contain_text("Operator Home Co")
     expect(row.locator(".badge.operator")).to_be_visible()
     row.get_by_role("link", name="Operator Home Co").click()
-    key_row = page.locator("#keys tbody tr", has_text="fleet-bot")
+    key_row = page.locator("#keys tbody tr", has_text=name)
     expect(key_row.locator(".badge.operator")).to_be_visible()  # badged in the tenant's list
     expect(
         page.locator("#keys tbody tr", has_text="default").locator(".badge.operator")

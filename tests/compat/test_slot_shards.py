@@ -102,6 +102,7 @@ def test_a_create_writes_no_shared_key_but_its_tenants_shards(make_tenant):
     assert keys == sorted(  # no roll-up item: those are counted from the stream
         [
             (tenant.tenant_id, "TENANT"),
+            (tenant.tenant_id, "BUDGET"),  # its budget's ConditionCheck: the tenant's own item
             (tenant.tenant_id, counters.usage_sk(day)),
             (counters.slot_shard(tenant.tenant_id), f"{tenant.tenant_id}#{dispatch.dispatch_id}"),
         ]
