@@ -85,6 +85,15 @@ def log_in(page: Page, username: str, password: str) -> None:
     page.click("main button[type=submit]")
 
 
+def signed_in_as(browser: Browser, base_url: str, username: str) -> Page:
+    """A page of a new browser context, signed in as this tenant user (TENANT_PASSWORD)."""
+    page = browser.new_context(base_url=base_url).new_page()
+    page.set_default_timeout(10_000)
+    log_in(page, username, TENANT_PASSWORD)
+    page.wait_for_url("**/home/")
+    return page
+
+
 def create_dispatch(base_url: str, raw_key: str, **fields: object) -> str:
     """A dispatch created through the API, as a program would: its id."""
     body = {"agent": "claude", "task": "Say hello from the browser test", **fields}

@@ -4,9 +4,9 @@ sample, then a progress page that fills in by itself), and the header checkbox."
 import json
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from .conftest import TENANT_PASSWORD, create_dispatch, log_in
+from .conftest import create_dispatch, signed_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,21 +16,13 @@ def agent_commands(settings):
     settings.OUTPOST_AGENT_COMMANDS = json.dumps({"claude": ["true"], "grok": ["true"]})
 
 
-def signed_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context(base_url=base_url).new_page()
-    page.set_default_timeout(10_000)
-    log_in(page, username, TENANT_PASSWORD)
-    page.wait_for_url("**/home/")
-    return page
-
-
 def test_cancel_all_matching_confirms_n_and_shows_the_progress(
     browser: Browser, live_server, tenant_user_of
 ):
     _, raw, user = tenant_user_of("Bulk Co")
     grok = [create_dispatch(live_server.url, raw, agent="grok") for _ in range(3)]
     kept = create_dispatch(live_server.url, raw, agent="claude")
-    page = signed_in(browser, live_server.url, user.username)
+    page = signed_in_as(browser, live_server.url, user.username)
     page.goto("/dispatches/?agent=grok")
     page.get_by_role("link", name="Cancel…").click()
     expect(page.locator("h1")).to_have_text("Cancel all 3 dispatches matching this filter?")
@@ -51,7 +43,7 @@ def test_cancel_all_matching_confirms_n_and_shows_the_progress(
 def test_the_header_checkbox_selects_every_row_shown(browser: Browser, live_server, tenant_user_of):
     _, raw, user = tenant_user_of("Header Box Co")
     ids = [create_dispatch(live_server.url, raw) for _ in range(2)]
-    page = signed_in(browser, live_server.url, user.username)
+    page = signed_in_as(browser, live_server.url, user.username)
     page.goto("/dispatches/")
     page.get_by_label("Select every pending or running dispatch shown").check()
     for dispatch_id in ids:

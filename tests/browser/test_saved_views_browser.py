@@ -6,11 +6,11 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tenants.models import TenantMembership
 
-from .conftest import TENANT_PASSWORD, create_dispatch, log_in
+from .conftest import TENANT_PASSWORD, create_dispatch, signed_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,21 +20,13 @@ def agent_commands(settings):
     settings.OUTPOST_AGENT_COMMANDS = json.dumps({"claude": ["true"], "codex": ["true"]})
 
 
-def signed_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context(base_url=base_url).new_page()
-    page.set_default_timeout(10_000)
-    log_in(page, username, TENANT_PASSWORD)
-    page.wait_for_url("**/home/")
-    return page
-
-
 def test_a_saved_view_is_opened_from_the_sidebar_and_by_a_teammate_s_link(
     browser: Browser, live_server, tenant_user_of
 ):
     tenant, raw, user = tenant_user_of("Views Co")
     create_dispatch(live_server.url, raw, agent="codex", task="Shown by the view")
     create_dispatch(live_server.url, raw, agent="claude", task="Hidden by the view")
-    page = signed_in(browser, live_server.url, user.username)
+    page = signed_in_as(browser, live_server.url, user.username)
 
     page.goto("/dispatches/")
     page.select_option("#id_agent", "codex")
@@ -57,7 +49,7 @@ def test_a_saved_view_is_opened_from_the_sidebar_and_by_a_teammate_s_link(
     # A teammate opens the same link and sees it among the team's views.
     mate = get_user_model().objects.create_user("mate@example.com", password=TENANT_PASSWORD)
     TenantMembership.objects.create(user=mate, tenant_id=tenant.tenant_id)
-    other = signed_in(browser, live_server.url, mate.username)
+    other = signed_in_as(browser, live_server.url, mate.username)
     other.goto(shared_link)
     expect(other).to_have_url(f"{live_server.url}/dispatches/?agent=codex")
     expect(other.locator("#saved-views")).to_contain_text("Codex runs")
@@ -78,7 +70,7 @@ def test_a_saved_view_is_opened_from_the_sidebar_and_by_a_teammate_s_link(
 
 def test_a_bad_view_name_is_shown_beside_its_field(browser: Browser, live_server, tenant_user_of):
     _, _, user = tenant_user_of("Views Errors Co")
-    page = signed_in(browser, live_server.url, user.username)
+    page = signed_in_as(browser, live_server.url, user.username)
     page.goto("/dispatches/?agent=grok")
     page.click("button:has-text('Save view')")
     expect(page.locator("#saved-views")).to_contain_text("This field is required.")

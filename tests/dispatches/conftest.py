@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 
 import pytest
@@ -56,3 +57,15 @@ BODY = {
     "repo": "acme/widgets",
     "branch": "main",
 }
+
+
+def row_ids(html: str) -> list[str]:
+    """The dispatch ids of a history page's rows, in order."""
+    return re.findall(r'<tr id="dispatch-([0-9A-Za-z_-]+)"', html)
+
+
+@pytest.fixture
+def member(make_tenant, login_member):
+    """A tenant and a signed-in user of it."""
+    tenant, _ = make_tenant()
+    return tenant, login_member(tenant.tenant_id)

@@ -9,8 +9,11 @@ import pytest
 
 from dispatches import history_index
 from dispatches.views import FILTER_READ_SIZE, FILTER_READS, PAGE_SIZE
-from outpost_admin.dynamo import call, counting_calls, iso, to_item, utcnow
+from outpost_admin.dynamo import counting_calls, iso, to_item, utcnow
+from outpost_admin.dynamo.paging import put_all
 from outpost_admin.dynamo.tables import DISPATCHES
+
+from .conftest import row_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -35,20 +38,8 @@ def seed(tenant_id: str, agents: list[str], repo: str = "") -> list[str]:
         )
         for n, (dispatch_id, agent) in enumerate(zip(ids, agents, strict=True))
     ]
-    for at in range(0, len(items), 25):
-        batch = [{"PutRequest": {"Item": item}} for item in items[at : at + 25]]
-        call("batch_write_item", RequestItems={DISPATCHES.name: batch})
+    put_all(DISPATCHES.name, items)
     return ids
-
-
-def row_ids(html: str) -> list[str]:
-    return re.findall(r'<tr id="dispatch-([0-9A-Za-z_-]+)"', html)
-
-
-@pytest.fixture
-def member(make_tenant, login_member):
-    tenant, _ = make_tenant()
-    return tenant, login_member(tenant.tenant_id)
 
 
 def test_a_filtered_page_fills_with_matches_older_than_a_page_of_others(member):

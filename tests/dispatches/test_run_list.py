@@ -10,8 +10,11 @@ import pytest
 
 from dispatches import history_index
 from dispatches.views import FILTER_READ_SIZE, FILTER_READS
-from outpost_admin.dynamo import call, counting_calls, iso, to_item, utcnow
+from outpost_admin.dynamo import counting_calls, iso, to_item, utcnow
+from outpost_admin.dynamo.paging import put_all
 from outpost_admin.dynamo.tables import DISPATCHES
+
+from .conftest import row_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -45,20 +48,8 @@ def seed(tenant_id: str, rows: list[dict]) -> list[str]:
                 }
             )
         )
-    for at in range(0, len(items), 25):
-        batch = [{"PutRequest": {"Item": item}} for item in items[at : at + 25]]
-        call("batch_write_item", RequestItems={DISPATCHES.name: batch})
+    put_all(DISPATCHES.name, items)
     return ids
-
-
-def row_ids(html: str) -> list[str]:
-    return re.findall(r'<tr id="dispatch-([0-9A-Za-z_-]+)"', html)
-
-
-@pytest.fixture
-def member(make_tenant, login_member):
-    tenant, _ = make_tenant()
-    return tenant, login_member(tenant.tenant_id)
 
 
 def test_a_tag_filter_reads_on_across_pages_within_its_stated_bound(member):
