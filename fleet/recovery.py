@@ -74,17 +74,18 @@ def reconcile(*, requeue: bool = False, now: datetime | None = None) -> Report:
     return report
 
 
-def sweep(*, holder: str, now: datetime | None = None) -> Report | None:
-    """One pass: the streams (any worker, a lease per shard), then, by whoever holds the
-    recovery lease, the rest (None if another worker holds it)."""
+def sweep(*, holder: str, now: datetime | None = None, follow: bool = True) -> Report | None:
+    """One pass: the streams (any worker, a lease per shard; not when the worker follows them
+    in a thread of its own), then, by whoever holds the recovery lease, the rest (None if
+    another worker holds it)."""
     now = now or utcnow()
-    followed = backfill.follow_streams(holder=holder, old_lease=LEASE)
+    followed = backfill.follow_streams(holder=holder, old_lease=LEASE) if follow else None
     state = storage.lease_acquire(
         LEASE, holder=holder, now=now, seconds=settings.OUTPOST_RECOVERY_LEASE_SECONDS
     )
     if state is None:
         return None
-    report = Report(backfilled=followed.handled)
+    report = Report(backfilled=followed.handled if followed else 0)
     recover_orphans(report, requeue=False, now=now)
     release_ended(report)
     cursor = recount_concurrency(report, cursor=state.get("recount") or None, pages=1)
@@ -254,11 +255,11 @@ def _repair(report: Report, tenant: Tenant) -> None:
         report.changed_meanwhile.append(tenant.tenant_id)
 
 
-def safe_sweep(*, holder: str) -> Report | None:
+def safe_sweep(*, holder: str, follow: bool = True) -> Report | None:
     """sweep() for the worker loop: a failure is logged and tried again next time. Nothing
     may end the loop: a recovery thread that dies releases no slot and recovers nothing."""
     try:
-        return sweep(holder=holder)
+        return sweep(holder=holder, follow=follow)
     except StoreError as exc:
         logger.warning("recovery by %s failed, will try again: %s", holder, exc)
     except Exception:

@@ -370,7 +370,9 @@ class Worker:
         """Recovery every `recover_every` seconds, by whichever worker holds the lease."""
         assert self.recover_every
         while not self._done.wait(self.recover_every):
-            if reconcile.safe_sweep(holder=self.worker_id) is not None:
+            # A worker that follows the streams in its own thread does not read them twice.
+            follow = not self.follow_every
+            if reconcile.safe_sweep(holder=self.worker_id, follow=follow) is not None:
                 self.sweeps += 1
         reconcile.step_down(holder=self.worker_id)
 

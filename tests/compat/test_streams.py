@@ -1,6 +1,7 @@
 """Issue 13 point 4: the stream records go to one Lambda-shaped batch handler; locally a
 follower with a lease and checkpoint per shard feeds it, and no store error stops it."""
 
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -403,3 +404,22 @@ def test_a_caught_up_follower_shows_no_lag_though_its_lease_writes_land_on_the_s
     roll_up()
     shown = leases.shard_leases()
     assert shown and all(lease.lag_seconds(utcnow()) == 0 for lease in shown)
+
+
+def test_a_worker_following_the_streams_in_its_thread_does_not_read_them_again_to_recover(
+    monkeypatch,
+):
+    from fleet.worker import Worker
+
+    followed: list[str] = []
+    monkeypatch.setattr(backfill, "follow_streams", lambda **kw: followed.append(kw["holder"]))
+    both = Worker(worker_id="w-follows", recover_every=0.01, follow_every=60)
+    alone = Worker(worker_id="w-recovers", recover_every=0.01)
+    for worker in (both, alone):
+        thread = threading.Thread(target=worker._recover)
+        thread.start()
+        time.sleep(0.2)
+        worker._done.set()
+        thread.join(timeout=10)
+    assert "w-follows" not in followed  # its _follow thread reads them
+    assert "w-recovers" in followed  # without one, its sweep does
