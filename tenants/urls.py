@@ -11,6 +11,7 @@ urlpatterns = [
     path("tenants/<id:tenant_id>/", views.tenant_detail, name="detail"),
     path("tenants/<id:tenant_id>/tier/", views.tenant_tier, name="tier"),
     path("tenants/<id:tenant_id>/budget/", views.tenant_budget, name="budget"),
+    path("tenants/<id:tenant_id>/keys/<id:key_id>/budget/", views.tenant_budget, name="key-budget"),
     path(
         "tenants/<id:tenant_id>/suspend/",
         views.tenant_status,

@@ -134,7 +134,7 @@ def tenant_detail(request: HttpRequest, tenant_id: str) -> HttpResponse:
 def _budget_context(
     tenant_id: str, form: BudgetForm | None = None, *, budget: Budget | None = None
 ) -> dict[str, Any]:
-    budget = budget or selectors.budget_get(tenant_id=tenant_id)
+    budget = budget if budget is not None else selectors.budget_get(tenant_id=tenant_id)
     initial = {
         "hard_usd": _dollars(budget.hard),
         "soft_usd": _dollars(budget.soft),
@@ -152,15 +152,18 @@ def _dollars(micros: int | None) -> Decimal | None:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def tenant_budget(request: HttpRequest, tenant_id: str) -> HttpResponse:
-    """The tenant's monthly budget: GET the form, POST sets it (audited) or shows its errors."""
+def tenant_budget(request: HttpRequest, tenant_id: str, key_id: str = "") -> HttpResponse:
+    """The tenant's (or one of its keys') monthly budget: GET the form, POST sets it (audited)
+    or shows its errors. Another tenant's key is a 404."""
     tenant = selectors.tenant_get(tenant_id=tenant_id)
+    key = selectors.key_get(tenant_id=tenant_id, api_key_id=key_id) if key_id else None
     form = BudgetForm(request.POST) if request.method == "POST" else None
     if form is not None and form.is_valid():
         try:
             amounts = form.micros()
             services.budget_set(
                 tenant_id=tenant_id,
+                api_key_id=key_id,
                 hard=amounts["hard"],
                 soft=amounts["soft"],
                 actor=actor_from(request),
@@ -168,9 +171,11 @@ def tenant_budget(request: HttpRequest, tenant_id: str) -> HttpResponse:
         except services.ServiceError as exc:
             form.add_error(f"{exc.field}_usd" if exc.field else None, str(exc))
         else:
-            messages.success(request, f"The budget of {tenant.name} is saved.")
+            whose = f"the key {key.name}" if key else tenant.name
+            messages.success(request, f"The budget of {whose} is saved.")
             return redirect(reverse("tenants:detail", args=[tenant_id]) + "#budget")
-    context = {"tenant": tenant, **_budget_context(tenant_id, form)}
+    budget = selectors.budget_get(tenant_id=tenant_id, api_key_id=key_id) if key_id else None
+    context = {"tenant": tenant, "key": key, **_budget_context(tenant_id, form, budget=budget)}
     status = 400 if form is not None else 200
     return render_page(request, "tenants/tenant_budget.html", context, status=status)
 

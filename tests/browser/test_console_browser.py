@@ -201,6 +201,7 @@ def staff_pages(tenant, issued, done_id, pending_id, made) -> list[str]:
         f"/tenants/{tid}/keys/new/",
         f"/tenants/{tid}/keys/{kid}/rotate/",
         f"/tenants/{tid}/keys/{kid}/revoke/",
+        f"/tenants/{tid}/keys/{kid}/budget/",
         f"/tenants/{tid}/suspend/",
         f"/tenants/{tid}/users/invite/",
         "/dispatches/",

@@ -157,3 +157,28 @@ def test_the_staff_tenant_page_reads_the_tenant_its_day_and_budget_in_one_batch(
     # The tenant, today's count and the budget in one batch; the keys; the audit log.
     assert calls.by_operation() == {"BatchGetItem": 1, "Query": 2}
     assert 'id="budget-title"' in page
+
+
+def test_staff_set_a_key_s_budget_on_its_own_page_and_another_tenant_s_key_is_a_404(
+    staff_client, make_tenant
+):
+    tenant, issued = make_tenant()
+    _, other_issued = make_tenant()
+    key_id = issued.key.api_key_id
+    page = html(staff_client.get(reverse("tenants:detail", args=[tenant.tenant_id])))
+    url = reverse("tenants:key-budget", args=[tenant.tenant_id, key_id])
+    assert f'href="{url}"' in page  # each key's row links to its budget
+    form = html(staff_client.get(url))
+    assert "Budget of the key" in form and 'name="hard_usd"' in form
+    response = staff_client.post(url, {"hard_usd": "5", "soft_usd": "4"})
+    assert response.status_code == 302
+    key_budget = budgets.budget_get(tenant.tenant_id, api_key_id=key_id, now=utcnow())
+    assert (key_budget.hard, key_budget.soft) == (5 * DOLLAR, 4 * DOLLAR)
+    assert budgets.budget_get(tenant.tenant_id, now=utcnow()).hard is None  # the tenant's: none
+    [event] = audit.audit_list(tenant_id=tenant.tenant_id, action="key.budget_set").items
+    assert event.resource == f"key/{key_id}" and event.metadata["hardUsd"] == 5
+    bad = staff_client.post(url, {"hard_usd": "1", "soft_usd": "2"})
+    assert bad.status_code == 400 and "must not be above the hard budget" in html(bad)
+    foreign = reverse("tenants:key-budget", args=[tenant.tenant_id, other_issued.key.api_key_id])
+    assert staff_client.get(foreign).status_code == 404
+    assert staff_client.post(foreign, {"hard_usd": "1", "soft_usd": ""}).status_code == 404
