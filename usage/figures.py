@@ -13,7 +13,7 @@ FINISHED = ("completed", "failed", "timeout", "cancelled")  # the roll-up cells'
 # "success" there). Only /health/fleet keeps the control plane's, its shape requires them.
 API_NAMES = {"completed": "success"}
 STATUSES = (*(API_NAMES.get(s, s) for s in FINISHED), "active")  # active: still pending or running
-LIMITS = ("concurrency", "daily")
+LIMITS = ("concurrency", "daily", "budget", "key_budget")  # a create refused (429) by each
 MAX_DAYS = 366
 
 

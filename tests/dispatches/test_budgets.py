@@ -263,3 +263,16 @@ def test_the_control_planes_route_refuses_with_the_same_answer(api, tenant_key, 
     response = api(key).post("/dispatch", BODY)
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "BUDGET_EXCEEDED"
+
+
+def test_a_budget_refusal_shows_in_the_usage_figures_by_its_limit(api, tenant_key, actor):
+    from usage.selectors import usage_report
+
+    tenant, key = tenant_key()
+    services.budget_set(tenant_id=tenant.tenant_id, hard=DOLLAR, soft=None, actor=actor)
+    spend(tenant.tenant_id, DOLLAR)
+    assert api(key).post("/api/v1/dispatches", BODY).status_code == 429
+    roll_up()
+    today = utcnow().date()
+    report = usage_report(tenant_id=tenant.tenant_id, since=today, until=today)
+    assert report.totals.rejections == {"concurrency": 0, "daily": 0, "budget": 1, "key_budget": 0}

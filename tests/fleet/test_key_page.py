@@ -51,7 +51,13 @@ def test_staff_see_outcomes_refusals_and_the_last_requests(staff_client, used_ke
     today = utcnow().date().isoformat()
     assert numbers(html, "by-outcome")[today]["success"] == "1"
     assert numbers(html, "by-outcome")[today]["Total"] == "1"
-    assert numbers(html, "refusals")[today] == {"concurrency": "1", "daily": "0", "Total": "1"}
+    assert numbers(html, "refusals")[today] == {
+        "concurrency": "1",
+        "daily": "0",
+        "budget": "0",
+        "key_budget": "0",
+        "Total": "1",
+    }
     table = html.split('id="key-requests"', 1)[1].split("</table>", 1)[0]
     rows = table.split("<tr>")[2:]  # after the header row
     assert len(rows) == 3

@@ -104,7 +104,7 @@ def test_a_refusal_is_counted_from_the_stream_once_with_one_extra_call(make_tena
     roll_up()
     roll_up()  # the stream seen again: still counted once
     day = today_of(tenant.tenant_id)
-    assert day.rejections == {"concurrency": 1, "daily": 0}
+    assert day.rejections == {"concurrency": 1, "daily": 0, "budget": 0, "key_budget": 0}
     assert day.dispatches == 1
     assert not _refusals_left(tenant.tenant_id)
 

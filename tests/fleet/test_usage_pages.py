@@ -223,7 +223,7 @@ def test_the_usage_api_shows_the_keys_own_tenant(owner):
     assert today["byStatus"]["success"] == 1 and today["byStatus"]["active"] == 1
     assert today["byAgent"] == {"claude": 1, "codex": 1}
     assert today["byKey"] == {issued.key.api_key_id: 2}
-    assert today["rejections"] == {"concurrency": 0, "daily": 0}
+    assert today["rejections"] == {"concurrency": 0, "daily": 0, "budget": 0, "key_budget": 0}
     assert today["runTime"] == [
         {"agent": "claude", "runs": 1, "p50Seconds": 1.0, "p95Seconds": 1.0}
     ]
