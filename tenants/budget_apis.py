@@ -155,8 +155,11 @@ def _set(request: Request, tenant_id: str, key_id: str = "", lower_only: bool = 
         field = RENAMED.get(exc.field or "", "non_field_errors")
         details = {field: [str(exc)]}
         # Refused by the budgets as they stand (a lower-only change that would raise one),
-        # not by the input: a 409, like every rule of the current state.
+        # not by the input: a 409, like every rule of the current state. Values each well
+        # formed but impossible together (a soft threshold above the hard budget): a 422.
         code, status = ("CONFLICT", 409) if exc.state else ("VALIDATION_ERROR", 400)
+        if exc.contradiction:
+            status = 422
         raise ApiError(code, str(exc), status_code=status, details=details) from exc
     return ok(request, BudgetSerializer(BudgetView(budget)).data)
 
@@ -184,7 +187,7 @@ class AdminBudgetApi(APIView):
         summary="Set a tenant's monthly hard budget and soft threshold",
         request=BudgetInputSerializer,
         responses=responses(
-            200, BudgetSerializer, 404, 413, 415, examples={400: [SOFT_ABOVE_HARD]}
+            200, BudgetSerializer, 404, 413, 415, 422, examples={422: [SOFT_ABOVE_HARD]}
         ),
         description="This month's spend is kept: a budget lowered below it refuses the next "
         "create, one raised above it lets creates through again. Audited.",
@@ -201,7 +204,7 @@ class AdminKeyBudgetApi(APIView):
         summary="Set one key's monthly hard budget and soft threshold",
         request=BudgetInputSerializer,
         responses=responses(
-            200, BudgetSerializer, 404, 413, 415, examples={400: [SOFT_ABOVE_HARD]}
+            200, BudgetSerializer, 404, 413, 415, 422, examples={422: [SOFT_ABOVE_HARD]}
         ),
         description="Another tenant's key is a 404. Audited.",
     )
@@ -239,7 +242,8 @@ class OwnKeyBudgetApi(APIView):
             409,
             413,
             415,
-            examples={400: [SOFT_ABOVE_HARD], 409: [ONLY_LOWER]},
+            422,
+            examples={422: [SOFT_ABOVE_HARD], 409: [ONLY_LOWER]},
         ),
         description="The hard budget may only go down, and never above the tenant's: staff "
         "raise it. Another tenant's key is a 404. Audited.",

@@ -28,10 +28,18 @@ DEFAULT_SCOPES = (Scope.DISPATCH, Scope.STATUS, Scope.LIST, Scope.CANCEL)
 class ServiceError(Exception):
     """A business rule refused the request; the message is for the user."""
 
-    def __init__(self, message: str, field: str | None = None, *, state: bool = False):
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        *,
+        state: bool = False,
+        contradiction: bool = False,
+    ):
         super().__init__(message)
         self.field = field
         self.state = state  # refused by the state things are in, not by the input
+        self.contradiction = contradiction  # each value well formed, together impossible
 
 
 def _new_key(
@@ -363,7 +371,9 @@ def _check_amounts(hard: int | None, soft: int | None) -> None:
         if amount is not None and not 0 <= amount <= BUDGET_MAX:
             raise ServiceError(f"Give an amount from $0 to {budgets.usd(BUDGET_MAX)}.", name)
     if hard is not None and soft is not None and soft > hard:
-        raise ServiceError("The soft threshold must not be above the hard budget.", "soft")
+        raise ServiceError(
+            "The soft threshold must not be above the hard budget.", "soft", contradiction=True
+        )
 
 
 def _dollars(micros: int | None) -> float | None:

@@ -350,7 +350,8 @@ def attempt_list(*, tenant_id: str, endpoint_id: str, event_id: str) -> list[Att
 
 def failed_since(*, tenant_id: str, endpoint_id: str, since: datetime) -> list[str]:
     """Event ids of the endpoint's failed deliveries of events since then (ULID order)."""
-    first = "msg_" + str(ULID.from_timestamp(since.timestamp()))[:10] + "0" * 16
+    # No event is older than 1970 (a ULID's time cannot be either): earlier means all of them.
+    first = "msg_" + str(ULID.from_timestamp(max(since.timestamp(), 0)))[:10] + "0" * 16
     prefix = f"{DELIVERY}{endpoint_id}#"
     params = {
         "TableName": WEBHOOKS.name,

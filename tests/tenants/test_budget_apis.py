@@ -58,19 +58,21 @@ def test_staff_set_a_tenants_budget_and_read_it_back_with_the_months_spend(
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "status"),
     [
-        ({"hardCents": 100, "softCents": 200}, "softCents"),
-        ({"hardCents": "100", "softCents": None}, "hardCents"),
-        ({"hardCents": -1, "softCents": None}, "hardCents"),
-        ({"hardCents": 1.5, "softCents": None}, "hardCents"),
-        ({"softCents": None}, "hardCents"),
+        ({"hardCents": 100, "softCents": 200}, "softCents", 422),  # each fine, together not
+        ({"hardCents": "100", "softCents": None}, "hardCents", 400),
+        ({"hardCents": -1, "softCents": None}, "hardCents", 400),
+        ({"hardCents": 1.5, "softCents": None}, "hardCents", 400),
+        ({"softCents": None}, "hardCents", 400),
     ],
 )
-def test_bad_budget_input_is_a_400_naming_the_field(staff_client, make_tenant, body, field):
+def test_bad_budget_input_is_refused_naming_the_field(
+    staff_client, make_tenant, body, field, status
+):
     tenant, _ = make_tenant()
     error = error_of(
-        put_json(staff_client, budget_url(tenant.tenant_id), body), 400, "VALIDATION_ERROR"
+        put_json(staff_client, budget_url(tenant.tenant_id), body), status, "VALIDATION_ERROR"
     )
     assert field in error["details"]
 
@@ -174,8 +176,9 @@ def test_the_budget_rules_are_the_documented_examples(staff_client, tenant_with_
     soft_above = put_json(
         staff_client, budget_url(tenant.tenant_id), {"hardCents": 100, "softCents": 200}
     )
+    assert soft_above.status_code == 422  # each amount well formed, the two together impossible
     assert soft_above.json()["error"] == example(
-        "/api/v1/admin/tenants/{tenant_id}/budget", 400, "SoftAboveHard"
+        "/api/v1/admin/tenants/{tenant_id}/budget", 422, "SoftAboveHard"
     )
     services.budget_set(
         tenant_id=tenant.tenant_id,

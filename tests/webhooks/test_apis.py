@@ -152,6 +152,12 @@ def test_recover_takes_only_a_time(hooks_tenant, api, receiver):
         "post", f"/api/v1/webhooks/{created['endpointId']}/recover", {"since": "yesterday"}
     )
     assert answer.status_code == 400 and "since" in answer.json()["error"]["details"]
+    long_ago = api(raw).call(  # before 1970, which no event is: every failed one
+        "post",
+        f"/api/v1/webhooks/{created['endpointId']}/recover",
+        {"since": "0668-09-29T20:45:46.84Z"},
+    )
+    assert long_ago.status_code == 202, long_ago.content
 
 
 def test_a_create_with_a_callback_url_costs_no_extra_call_and_the_url_gets_the_outcome(
