@@ -61,7 +61,7 @@ def map_case(context, case):
             future = datetime.now(UTC) + timedelta(days=30)
             case.body["expiresAt"] = future.isoformat().replace("+00:00", "Z")
         hard, soft = case.body.get("hardCents"), case.body.get("softCents")
-        if isinstance(hard, int) and isinstance(soft, int) and soft > hard:
+        if isinstance(hard, int | float) and isinstance(soft, int | float) and soft > hard:
             case.body["softCents"] = hard
         if case.headers and "idempotencyKey" in case.body and "Idempotency-Key" in case.headers:
             case.headers["Idempotency-Key"] = case.body["idempotencyKey"]
