@@ -34,6 +34,7 @@ from outpost_admin.audit.storage import audit_action
 from outpost_admin.dynamo import (
     Conflict,
     NotFound,
+    StoreError,
     call,
     from_item,
     iso,
@@ -44,10 +45,12 @@ from outpost_admin.dynamo import (
     values,
 )
 from outpost_admin.dynamo.tables import TENANTS
+from tenants import budgets
 from tenants import selectors as tenant_selectors
 
 from . import lifecycle, selectors
 from .domain import (
+    BudgetExceeded,
     Dispatch,
     IdempotencyInFlight,
     InvalidTransition,
@@ -255,15 +258,10 @@ def _handle(job: Job, ids: list[str]) -> tuple[list, list]:
             continue
         try:
             new_id = _apply(job, dispatch, tenant)
-        except (InvalidTransition, StillActive, TenantNotActive, IdempotencyInFlight) as exc:
-            failed.append((dispatch_id, _reason(job.action, exc)))
-        except QuotaExceeded as exc:
-            failed.append(
-                (
-                    dispatch_id,
-                    f"Refused: the tenant's {exc.limit} limit of {exc.maximum} is reached.",
-                )
-            )
+        except StoreError:
+            raise  # the store, not the dispatch: the chunk is done again by the next runner
+        except Exception as exc:  # this dispatch's refusal: reported, the others go on
+            failed.append((dispatch_id, _reason(exc)))
         else:
             done.append((dispatch_id, new_id))
     return done, failed
@@ -287,11 +285,22 @@ def _apply(job: Job, dispatch: Dispatch, tenant: Any) -> str:
     return created.dispatch_id
 
 
-def _reason(action: str, exc: Exception) -> str:
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, BudgetExceeded):
+        whose = "key's" if exc.limit == "key_budget" else "tenant's"
+        return (
+            f"Refused: this month's spend of {budgets.usd(exc.current)} has reached the "
+            f"{whose} budget of {budgets.usd(exc.maximum)}."
+        )
+    if isinstance(exc, QuotaExceeded):
+        return f"Refused: the tenant's {exc.limit} limit of {exc.maximum} is reached."
     if isinstance(exc, InvalidTransition):
         return "Already ended: nothing to cancel."
     if isinstance(exc, StillActive):
         return "Still pending or running: only an ended dispatch runs again."
     if isinstance(exc, IdempotencyInFlight):
         return "Being created by another runner of this job."
-    return str(exc)
+    if isinstance(exc, TenantNotActive):
+        return "Refused: the tenant is not active."
+    logger.exception("bulk: %s", exc)
+    return f"Not done: {type(exc).__name__}."

@@ -11,7 +11,7 @@ from django.urls import reverse
 from dispatches import bulk, lifecycle, storage
 from dispatches.domain import DispatchStatus
 from outpost_admin import audit
-from outpost_admin.dynamo import call, counting_calls, to_item
+from outpost_admin.dynamo import call, counting_calls, to_item, transact, utcnow
 from outpost_admin.dynamo.tables import TENANTS
 from tenants.domain import Tier
 from tests.dispatches.workers import create
@@ -187,3 +187,26 @@ def test_the_confirmation_needs_the_csrf_token(make_tenant, django_user_model):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user)
     assert confirm(strict, "cancel", "agent=grok", 1).status_code == 403
+
+
+def test_a_re_run_refused_by_the_budget_is_reported_in_dollars_and_the_job_ends(member, actor):
+    from tenants import budgets
+    from tenants import services as tenant_services
+
+    tenant, client = member()
+    dispatch = create(tenant, agent="codex")
+    lifecycle.dispatch_cancel(dispatch=dispatch, actor=actor)
+    tenant_services.budget_set(
+        tenant_id=tenant.tenant_id, hard=budgets.MICROS, soft=None, actor=actor
+    )
+    spent = budgets.record_spend(
+        tenant.tenant_id, api_key_id="", micros=budgets.MICROS, now=utcnow()
+    )
+    transact(spent)
+    job = finished_job(*job_of(confirm(client, "rerun", "agent=codex", 1)))
+    assert job.done == [] and job.failed == [
+        (
+            dispatch.dispatch_id,
+            "Refused: this month's spend of $1.00 has reached the tenant's budget of $1.00.",
+        )
+    ]
